@@ -1,0 +1,1 @@
+"""The CRM: leads, numbers, calls as the manager and agent see them."""

@@ -1,0 +1,53 @@
+"""Number matching through the keyed lookup index: leads, agents, the organization's lines."""
+
+from dataclasses import dataclass
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from gateway.models import CarrierNumber, LeadPhone, User
+
+
+@dataclass(frozen=True)
+class LeadMatch:
+    lead_ids: list[int]
+
+    @property
+    def unique(self) -> int | None:
+        return self.lead_ids[0] if len(self.lead_ids) == 1 else None
+
+    @property
+    def ambiguous(self) -> bool:
+        return len(self.lead_ids) > 1
+
+
+async def leads_with_key(session: AsyncSession, *, org_id: int, key: str) -> LeadMatch:
+    rows = await session.exec(
+        select(LeadPhone.lead_id)
+        .where(LeadPhone.org_id == org_id, LeadPhone.phone_key == key)
+        .distinct()
+        .order_by(LeadPhone.lead_id)
+    )
+    return LeadMatch(list(rows.all()))
+
+
+async def agent_with_key(session: AsyncSession, *, org_id: int, key: str) -> User | None:
+    return (
+        await session.exec(
+            select(User).where(User.org_id == org_id, User.phone_key == key).order_by(User.id)
+        )
+    ).first()
+
+
+async def is_internal(session: AsyncSession, *, org_id: int, key: str) -> str | None:
+    """'agent' or 'carrier' if the number is one of the organization's own, else None."""
+    if await agent_with_key(session, org_id=org_id, key=key) is not None:
+        return "agent"
+    carrier_number = (
+        await session.exec(
+            select(CarrierNumber.id).where(
+                CarrierNumber.org_id == org_id, CarrierNumber.phone_key == key
+            )
+        )
+    ).first()
+    return "carrier" if carrier_number is not None else None

@@ -1,0 +1,250 @@
+"""Click-to-call: resolve the lead, check the agent can dial, record the call, ask the carrier."""
+
+import asyncio
+import logging
+from collections.abc import Coroutine, Mapping
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from crm.access import can_see_lead
+from crm.leads import add_phone_keys, org_region, visible_lead
+from crm.numbers import is_internal, leads_with_key
+from dialer.push import push_calls
+from gateway import callstate
+from gateway.auth import Principal
+from gateway.carriers.base import CarrierAPIError, OriginateRequest
+from gateway.errors import Conflict, Forbidden, InvalidInput, Unavailable
+from gateway.keys import carriers_key, runtime_key, sessionmaker_key, settings_key, tasks_key
+from gateway.models import (
+    Call,
+    CallEventRecord,
+    CallOutcome,
+    CallStatus,
+    CarrierAccount,
+    CarrierNumber,
+    Direction,
+    Lead,
+    User,
+    utcnow,
+)
+from gateway.phones import InvalidPhoneNumber, lookup_key, to_e164
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+# A call not settled after this long no longer blocks its agent from dialing.
+STALE_ACTIVE_CALL = timedelta(hours=2)
+
+
+class DialRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    lead_id: int | None = Field(default=None, ge=1)
+    number: str | None = Field(default=None, min_length=1, max_length=40)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "DialRequest":
+        if (self.lead_id is None) == (self.number is None):
+            raise ValueError("give exactly one of lead_id or number")
+        return self
+
+
+async def _lead_for_number(
+    session: AsyncSession, settings: Settings, principal: Principal, raw: str
+) -> Lead:
+    region = await org_region(session, settings, principal.org_id)
+    try:
+        e164 = to_e164(raw, region)
+    except InvalidPhoneNumber as exc:
+        raise InvalidInput(
+            f"{raw!r} is not a valid phone number ({exc})", field="number", code="invalid_phone"
+        ) from None
+    key = lookup_key(settings.lookup_key_secret, e164)
+    if await is_internal(session, org_id=principal.org_id, key=key):
+        raise InvalidInput(
+            "that is one of the organization's own numbers", field="number", code="internal_number"
+        )
+    match = await leads_with_key(session, org_id=principal.org_id, key=key)
+    visible: list[Lead] = []
+    for lead_id in match.lead_ids:
+        lead = await session.get(Lead, lead_id)
+        assert lead is not None
+        owner = await session.get(User, lead.owner_id) if lead.owner_id else None
+        if can_see_lead(principal, lead, owner.team_id if owner else None):
+            visible.append(lead)
+    if len(visible) == 1:
+        return visible[0]
+    if len(visible) > 1:
+        raise Conflict(
+            "the number belongs to several leads; dial one by lead_id",
+            field="number",
+            code="ambiguous_number",
+            lead_ids=[lead.id for lead in visible],
+        )
+    if match.lead_ids:
+        raise Forbidden(
+            "the number belongs to another agent's lead", field="number", code="lead_not_yours"
+        )
+    now = utcnow()
+    lead = Lead(
+        org_id=principal.org_id,
+        phone=e164,
+        owner_id=principal.user_id,
+        team_id=principal.team_id,
+        source="dialer",
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(lead)
+    await session.flush()
+    await add_phone_keys(session, settings, lead)
+    return lead
+
+
+async def _carrier_line(session: AsyncSession, org_id: int) -> tuple[CarrierAccount, str]:
+    """The organization's first active account that has a number to show as caller ID."""
+    rows = await session.exec(
+        select(CarrierAccount, CarrierNumber)
+        .join(CarrierNumber, CarrierNumber.account_id == CarrierAccount.id)  # type: ignore[arg-type]
+        .where(CarrierAccount.org_id == org_id, CarrierAccount.is_active == True)  # noqa: E712
+        .order_by(col(CarrierAccount.id), col(CarrierNumber.id))
+    )
+    first = rows.first()
+    if first is None:
+        raise Unavailable("no carrier account with a number is set up", code="no_carrier")
+    account, number = first
+    return account, number.e164
+
+
+async def start_call(app: Mapping[Any, Any], principal: Principal, request: DialRequest) -> Call:
+    """Record a queued call and hand it to the carrier in the background."""
+    settings: Settings = app[settings_key]
+    async with app[sessionmaker_key]() as session:
+        agent = await session.get(User, principal.user_id)
+        if agent is None or not agent.is_active:
+            raise Forbidden("your account is disabled")
+        if not agent.phone:
+            raise Conflict(
+                "your user has no phone number for the dialer to ring",
+                field="phone",
+                code="agent_phone_missing",
+            )
+        if request.lead_id is not None:
+            lead = await visible_lead(session, principal, request.lead_id)
+        else:
+            assert request.number is not None
+            lead = await _lead_for_number(session, settings, principal, request.number)
+        busy = (
+            await session.exec(
+                select(Call.id).where(
+                    Call.agent_id == principal.user_id,
+                    Call.status != CallStatus.COMPLETED,
+                    col(Call.created_at) > utcnow() - STALE_ACTIVE_CALL,
+                )
+            )
+        ).first()
+        if busy is not None:
+            raise Conflict("you are already on a call", code="agent_busy", call_id=busy)
+        account, caller_id = await _carrier_line(session, principal.org_id)
+        call = Call(
+            org_id=principal.org_id,
+            account_id=account.id,
+            carrier=account.carrier,
+            direction=Direction.OUTBOUND,
+            bridged=True,
+            from_number=caller_id,
+            to_number=lead.phone,
+            lead_id=lead.id,
+            lead_match="dialed",
+            agent_id=principal.user_id,
+            team_id=agent.team_id,
+            status=CallStatus.QUEUED,
+        )
+        session.add(call)
+        await session.flush()
+        session.add(_local_event(call, "queued", CallStatus.QUEUED, None))
+        await session.commit()
+    await push_calls(app, [call])
+    _spawn(app, _originate(app, call.id or 0, agent.phone))
+    return call
+
+
+def _local_event(
+    call: Call, name: str, status: CallStatus | None, outcome: CallOutcome | None
+) -> CallEventRecord:
+    return CallEventRecord(
+        org_id=call.org_id,
+        call_id=call.id,
+        account_id=call.account_id,
+        carrier=call.carrier,
+        dedupe_key=f"local:{call.id}:{name}",
+        kind="local",
+        carrier_status=name,
+        status=status,
+        outcome=outcome,
+        disposition=callstate.APPLIED,
+        occurred_at=utcnow(),
+        payload={},
+    )
+
+
+async def _originate(app: Mapping[Any, Any], call_id: int, agent_number: str) -> None:
+    settings: Settings = app[settings_key]
+    async with app[sessionmaker_key]() as session:
+        call = await session.get(Call, call_id)
+        assert call is not None and call.account_id is not None
+        account = await session.get(CarrierAccount, call.account_id)
+        assert account is not None
+    adapter = app[carriers_key].get(account.carrier)
+    assert adapter is not None
+    callback = (
+        f"{settings.public_base_url}/webhooks/{account.carrier}/{account.id}/status"
+        f"?call_id={call_id}"
+    )
+    request = OriginateRequest(
+        call_id=call_id,
+        agent_number=agent_number,
+        customer_number=call.to_number or "",
+        caller_id=call.from_number or "",
+        status_callback_url=callback,
+        customer_status_callback_url=callback,
+    )
+    try:
+        result = await adapter.originate(app[runtime_key], account.credentials, request)
+    except CarrierAPIError as exc:
+        log.warning("carrier refused call %s: %s (%s)", call_id, exc.message, exc.code)
+        await _fail(app, call_id, exc)
+        return
+    async with app[sessionmaker_key]() as session:
+        call = await session.get(Call, call_id)
+        assert call is not None
+        # A callback may have beaten the carrier's response and set it already.
+        if call.carrier_call_id is None:
+            call.carrier_call_id = result.carrier_call_id
+            await session.commit()
+
+
+async def _fail(app: Mapping[Any, Any], call_id: int, exc: CarrierAPIError) -> None:
+    async with app[sessionmaker_key]() as session:
+        call = await session.get(Call, call_id)
+        assert call is not None
+        if call.status == CallStatus.COMPLETED:
+            return
+        callstate.advance(call, CallStatus.COMPLETED, CallOutcome.FAILED, utcnow())
+        call.end_reason = "carrier_error"
+        call.updated_at = utcnow()
+        event = _local_event(call, "carrier_error", CallStatus.COMPLETED, CallOutcome.FAILED)
+        event.payload = {"message": exc.message, "status": exc.status, "code": exc.code}
+        session.add(event)
+        await session.commit()
+    await push_calls(app, [call])
+
+
+def _spawn(app: Mapping[Any, Any], coro: Coroutine[Any, Any, None]) -> None:
+    tasks: set[asyncio.Task[None]] = app[tasks_key]
+    task = asyncio.get_running_loop().create_task(coro)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)

@@ -1,0 +1,1 @@
+"""Dialgate: telephony gateway, click-to-call dialer and lightweight sales CRM."""

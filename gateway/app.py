@@ -1,0 +1,126 @@
+"""`create_app(settings)`: builds the whole gateway — nothing is created at import time."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import socketio
+from aiohttp import web
+from redis.asyncio import Redis
+
+from crm.routes import routes as crm_routes
+from dialer.namespace import DialerNamespace
+from dialer.routes import routes as dialer_routes
+from gateway import accounts, health, openapi, users
+from gateway.auth import setup_auth
+from gateway.carriers.base import CarrierRuntime
+from gateway.carriers.registry import CarrierRegistry
+from gateway.carriers.sandbox.simulator import Simulator
+from gateway.db import db_ctx
+from gateway.errors import setup_errors
+from gateway.keys import (
+    carriers_key,
+    http_key,
+    redis_key,
+    runtime_key,
+    settings_key,
+    simulator_key,
+    sio_key,
+    tasks_key,
+)
+from gateway.logsetup import request_id_middleware
+from gateway.settings import Settings
+from webhooks.routes import webhooks_app
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+
+
+async def http_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[settings_key]
+    http = aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=settings.outbound_timeout_s, connect=5)
+    )
+    app[http_key] = http
+    app[runtime_key] = CarrierRuntime(settings=settings, http=http)
+    app[simulator_key].http = http
+    yield
+    await app[carriers_key].close()
+    await http.close()
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    url = app[settings_key].redis_url
+    assert url is not None
+    redis = Redis.from_url(url, decode_responses=True)
+    app[redis_key] = redis
+    yield
+    await redis.aclose()
+
+
+async def tasks_ctx(app: web.Application) -> AsyncIterator[None]:
+    yield
+    # Background work (origination, simulated carrier callbacks) ends before its resources.
+    await app[simulator_key].close()
+    tasks = list(app[tasks_key])
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def make_sio(settings: Settings) -> socketio.AsyncServer:
+    manager = None
+    if settings.redis_url:
+        manager = socketio.AsyncRedisManager(settings.redis_url, channel=settings.socketio_channel)
+    # Auth is a bearer token checked on connect, not a cookie, so any origin may connect
+    # (the browser extension's origin is chrome-extension://...).
+    return socketio.AsyncServer(
+        async_mode="aiohttp", client_manager=manager, cors_allowed_origins="*"
+    )
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "index.html")
+
+
+def create_app(settings: Settings | None = None) -> web.Application:
+    settings = settings or Settings()
+    app = web.Application(client_max_size=2 * 1024**2)
+    app[settings_key] = settings
+    app[tasks_key] = set()
+    app[carriers_key] = CarrierRegistry()
+    simulator = Simulator(http=None, speed=settings.sandbox_speed)
+    app[simulator_key] = simulator
+
+    # Middleware order (outermost first): request id for every log line, then errors so
+    # that auth failures get the JSON error shape, then auth (which skips /webhooks).
+    app.middlewares.append(request_id_middleware)
+    setup_errors(app)
+    setup_auth(app)
+
+    # cleanup_ctx unwinds in reverse: tasks stop first, then HTTP/Redis, then the DB.
+    app.cleanup_ctx.append(db_ctx)
+    if settings.redis_url:
+        app.cleanup_ctx.append(redis_ctx)
+    app.cleanup_ctx.append(http_ctx)
+    app.cleanup_ctx.append(tasks_ctx)
+
+    sio = make_sio(settings)
+    sio.register_namespace(DialerNamespace(app))
+    sio.attach(app)
+    app[sio_key] = sio
+
+    app.router.add_get("/", index)
+    app.add_routes(health.routes)
+    app.add_routes(users.routes)
+    app.add_routes(accounts.routes)
+    app.add_routes(openapi.routes)
+    app.add_routes(crm_routes)
+    app.add_routes(dialer_routes)
+    app.add_subapp("/webhooks", webhooks_app())
+    sim_app = web.Application()
+    sim_app.add_routes(simulator.routes())
+    app.add_subapp("/sandbox-carrier", sim_app)
+    return app

@@ -1,0 +1,1 @@
+"""Carrier adapters: one folder per carrier, all fulfilling the `Carrier` protocol."""

@@ -1,0 +1,152 @@
+"""The carrier adapter protocol and the framework-free values adapters exchange with the gateway."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import aiohttp
+
+from gateway.models import CallOutcome, CallStatus, Direction
+from gateway.settings import Settings
+
+
+class SignatureError(Exception):
+    """The webhook's signature is missing, malformed or wrong (always answered 403)."""
+
+
+class MalformedWebhook(Exception):
+    """The webhook is authentic but a required field is missing or invalid (answered 400)."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class CarrierAPIError(Exception):
+    """The carrier's REST API refused or failed a request."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+
+
+class InvalidCredentials(Exception):
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True)
+class InboundWebhook:
+    """A carrier's HTTP request exactly as received, independent of the web framework."""
+
+    method: str
+    url: str  # the public URL the carrier requested (scheme, host, port, path, query)
+    headers: Mapping[str, str]  # lower-cased names
+    body: bytes
+    query: Mapping[str, str]
+    kind: str
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    """One normalized call-progress event."""
+
+    carrier_call_id: str
+    dedupe_key: str
+    kind: str  # status | voice | recording
+    carrier_status: str | None
+    status: CallStatus | None  # None: the carrier's value is not mapped (stored, flagged)
+    outcome: CallOutcome | None = None
+    parent_call_id: str | None = None  # set on a child leg (the customer leg of a bridge)
+    direction: Direction | None = None
+    from_number: str | None = None
+    to_number: str | None = None
+    occurred_at: datetime | None = None
+    duration_s: int | None = None
+    recording_url: str | None = None
+    # Dialgate's own call id, from the callback URL we gave the carrier (signed with it).
+    local_call_id: int | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WebhookReply:
+    status: int = 200
+    body: str = ""
+    content_type: str = "text/plain"
+
+
+@dataclass(frozen=True)
+class VoiceInstructions:
+    """What to do with an inbound call: ring `forward_to` from `caller_id`, or play a message."""
+
+    forward_to: str | None = None
+    caller_id: str | None = None
+    message: str | None = None
+    status_callback_url: str | None = None
+
+
+@dataclass(frozen=True)
+class OriginateRequest:
+    call_id: int
+    agent_number: str
+    customer_number: str
+    caller_id: str
+    status_callback_url: str  # for the agent leg
+    customer_status_callback_url: str  # for the customer leg
+    timeout_s: int = 30
+
+
+@dataclass(frozen=True)
+class OriginateResult:
+    carrier_call_id: str
+    carrier_status: str | None = None
+
+
+@dataclass
+class CarrierRuntime:
+    """What adapters may use at run time: settings and the shared HTTP client session."""
+
+    settings: Settings
+    http: aiohttp.ClientSession
+
+
+@runtime_checkable
+class Carrier(Protocol):
+    name: ClassVar[str]
+    webhook_kinds: ClassVar[frozenset[str]]
+    # Every status value the carrier documents, for the exhaustive mapping test.
+    documented_statuses: ClassVar[frozenset[str]]
+
+    def check_credentials(self, credentials: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate and normalize an account's credentials (raises InvalidCredentials)."""
+        ...
+
+    def verify(self, credentials: Mapping[str, Any], hook: InboundWebhook) -> None:
+        """Raise SignatureError unless the request is authentic."""
+        ...
+
+    def parse(self, hook: InboundWebhook, credentials: Mapping[str, Any]) -> list[CallEvent]:
+        """Normalize the request into events (raises MalformedWebhook)."""
+        ...
+
+    def reply(self, hook: InboundWebhook, voice: VoiceInstructions | None) -> WebhookReply:
+        """The body the carrier expects back."""
+        ...
+
+    async def originate(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], request: OriginateRequest
+    ) -> OriginateResult:
+        """Ask the carrier to ring the agent, then bridge to the customer."""
+        ...
+
+    async def close(self) -> None: ...

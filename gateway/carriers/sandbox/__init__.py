@@ -1,0 +1,1 @@
+"""The built-in sandbox carrier: a real HTTP carrier with deterministic outcomes."""

@@ -1,0 +1,52 @@
+"""Outbound calls through Twilio's REST API with the SDK's async HTTP client."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
+from twilio.twiml.voice_response import VoiceResponse
+
+from gateway.carriers.base import CarrierAPIError, OriginateRequest, OriginateResult
+from gateway.carriers.twilio.const import STATUS_CALLBACK_EVENTS
+
+
+def bridge_twiml(request: OriginateRequest) -> str:
+    """TwiML run when the agent answers: dial the customer as a child leg with its own callbacks."""
+    response = VoiceResponse()
+    dial = response.dial(caller_id=request.caller_id, timeout=request.timeout_s)
+    dial.number(
+        request.customer_number,
+        status_callback=request.customer_status_callback_url,
+        status_callback_event=" ".join(STATUS_CALLBACK_EVENTS),
+        status_callback_method="POST",
+    )
+    return str(response)
+
+
+def make_client(
+    credentials: Mapping[str, Any], http_client: AsyncTwilioHttpClient, base_url: str
+) -> Client:
+    client = Client(credentials["account_sid"], credentials["auth_token"], http_client=http_client)
+    # Twilio-compatible providers (and local stand-ins) answer on other hosts.
+    client.api.base_url = credentials.get("api_base_url") or base_url
+    return client
+
+
+async def originate(client: Client, request: OriginateRequest) -> OriginateResult:
+    try:
+        call = await client.calls.create_async(
+            to=request.agent_number,
+            from_=request.caller_id,
+            twiml=bridge_twiml(request),
+            status_callback=request.status_callback_url,
+            status_callback_event=list(STATUS_CALLBACK_EVENTS),
+            status_callback_method="POST",
+            timeout=request.timeout_s,
+        )
+    except TwilioRestException as exc:
+        raise CarrierAPIError(
+            exc.msg or "Twilio refused the call", status=exc.status, code=str(exc.code)
+        ) from exc
+    return OriginateResult(carrier_call_id=call.sid, carrier_status=call.status)

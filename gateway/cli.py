@@ -1,0 +1,178 @@
+"""The `dialgate` command: serve, demo, migrate, create-user."""
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+from pydantic import ValidationError
+from sqlmodel import select
+
+from gateway import logsetup
+from gateway.app import create_app
+from gateway.carriers.registry import CarrierRegistry
+from gateway.db import make_engine, make_sessionmaker
+from gateway.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
+from gateway.errors import DomainError
+from gateway.migrate import upgrade
+from gateway.models import Organization, Role, Team
+from gateway.settings import InsecureSettingsError, Settings
+from gateway.users import create_user
+
+log = logging.getLogger(__name__)
+DEMO_DATABASE_URL = "sqlite+aiosqlite:///./dialgate-demo.db"
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        settings = Settings()
+    except (ValidationError, InsecureSettingsError) as exc:
+        sys.exit(f"dialgate: invalid settings: {exc}")
+    return settings.model_copy(update=overrides) if overrides else settings
+
+
+def _public_url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+    return f"http://{shown}:{port}"
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    settings = _settings()
+    logsetup.configure(settings.log_level)
+    web.run_app(create_app(settings), host=args.host, port=args.port, print=None)
+
+
+async def _seed(settings: Settings) -> bool:
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            created = await seed_demo(session, settings, CarrierRegistry())
+            await session.commit()
+    finally:
+        await engine.dispose()
+    return created
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    overrides: dict[str, object] = {}
+    if "DATABASE_URL" not in os.environ:
+        overrides["database_url"] = DEMO_DATABASE_URL
+    if "PUBLIC_BASE_URL" not in os.environ:
+        overrides["public_base_url"] = _public_url(args.host, args.port)
+    settings = _settings(**overrides)
+    if settings.env != "dev":
+        sys.exit("dialgate: the demo runs only with DIALGATE_ENV=dev (it has fixed passwords)")
+    logsetup.configure(settings.log_level)
+    upgrade(settings.database_url)
+    created = asyncio.run(_seed(settings))
+    url = _public_url(args.host, args.port)
+    logins = "\n".join(
+        f"    {u.email:<20} {u.role:<8} password: {DEMO_PASSWORD}" for u in DEMO_USERS
+    )
+    print(
+        f"\nDialgate demo {'seeded and ' if created else ''}running at {url}\n"
+        f"  database: {settings.database_url}\n  carrier:  built-in sandbox\n  logins:\n{logins}\n"
+        f"  API: {url}/api/openapi.json   Socket.IO namespace: /dialer\n",
+        flush=True,
+    )
+    web.run_app(create_app(settings), host=args.host, port=args.port, print=None)
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    settings = _settings()
+    logsetup.configure(settings.log_level)
+    upgrade(settings.database_url, args.revision)
+    print(f"database at revision {args.revision}")
+
+
+async def _create_user(settings: Settings, args: argparse.Namespace, password: str) -> int:
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            org = (
+                await session.exec(select(Organization).where(Organization.name == args.org))
+            ).first()
+            if org is None:
+                org = Organization(name=args.org, default_region=args.region.upper())
+                session.add(org)
+                await session.flush()
+            team = None
+            if args.team:
+                team = (
+                    await session.exec(
+                        select(Team).where(Team.org_id == org.id, Team.name == args.team)
+                    )
+                ).first()
+                if team is None:
+                    assert org.id is not None
+                    team = Team(org_id=org.id, name=args.team)
+                    session.add(team)
+                    await session.flush()
+            user = await create_user(
+                session,
+                settings,
+                org=org,
+                email=args.email,
+                password=password,
+                name=args.name or args.email.split("@")[0],
+                role=Role(args.role),
+                team=team,
+                phone=args.phone,
+            )
+            await session.commit()
+            assert user.id is not None
+            return user.id
+    finally:
+        await engine.dispose()
+
+
+def cmd_create_user(args: argparse.Namespace) -> None:
+    settings = _settings()
+    password = args.password or os.environ.get("DIALGATE_PASSWORD") or getpass.getpass("Password: ")
+    if len(password) < 8:
+        sys.exit("dialgate: the password must have at least 8 characters")
+    try:
+        user_id = asyncio.run(_create_user(settings, args, password))
+    except DomainError as exc:
+        sys.exit(f"dialgate: {exc.field or 'error'}: {exc.message}")
+    print(f"created user {user_id} ({args.email}, {args.role})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dialgate", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, func, host, help_text in (
+        ("serve", cmd_serve, "0.0.0.0", "run the gateway"),  # noqa: S104
+        ("demo", cmd_demo, "127.0.0.1", "migrate, seed the demo organization and run"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--host", default=host)
+        p.add_argument("--port", type=int, default=8080)
+        p.set_defaults(func=func)
+    p = sub.add_parser("migrate", help="apply database migrations")
+    p.add_argument("--revision", default="head")
+    p.set_defaults(func=cmd_migrate)
+    p = sub.add_parser("create-user", help="add a user (and its organization/team if new)")
+    p.add_argument("--email", required=True)
+    p.add_argument("--password", help="or DIALGATE_PASSWORD, or asked for")
+    p.add_argument("--role", choices=[r.value for r in Role], default="agent")
+    p.add_argument("--name")
+    p.add_argument("--phone", help="the phone the dialer rings for this user")
+    p.add_argument("--org", required=True, help="organization name (created if new)")
+    p.add_argument("--region", default="IN", help="default phone region of a new organization")
+    p.add_argument("--team", help="team name (created if new)")
+    p.set_defaults(func=cmd_create_user)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

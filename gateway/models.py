@@ -1,0 +1,244 @@
+"""Database tables: every row belongs to one organization (tenant)."""
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlmodel import JSON, Column, Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Timezone-aware UTC timestamps on every backend (SQLite drops the offset)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime stored; use an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def ts_field(*, nullable: bool = True, index: bool = False, default_now: bool = False) -> Any:
+    kwargs: dict[str, Any] = {}
+    if default_now:
+        kwargs["default_factory"] = utcnow
+    return Field(sa_column=Column(UTCDateTime(), nullable=nullable, index=index), **kwargs)
+
+
+def json_field(default_factory: Any) -> Any:
+    return Field(default_factory=default_factory, sa_column=Column(JSON, nullable=False))
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    MANAGER = "manager"
+    AGENT = "agent"
+
+
+class CallStatus(StrEnum):
+    QUEUED = "queued"
+    INITIATED = "initiated"
+    RINGING = "ringing"
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"
+
+
+class CallOutcome(StrEnum):
+    COMPLETED = "completed"
+    BUSY = "busy"
+    NO_ANSWER = "no-answer"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class Direction(StrEnum):
+    OUTBOUND = "outbound"
+    INBOUND = "inbound"
+
+
+class LegRole(StrEnum):
+    AGENT = "agent"
+    CUSTOMER = "customer"
+
+
+class Organization(SQLModel, table=True):
+    __tablename__ = "organization"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    default_region: str = Field(default="IN", max_length=2)
+    timezone: str = Field(default="Asia/Kolkata", max_length=64)
+    created_at: datetime = ts_field(nullable=False, default_now=True)
+
+
+class Team(SQLModel, table=True):
+    __tablename__ = "team"
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id", index=True)
+    name: str = Field(max_length=200)
+    created_at: datetime = ts_field(nullable=False, default_now=True)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "user_account"
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id", index=True)
+    email: str = Field(max_length=320, unique=True)
+    name: str = Field(max_length=200)
+    role: str = Field(max_length=16)
+    team_id: int | None = Field(default=None, foreign_key="team.id", index=True)
+    phone: str | None = Field(default=None, max_length=20)
+    phone_key: str | None = Field(default=None, max_length=64, index=True)
+    password_hash: str = Field(max_length=255)
+    is_active: bool = True
+    created_at: datetime = ts_field(nullable=False, default_now=True)
+
+
+class ApiToken(SQLModel, table=True):
+    __tablename__ = "api_token"
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id", index=True)
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = ts_field(nullable=False, default_now=True)
+    expires_at: datetime = ts_field(nullable=False)
+
+
+class Lead(SQLModel, table=True):
+    __tablename__ = "lead"
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id", index=True)
+    name: str = Field(default="", max_length=200)
+    company: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str = Field(max_length=20)
+    alt_phones: list[str] = json_field(list)
+    address: str | None = Field(default=None, max_length=500)
+    status: str = Field(default="new", max_length=32, index=True)
+    owner_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
+    team_id: int | None = Field(default=None, foreign_key="team.id", index=True)
+    source: str | None = Field(default=None, max_length=64)
+    tags: list[str] = json_field(list)
+    custom_fields: dict[str, Any] = json_field(dict)
+    created_at: datetime = ts_field(nullable=False, default_now=True)
+    updated_at: datetime = ts_field(nullable=False, default_now=True)
+
+
+class LeadPhone(SQLModel, table=True):
+    """One row per number of a lead; matching goes through `phone_key` only."""
+
+    __tablename__ = "lead_phone"
+    __table_args__ = (sa.Index("ix_lead_phone_org_key", "org_id", "phone_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id")
+    lead_id: int = Field(foreign_key="lead.id", index=True)
+    phone_key: str = Field(max_length=64)
+    is_primary: bool = False
+
+
+class CarrierAccount(SQLModel, table=True):
+    __tablename__ = "carrier_account"
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id", index=True)
+    carrier: str = Field(max_length=32)
+    name: str = Field(default="", max_length=200)
+    credentials: dict[str, Any] = json_field(dict)
+    is_active: bool = True
+    created_at: datetime = ts_field(nullable=False, default_now=True)
+
+
+class CarrierNumber(SQLModel, table=True):
+    __tablename__ = "carrier_number"
+    __table_args__ = (sa.Index("ix_carrier_number_org_key", "org_id", "phone_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id")
+    account_id: int = Field(foreign_key="carrier_account.id", index=True)
+    e164: str = Field(max_length=20)
+    phone_key: str = Field(max_length=64)
+
+
+class Call(SQLModel, table=True):
+    __tablename__ = "call"
+    __table_args__ = (
+        sa.UniqueConstraint("account_id", "carrier_call_id", name="uq_call_account_carrier_id"),
+        sa.Index("ix_call_org_created", "org_id", "id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id")
+    account_id: int | None = Field(default=None, foreign_key="carrier_account.id")
+    carrier: str = Field(max_length=32)
+    carrier_call_id: str | None = Field(default=None, max_length=128)
+    direction: str = Field(max_length=16)
+    from_number: str | None = Field(default=None, max_length=32)
+    to_number: str | None = Field(default=None, max_length=32)
+    lead_id: int | None = Field(default=None, foreign_key="lead.id", index=True)
+    lead_match: str = Field(default="none", max_length=16)
+    agent_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
+    team_id: int | None = Field(default=None, foreign_key="team.id", index=True)
+    # Dialgate bridged it: the agent's phone is dialed first, then the lead (two legs).
+    bridged: bool = False
+    status: str = Field(default=CallStatus.QUEUED, max_length=16, index=True)
+    outcome: str | None = Field(default=None, max_length=16)
+    end_reason: str | None = Field(default=None, max_length=64)
+    started_at: datetime | None = ts_field(index=True)
+    answered_at: datetime | None = ts_field()
+    ended_at: datetime | None = ts_field()
+    duration_s: int | None = None
+    recording_url: str | None = Field(default=None, max_length=1000)
+    created_at: datetime = ts_field(nullable=False, default_now=True)
+    updated_at: datetime = ts_field(nullable=False, default_now=True)
+
+
+class CallLeg(SQLModel, table=True):
+    __tablename__ = "call_leg"
+    __table_args__ = (sa.UniqueConstraint("call_id", "role", name="uq_call_leg_role"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id")
+    call_id: int = Field(foreign_key="call.id", index=True)
+    role: str = Field(max_length=16)
+    carrier_leg_id: str | None = Field(default=None, max_length=128, index=True)
+    number: str | None = Field(default=None, max_length=32)
+    status: str = Field(default=CallStatus.QUEUED, max_length=16)
+    outcome: str | None = Field(default=None, max_length=16)
+    started_at: datetime | None = ts_field()
+    answered_at: datetime | None = ts_field()
+    ended_at: datetime | None = ts_field()
+    duration_s: int | None = None
+
+
+class CallEventRecord(SQLModel, table=True):
+    """Every event a carrier reported, normalized, with its raw payload (audit + idempotency)."""
+
+    __tablename__ = "call_event"
+    __table_args__ = (sa.UniqueConstraint("account_id", "dedupe_key", name="uq_call_event_dedupe"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id")
+    call_id: int | None = Field(default=None, foreign_key="call.id", index=True)
+    account_id: int | None = Field(default=None, foreign_key="carrier_account.id")
+    carrier: str = Field(max_length=32)
+    dedupe_key: str = Field(max_length=255)
+    kind: str = Field(max_length=32)
+    leg_role: str | None = Field(default=None, max_length=16)
+    carrier_status: str | None = Field(default=None, max_length=64)
+    status: str | None = Field(default=None, max_length=16)
+    outcome: str | None = Field(default=None, max_length=16)
+    # applied | stale | conflicting-terminal | unknown-status | local
+    disposition: str = Field(max_length=32)
+    occurred_at: datetime | None = ts_field()
+    received_at: datetime = ts_field(nullable=False, default_now=True)
+    payload: dict[str, Any] = json_field(dict)

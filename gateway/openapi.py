@@ -1,0 +1,426 @@
+"""The OpenAPI 3.1 document of the REST API, served at `/api/openapi.json`."""
+
+from typing import Any
+
+from aiohttp import web
+
+routes = web.RouteTableDef()
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _list_of(ref: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "data": {"type": "array", "items": {"$ref": ref}},
+            "next_cursor": {"type": ["string", "null"]},
+        },
+    }
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {
+        400: "Invalid input (the error names the field)",
+        401: "Missing or invalid token",
+        403: "Not allowed",
+        404: "Not found",
+        409: "Conflict",
+        503: "No carrier available",
+    }
+    return {str(c): _json(ERROR, text[c]) for c in codes}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+
+
+PAGING = [
+    _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "Page size (default 50)"),
+    _query("cursor", {"type": "string"}, "next_cursor of the previous page"),
+]
+
+TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "field": {"type": ["string", "null"]},
+                },
+            }
+        },
+    },
+    "User": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "org_id": {"type": "integer"},
+            "email": {"type": "string"},
+            "name": {"type": "string"},
+            "role": {"enum": ["admin", "manager", "agent"]},
+            "team_id": {"type": ["integer", "null"]},
+            "phone": {"type": ["string", "null"]},
+        },
+    },
+    "LeadCreate": {
+        "type": "object",
+        "required": ["phone"],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string"},
+            "company": {"type": ["string", "null"]},
+            "email": {"type": ["string", "null"]},
+            "phone": {"type": "string", "description": "Any format; stored as E.164"},
+            "alt_phones": {"type": "array", "items": {"type": "string"}},
+            "address": {"type": ["string", "null"]},
+            "status": {
+                "enum": [
+                    "new",
+                    "contacted",
+                    "interested",
+                    "callback",
+                    "not-interested",
+                    "converted",
+                    "lost",
+                ]
+            },
+            "owner_id": {"type": ["integer", "null"]},
+            "team_id": {"type": ["integer", "null"]},
+            "source": {"type": ["string", "null"]},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "custom_fields": {"type": "object"},
+        },
+    },
+    "Lead": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "company": {"type": ["string", "null"]},
+            "email": {"type": ["string", "null"]},
+            "phone": {"type": "string", "description": "E.164"},
+            "alt_phones": {"type": "array", "items": {"type": "string"}},
+            "address": {"type": ["string", "null"]},
+            "status": {"type": "string"},
+            "owner_id": {"type": ["integer", "null"]},
+            "team_id": {"type": ["integer", "null"]},
+            "source": {"type": ["string", "null"]},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "custom_fields": {"type": "object"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "LeadDetail": {
+        "allOf": [
+            {"$ref": "#/components/schemas/Lead"},
+            {
+                "type": "object",
+                "properties": {
+                    "calls": {"type": "array", "items": {"$ref": "#/components/schemas/Call"}}
+                },
+            },
+        ]
+    },
+    "CallUpdate": {
+        "type": "object",
+        "description": "Payload of the Socket.IO event call_updated",
+        "properties": {
+            "call_id": {"type": "integer"},
+            "lead_id": {"type": ["integer", "null"]},
+            "agent_id": {"type": ["integer", "null"]},
+            "direction": {"enum": ["outbound", "inbound"]},
+            "status": {"enum": ["queued", "initiated", "ringing", "in-progress", "completed"]},
+            "outcome": {"enum": ["completed", "busy", "no-answer", "failed", "canceled", None]},
+            "started_at": TIMESTAMP,
+            "answered_at": TIMESTAMP,
+            "ended_at": TIMESTAMP,
+            "duration_s": {"type": ["integer", "null"]},
+            "end_reason": {"type": ["string", "null"]},
+        },
+    },
+    "CallLeg": {
+        "type": "object",
+        "properties": {
+            "role": {"enum": ["agent", "customer"]},
+            "carrier_leg_id": {"type": ["string", "null"]},
+            "number": {"type": ["string", "null"]},
+            "status": {"type": "string"},
+            "outcome": {"type": ["string", "null"]},
+            "started_at": TIMESTAMP,
+            "answered_at": TIMESTAMP,
+            "ended_at": TIMESTAMP,
+            "duration_s": {"type": ["integer", "null"]},
+        },
+    },
+    "Call": {
+        "allOf": [
+            {"$ref": "#/components/schemas/CallUpdate"},
+            {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "carrier": {"type": "string"},
+                    "carrier_account_id": {"type": ["integer", "null"]},
+                    "carrier_call_id": {"type": ["string", "null"]},
+                    "from_number": {"type": ["string", "null"]},
+                    "to_number": {"type": ["string", "null"]},
+                    "team_id": {"type": ["integer", "null"]},
+                    "lead_match": {
+                        "type": "string",
+                        "description": "dialed, matched, created, ambiguous, none, internal-*",
+                    },
+                    "recording_url": {"type": ["string", "null"]},
+                    "legs": {"type": "array", "items": {"$ref": "#/components/schemas/CallLeg"}},
+                },
+            },
+        ]
+    },
+    "CallEvent": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "kind": {"type": "string"},
+            "leg": {"type": ["string", "null"]},
+            "carrier_status": {"type": ["string", "null"]},
+            "status": {"type": ["string", "null"]},
+            "outcome": {"type": ["string", "null"]},
+            "disposition": {
+                "type": "string",
+                "description": "applied, stale, duplicate-terminal, conflicting-terminal, "
+                "unknown-status",
+            },
+            "occurred_at": TIMESTAMP,
+            "received_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "CallDetail": {
+        "allOf": [
+            {"$ref": "#/components/schemas/Call"},
+            {
+                "type": "object",
+                "properties": {
+                    "events": {"type": "array", "items": {"$ref": "#/components/schemas/CallEvent"}}
+                },
+            },
+        ]
+    },
+    "DialRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "Exactly one of lead_id or number",
+        "properties": {"lead_id": {"type": "integer"}, "number": {"type": "string"}},
+    },
+    "CarrierAccountCreate": {
+        "type": "object",
+        "required": ["carrier"],
+        "properties": {
+            "carrier": {"enum": ["sandbox", "twilio"]},
+            "name": {"type": "string"},
+            "credentials": {
+                "type": "object",
+                "description": "twilio: account_sid, auth_token[, api_base_url]; "
+                "sandbox: [api_key, chaos]",
+            },
+            "numbers": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "CarrierAccount": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "carrier": {"type": "string"},
+            "name": {"type": "string"},
+            "credentials": {"type": "object", "description": "secrets redacted"},
+            "numbers": {"type": "array", "items": {"type": "string"}},
+            "webhook_urls": {"type": "object", "additionalProperties": {"type": "string"}},
+            "is_active": {"type": "boolean"},
+        },
+    },
+}
+
+
+def build_spec() -> dict[str, Any]:
+    ref = "#/components/schemas/"
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Dialgate API", "version": "0.1.0"},
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/auth/login": {
+                "post": {
+                    "summary": "Log in and get a bearer token",
+                    "security": [],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["email", "password"],
+                                    "properties": {
+                                        "email": {"type": "string"},
+                                        "password": {"type": "string"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "token": {"type": "string"},
+                                    "user": {"$ref": ref + "User"},
+                                },
+                            }
+                        ),
+                        **_errors(400, 401),
+                    },
+                }
+            },
+            "/api/auth/me": {
+                "get": {
+                    "summary": "The current user",
+                    "responses": {"200": _json({"$ref": ref + "User"}), **_errors(401)},
+                }
+            },
+            "/api/leads": {
+                "get": {
+                    "summary": "List leads visible to the caller, newest first",
+                    "parameters": [
+                        _query(
+                            "q",
+                            {"type": "string"},
+                            "Name, company, e-mail, or a phone number in any format",
+                        ),
+                        _query("status", {"type": "string"}, "Lead status"),
+                        _query("owner_id", {"type": "integer"}, "Owner"),
+                        *PAGING,
+                    ],
+                    "responses": {"200": _json(_list_of(ref + "Lead")), **_errors(400, 401)},
+                },
+                "post": {
+                    "summary": "Create a lead",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": ref + "LeadCreate"}}},
+                    },
+                    "responses": {
+                        "201": _json({"$ref": ref + "Lead"}, "Created"),
+                        **_errors(400, 401, 403, 409),
+                    },
+                },
+            },
+            "/api/leads/{lead_id}": {
+                "get": {
+                    "summary": "A lead with its calls, newest first",
+                    "parameters": [_path("lead_id")],
+                    "responses": {"200": _json({"$ref": ref + "LeadDetail"}), **_errors(401, 404)},
+                }
+            },
+            "/api/calls": {
+                "get": {
+                    "summary": "List calls visible to the caller, newest first",
+                    "parameters": [
+                        _query("lead_id", {"type": "integer"}, "Lead"),
+                        _query("agent_id", {"type": "integer"}, "Agent"),
+                        _query("status", {"type": "string"}, "Normalized status"),
+                        _query(
+                            "since",
+                            {"type": "string", "format": "date-time"},
+                            "Created at or after",
+                        ),
+                        _query(
+                            "until", {"type": "string", "format": "date-time"}, "Created before"
+                        ),
+                        *PAGING,
+                    ],
+                    "responses": {"200": _json(_list_of(ref + "Call")), **_errors(400, 401)},
+                },
+                "post": {
+                    "summary": "Click-to-call: ring the caller's phone, then bridge to the lead",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": ref + "DialRequest"}}},
+                    },
+                    "responses": {
+                        "202": _json(
+                            {"$ref": ref + "Call"}, "Accepted; progress follows as call_updated"
+                        ),
+                        **_errors(400, 401, 403, 404, 409, 503),
+                    },
+                },
+            },
+            "/api/calls/{call_id}": {
+                "get": {
+                    "summary": "A call with its legs and event timeline",
+                    "parameters": [_path("call_id")],
+                    "responses": {"200": _json({"$ref": ref + "CallDetail"}), **_errors(401, 404)},
+                }
+            },
+            "/api/carrier-accounts": {
+                "get": {
+                    "summary": "Carrier accounts with their webhook URLs (admin)",
+                    "responses": {
+                        "200": _json(_list_of(ref + "CarrierAccount")),
+                        **_errors(401, 403),
+                    },
+                },
+                "post": {
+                    "summary": "Register a carrier account (admin)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": ref + "CarrierAccountCreate"}}
+                        },
+                    },
+                    "responses": {
+                        "201": _json({"$ref": ref + "CarrierAccount"}, "Created"),
+                        **_errors(400, 401, 403, 409),
+                    },
+                },
+            },
+            "/api/carrier-accounts/{account_id}": {
+                "get": {
+                    "summary": "One carrier account (admin)",
+                    "parameters": [_path("account_id")],
+                    "responses": {
+                        "200": _json({"$ref": ref + "CarrierAccount"}),
+                        **_errors(401, 403, 404),
+                    },
+                }
+            },
+        },
+    }
+
+
+@routes.get("/api/openapi.json")
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(build_spec())

@@ -1,0 +1,60 @@
+"""Settings read from the environment (and `.env`), validated once at start-up."""
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "change-me", "changeme", "secret", "dev-secret-key", "dev-lookup-key"}
+)
+
+
+class InsecureSettingsError(ValueError):
+    """Raised when production mode is asked to run with placeholder secrets."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    env: Literal["dev", "production"] = Field("dev", alias="DIALGATE_ENV")
+    database_url: str = Field("sqlite+aiosqlite:///./dialgate.db", alias="DATABASE_URL")
+    redis_url: str | None = Field(None, alias="REDIS_URL")
+    public_base_url: str = Field("http://127.0.0.1:8080", alias="PUBLIC_BASE_URL")
+    default_region: str = Field("IN", alias="DEFAULT_REGION")
+    # Signs nothing a carrier sees; protects API tokens at rest and per-call webhook tokens.
+    secret_key: str = Field("dev-secret-key", alias="SECRET_KEY")
+    # Key of the blind index used to match phone numbers without reading the raw column.
+    lookup_key_secret: str = Field("dev-lookup-key", alias="LOOKUP_KEY_SECRET")
+    token_ttl_hours: int = Field(24 * 30, alias="TOKEN_TTL_HOURS", ge=1)
+    trusted_proxies: list[str] = Field(default_factory=list, alias="TRUSTED_PROXIES")
+    # Seconds of simulated time per real second for the sandbox carrier (20 = twenty times faster).
+    sandbox_speed: float = Field(1.0, alias="SANDBOX_SPEED", gt=0)
+    # Base URL of the sandbox carrier's REST API; empty means the one built into this gateway.
+    sandbox_api_url: str = Field("", alias="SANDBOX_API_URL")
+    twilio_api_base_url: str = Field("https://api.twilio.com", alias="TWILIO_API_BASE_URL")
+    outbound_timeout_s: float = Field(10.0, alias="OUTBOUND_TIMEOUT_S", gt=0)
+    # argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile).
+    argon2_time_cost: int = Field(3, alias="ARGON2_TIME_COST", ge=1)
+    argon2_memory_cost_kib: int = Field(65536, alias="ARGON2_MEMORY_COST_KIB", ge=8)
+    # Redis pub/sub channel of the Socket.IO manager (one per deployment sharing a Redis).
+    socketio_channel: str = Field("dialgate", alias="SOCKETIO_CHANNEL")
+    log_level: str = Field("INFO", alias="LOG_LEVEL")
+
+    @model_validator(mode="after")
+    def _refuse_placeholders(self) -> "Settings":
+        if self.env == "production":
+            for name in ("secret_key", "lookup_key_secret"):
+                value = getattr(self, name)
+                if value in PLACEHOLDER_SECRETS or len(value) < 16:
+                    raise InsecureSettingsError(
+                        f"{name.upper()} must be set to a random value of 16+ characters "
+                        "outside dev mode"
+                    )
+        self.public_base_url = self.public_base_url.rstrip("/")
+        self.default_region = self.default_region.upper()
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

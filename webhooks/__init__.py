@@ -1,0 +1,1 @@
+"""The carrier webhook pipeline: route, verify, record, apply, push."""

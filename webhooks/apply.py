@@ -1,0 +1,315 @@
+"""Apply normalized carrier events to calls: dedupe, one state machine, legs, lead attachment."""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from crm.numbers import agent_with_key, is_internal, leads_with_key
+from gateway import callstate
+from gateway.carriers.base import CallEvent, VoiceInstructions
+from gateway.models import (
+    Call,
+    CallEventRecord,
+    CallLeg,
+    CallOutcome,
+    CallStatus,
+    CarrierAccount,
+    CarrierNumber,
+    Direction,
+    Lead,
+    LeadPhone,
+    LegRole,
+    Organization,
+    User,
+    utcnow,
+)
+from gateway.phones import lookup_key, try_e164
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ApplyResult:
+    changed: dict[int, Call] = field(default_factory=dict)
+    duplicates: int = 0
+    voice: VoiceInstructions | None = None
+
+
+async def _find_call(
+    session: AsyncSession, account: CarrierAccount, event: CallEvent
+) -> Call | None:
+    if event.local_call_id is not None:
+        call = await session.get(Call, event.local_call_id)
+        if call is not None and call.account_id == account.id:
+            return call
+    for carrier_id in (event.parent_call_id, event.carrier_call_id):
+        if not carrier_id:
+            continue
+        call = (
+            await session.exec(
+                select(Call).where(
+                    Call.account_id == account.id, Call.carrier_call_id == carrier_id
+                )
+            )
+        ).first()
+        if call is not None:
+            return call
+        leg = (
+            await session.exec(
+                select(CallLeg)
+                .join(Call, Call.id == CallLeg.call_id)  # type: ignore[arg-type]
+                .where(Call.account_id == account.id, CallLeg.carrier_leg_id == carrier_id)
+            )
+        ).first()
+        if leg is not None:
+            return await session.get(Call, leg.call_id)
+    return None
+
+
+async def _new_call(
+    session: AsyncSession, settings: Settings, account: CarrierAccount, event: CallEvent
+) -> Call:
+    """A call Dialgate did not start (inbound, or placed from the carrier's console)."""
+    org = await session.get(Organization, account.org_id)
+    region = org.default_region if org else settings.default_region
+    direction = event.direction or (
+        Direction.INBOUND if event.kind == "voice" else Direction.OUTBOUND
+    )
+    from_e164 = try_e164(event.from_number, region)
+    to_e164 = try_e164(event.to_number, region)
+    counterpart, our_side = (
+        (from_e164, to_e164) if direction == Direction.INBOUND else (to_e164, from_e164)
+    )
+    call = Call(
+        org_id=account.org_id,
+        account_id=account.id,
+        carrier=account.carrier,
+        carrier_call_id=event.parent_call_id or event.carrier_call_id,
+        direction=direction,
+        from_number=from_e164 or event.from_number,
+        to_number=to_e164 or event.to_number,
+        status=CallStatus.QUEUED,
+    )
+    agent: User | None = None
+    if our_side is not None:
+        agent = await agent_with_key(
+            session, org_id=account.org_id, key=lookup_key(settings.lookup_key_secret, our_side)
+        )
+    if counterpart is not None:
+        key = lookup_key(settings.lookup_key_secret, counterpart)
+        internal = await is_internal(session, org_id=account.org_id, key=key)
+        if internal is None:
+            match = await leads_with_key(session, org_id=account.org_id, key=key)
+            if match.unique is not None:
+                call.lead_id = match.unique
+                call.lead_match = "matched"
+            elif match.ambiguous:
+                call.lead_match = "ambiguous"
+                log.info("call matches %d leads; left unattached", len(match.lead_ids))
+            elif direction == Direction.INBOUND:
+                lead = await _lead_for_unknown_caller(
+                    session, settings, account.org_id, counterpart
+                )
+                call.lead_id = lead.id
+                call.lead_match = "created"
+        else:
+            call.lead_match = f"internal-{internal}"
+    if agent is None and call.lead_id is not None:
+        lead = await session.get(Lead, call.lead_id)
+        if lead is not None and lead.owner_id is not None:
+            agent = await session.get(User, lead.owner_id)
+    if agent is not None:
+        call.agent_id = agent.id
+        call.team_id = agent.team_id
+    elif call.lead_id is not None:
+        lead = await session.get(Lead, call.lead_id)
+        call.team_id = lead.team_id if lead else None
+    session.add(call)
+    await session.flush()
+    return call
+
+
+async def _lead_for_unknown_caller(
+    session: AsyncSession, settings: Settings, org_id: int, e164: str
+) -> Lead:
+    now = utcnow()
+    lead = Lead(
+        org_id=org_id, name="", phone=e164, source="inbound-call", created_at=now, updated_at=now
+    )
+    session.add(lead)
+    await session.flush()
+    assert lead.id is not None
+    session.add(
+        LeadPhone(
+            org_id=org_id,
+            lead_id=lead.id,
+            phone_key=lookup_key(settings.lookup_key_secret, e164),
+            is_primary=True,
+        )
+    )
+    return lead
+
+
+async def _leg(session: AsyncSession, call: Call, role: LegRole) -> CallLeg | None:
+    return (
+        await session.exec(select(CallLeg).where(CallLeg.call_id == call.id, CallLeg.role == role))
+    ).first()
+
+
+def _call_proposal(
+    call: Call, role: LegRole, event: CallEvent, customer_leg: CallLeg | None
+) -> tuple[CallStatus | None, CallOutcome | None, str | None]:
+    """What this leg's event means for the call as a whole (None: nothing)."""
+    if event.status is None:
+        return None, None, None
+    if not call.bridged or role == LegRole.CUSTOMER:
+        return event.status, event.outcome, None
+    # The agent leg of a bridge: it only starts the call, or ends it before the customer rang.
+    if event.status != CallStatus.COMPLETED:
+        if event.status == CallStatus.QUEUED:
+            return CallStatus.QUEUED, None, None
+        return CallStatus.INITIATED, None, None
+    if customer_leg is None or customer_leg.status == CallStatus.QUEUED:
+        reason = (
+            "agent_hangup" if event.outcome == CallOutcome.COMPLETED else f"agent_{event.outcome}"
+        )
+        # The customer was never dialed: not a no-answer from the lead.
+        return CallStatus.COMPLETED, CallOutcome.CANCELED, reason
+    return None, None, None
+
+
+async def apply_event(
+    session: AsyncSession,
+    settings: Settings,
+    account: CarrierAccount,
+    event: CallEvent,
+    result: ApplyResult,
+) -> None:
+    assert account.id is not None
+    seen = (
+        await session.exec(
+            select(CallEventRecord.id).where(
+                CallEventRecord.account_id == account.id,
+                CallEventRecord.dedupe_key == event.dedupe_key,
+            )
+        )
+    ).first()
+    if seen is not None:
+        result.duplicates += 1
+        return
+    call = await _find_call(session, account, event)
+    if call is None:
+        call = await _new_call(session, settings, account, event)
+        result.changed[call.id or 0] = call
+    if call.bridged and event.parent_call_id:
+        role = LegRole.CUSTOMER
+    elif call.bridged:
+        customer = await _leg(session, call, LegRole.CUSTOMER)
+        is_customer = customer is not None and customer.carrier_leg_id == event.carrier_call_id
+        role = LegRole.CUSTOMER if is_customer else LegRole.AGENT
+    else:
+        role = LegRole.CUSTOMER
+    if call.carrier_call_id is None:
+        call.carrier_call_id = event.parent_call_id or event.carrier_call_id
+    at: datetime = event.occurred_at or utcnow()
+    disposition = callstate.UNKNOWN_STATUS
+    if event.kind == "recording":
+        disposition = "recording"
+        if event.recording_url:
+            call.recording_url = event.recording_url
+            result.changed[call.id or 0] = call
+    else:
+        leg = await _leg(session, call, role)
+        if leg is None:
+            leg = CallLeg(
+                org_id=call.org_id,
+                call_id=call.id or 0,
+                role=role,
+                number=(call.from_number if call.direction == Direction.INBOUND else call.to_number)
+                if role == LegRole.CUSTOMER
+                else event.to_number,
+            )
+            session.add(leg)
+        if leg.carrier_leg_id is None:
+            leg.carrier_leg_id = event.carrier_call_id
+        disposition = callstate.decide(leg.status, leg.outcome, event.status, event.outcome)
+        if disposition == callstate.APPLIED and event.status is not None:
+            callstate.advance(leg, event.status, event.outcome, at, duration_s=event.duration_s)
+        elif disposition == callstate.CONFLICTING_TERMINAL:
+            log.warning(
+                "call %s: later terminal %s disagrees with %s; kept the first",
+                call.id,
+                event.carrier_status,
+                leg.outcome,
+            )
+        customer_leg = (
+            leg if role == LegRole.CUSTOMER else await _leg(session, call, LegRole.CUSTOMER)
+        )
+        status, outcome, reason = _call_proposal(call, role, event, customer_leg)
+        if (
+            status is not None
+            and disposition == callstate.APPLIED
+            and callstate.decide(call.status, call.outcome, status, outcome) == callstate.APPLIED
+        ):
+            duration = event.duration_s if role == LegRole.CUSTOMER else None
+            callstate.advance(call, status, outcome, at, duration_s=duration)
+            if reason:
+                call.end_reason = reason
+            call.updated_at = utcnow()
+            result.changed[call.id or 0] = call
+    session.add(
+        CallEventRecord(
+            org_id=call.org_id,
+            call_id=call.id,
+            account_id=account.id,
+            carrier=account.carrier,
+            dedupe_key=event.dedupe_key,
+            kind=event.kind,
+            leg_role=role,
+            carrier_status=event.carrier_status,
+            status=event.status,
+            outcome=event.outcome,
+            disposition=disposition,
+            occurred_at=event.occurred_at,
+            payload=dict(event.raw),
+        )
+    )
+    if event.kind == "voice":
+        result.voice = await _voice_instructions(session, call)
+
+
+async def _voice_instructions(session: AsyncSession, call: Call) -> VoiceInstructions:
+    """Ring the agent who owns the caller (or the call's agent); otherwise a polite message."""
+    agent = await session.get(User, call.agent_id) if call.agent_id else None
+    if agent is not None and agent.is_active and agent.phone:
+        return VoiceInstructions(forward_to=agent.phone, caller_id=call.to_number)
+    return VoiceInstructions(message="Thank you for calling. An agent will call you back shortly.")
+
+
+async def apply_events(
+    session: AsyncSession,
+    settings: Settings,
+    account: CarrierAccount,
+    events: list[CallEvent],
+) -> ApplyResult:
+    """Apply a webhook's events in one transaction; the caller commits."""
+    result = ApplyResult()
+    for event in events:
+        await apply_event(session, settings, account, event, result)
+    await session.flush()
+    return result
+
+
+async def account_numbers(session: AsyncSession, account_id: int) -> list[str]:
+    rows = await session.exec(
+        select(CarrierNumber.e164)
+        .where(CarrierNumber.account_id == account_id)
+        .order_by(
+            CarrierNumber.id  # type: ignore[arg-type]
+        )
+    )
+    return list(rows.all())
