@@ -17,7 +17,7 @@ from gateway.keys import sessionmaker_key, settings_key
 from gateway.models import ApiToken, Role, User, utcnow
 from gateway.settings import Settings
 
-principal_key = "dialgate.principal"
+principal_key: web.RequestKey["Principal"] = web.RequestKey("principal", "Principal")
 # Stands in for a stored hash when the e-mail is unknown, so both paths cost one verification.
 _DUMMY_HASH_PASSWORD = "dialgate-timing-equalizer"  # noqa: S105  (not a credential)
 
