@@ -3,36 +3,37 @@
 from typing import Any
 
 import sqlalchemy as sa
+from sqlmodel import col
 
 from gateway.auth import Principal
 from gateway.models import Call, Lead, Role, User
 
 
 def lead_scope(principal: Principal) -> Any:
-    base = Lead.org_id == principal.org_id
+    base = col(Lead.org_id) == principal.org_id
     if principal.role == Role.ADMIN:
         return base
     if principal.role == Role.MANAGER:
-        team_members = sa.select(User.id).where(
-            User.org_id == principal.org_id, User.team_id == principal.team_id
+        team_members = sa.select(col(User.id)).where(
+            col(User.org_id) == principal.org_id, col(User.team_id) == principal.team_id
         )
         return sa.and_(
             base,
             sa.or_(
-                Lead.team_id == principal.team_id,
+                col(Lead.team_id) == principal.team_id,
                 Lead.owner_id.in_(team_members),  # type: ignore[union-attr]
             ),
         )
-    return sa.and_(base, Lead.owner_id == principal.user_id)
+    return sa.and_(base, col(Lead.owner_id) == principal.user_id)
 
 
 def call_scope(principal: Principal) -> Any:
-    base = Call.org_id == principal.org_id
+    base = col(Call.org_id) == principal.org_id
     if principal.role == Role.ADMIN:
         return base
     if principal.role == Role.MANAGER:
-        return sa.and_(base, Call.team_id == principal.team_id)
-    return sa.and_(base, Call.agent_id == principal.user_id)
+        return sa.and_(base, col(Call.team_id) == principal.team_id)
+    return sa.and_(base, col(Call.agent_id) == principal.user_id)
 
 
 def can_see_lead(principal: Principal, lead: Lead, owner_team_id: int | None) -> bool:

@@ -92,7 +92,7 @@ async def legs_of(session: AsyncSession, call_ids: list[int]) -> dict[int, list[
 
 async def visible_call(session: AsyncSession, principal: Principal, call_id: int) -> Call:
     call = (
-        await session.exec(select(Call).where(Call.id == call_id, call_scope(principal)))
+        await session.exec(select(Call).where(col(Call.id) == call_id, call_scope(principal)))
     ).first()
     if call is None:
         raise NotFound("no such call", field="call_id")
@@ -105,7 +105,7 @@ async def call_detail(session: AsyncSession, principal: Principal, call_id: int)
     events = (
         await session.exec(
             select(CallEventRecord)
-            .where(CallEventRecord.call_id == call_id)
+            .where(col(CallEventRecord.call_id) == call_id)
             .order_by(col(CallEventRecord.received_at), col(CallEventRecord.id))
         )
     ).all()
@@ -140,13 +140,13 @@ async def list_calls(
 ) -> tuple[list[dict[str, Any]], str | None]:
     stmt = select(Call).where(call_scope(principal))
     if lead_id is not None:
-        stmt = stmt.where(Call.lead_id == lead_id)
+        stmt = stmt.where(col(Call.lead_id) == lead_id)
     if agent_id is not None:
-        stmt = stmt.where(Call.agent_id == agent_id)
+        stmt = stmt.where(col(Call.agent_id) == agent_id)
     if status:
         if status not in set(CallStatus):
             raise InvalidInput(f"must be one of {', '.join(CallStatus)}", field="status")
-        stmt = stmt.where(Call.status == status)
+        stmt = stmt.where(col(Call.status) == status)
     if since is not None:
         stmt = stmt.where(col(Call.created_at) >= since)
     if until is not None:

@@ -230,15 +230,15 @@ async def list_leads(
             conditions.append(
                 col(Lead.id).in_(
                     select(LeadPhone.lead_id).where(
-                        LeadPhone.org_id == principal.org_id, LeadPhone.phone_key == key
+                        col(LeadPhone.org_id) == principal.org_id, col(LeadPhone.phone_key) == key
                     )
                 )
             )
         stmt = stmt.where(sa.or_(*conditions))
     if status:
-        stmt = stmt.where(Lead.status == status)
+        stmt = stmt.where(col(Lead.status) == status)
     if owner_id is not None:
-        stmt = stmt.where(Lead.owner_id == owner_id)
+        stmt = stmt.where(col(Lead.owner_id) == owner_id)
     if before_id is not None:
         stmt = stmt.where(col(Lead.id) < before_id)
     rows = list((await session.exec(stmt.order_by(col(Lead.id).desc()).limit(limit + 1))).all())

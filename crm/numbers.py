@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.models import CarrierNumber, LeadPhone, User
@@ -24,9 +24,9 @@ class LeadMatch:
 async def leads_with_key(session: AsyncSession, *, org_id: int, key: str) -> LeadMatch:
     rows = await session.exec(
         select(LeadPhone.lead_id)
-        .where(LeadPhone.org_id == org_id, LeadPhone.phone_key == key)
+        .where(col(LeadPhone.org_id) == org_id, col(LeadPhone.phone_key) == key)
         .distinct()
-        .order_by(LeadPhone.lead_id)
+        .order_by(col(LeadPhone.lead_id))
     )
     return LeadMatch(list(rows.all()))
 
@@ -34,7 +34,9 @@ async def leads_with_key(session: AsyncSession, *, org_id: int, key: str) -> Lea
 async def agent_with_key(session: AsyncSession, *, org_id: int, key: str) -> User | None:
     return (
         await session.exec(
-            select(User).where(User.org_id == org_id, User.phone_key == key).order_by(User.id)
+            select(User)
+            .where(col(User.org_id) == org_id, col(User.phone_key) == key)
+            .order_by(col(User.id))
         )
     ).first()
 
@@ -46,7 +48,7 @@ async def is_internal(session: AsyncSession, *, org_id: int, key: str) -> str | 
     carrier_number = (
         await session.exec(
             select(CarrierNumber.id).where(
-                CarrierNumber.org_id == org_id, CarrierNumber.phone_key == key
+                col(CarrierNumber.org_id) == org_id, col(CarrierNumber.phone_key) == key
             )
         )
     ).first()

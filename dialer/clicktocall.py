@@ -108,8 +108,8 @@ async def _carrier_line(session: AsyncSession, org_id: int) -> tuple[CarrierAcco
     """The organization's first active account that has a number to show as caller ID."""
     rows = await session.exec(
         select(CarrierAccount, CarrierNumber)
-        .join(CarrierNumber, CarrierNumber.account_id == CarrierAccount.id)  # type: ignore[arg-type]
-        .where(CarrierAccount.org_id == org_id, CarrierAccount.is_active == True)  # noqa: E712
+        .join(CarrierNumber, col(CarrierNumber.account_id) == CarrierAccount.id)
+        .where(col(CarrierAccount.org_id) == org_id, col(CarrierAccount.is_active) == True)  # noqa: E712
         .order_by(col(CarrierAccount.id), col(CarrierNumber.id))
     )
     first = rows.first()
@@ -140,8 +140,8 @@ async def start_call(app: Mapping[Any, Any], principal: Principal, request: Dial
         busy = (
             await session.exec(
                 select(Call.id).where(
-                    Call.agent_id == principal.user_id,
-                    Call.status != CallStatus.COMPLETED,
+                    col(Call.agent_id) == principal.user_id,
+                    col(Call.status) != CallStatus.COMPLETED,
                     col(Call.created_at) > utcnow() - STALE_ACTIVE_CALL,
                 )
             )

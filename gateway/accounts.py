@@ -102,7 +102,7 @@ async def register_account(
         taken = (
             await session.exec(
                 select(CarrierNumber.id).where(
-                    CarrierNumber.org_id == org_id, CarrierNumber.phone_key == key
+                    col(CarrierNumber.org_id) == org_id, col(CarrierNumber.phone_key) == key
                 )
             )
         ).first()
@@ -168,7 +168,7 @@ async def list_accounts(request: web.Request) -> web.Response:
         accounts = (
             await session.exec(
                 select(CarrierAccount)
-                .where(CarrierAccount.org_id == principal.org_id)
+                .where(col(CarrierAccount.org_id) == principal.org_id)
                 .order_by(col(CarrierAccount.id))
             )
         ).all()

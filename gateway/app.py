@@ -64,7 +64,8 @@ async def tasks_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     # Background work (origination, simulated carrier callbacks) ends before its resources.
     await app[simulator_key].close()
-    tasks = list(app[tasks_key])
+    pending = app[tasks_key]
+    tasks = list(pending)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -89,7 +90,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings()
     app = web.Application(client_max_size=2 * 1024**2)
     app[settings_key] = settings
-    app[tasks_key] = set()
+    tasks: set[asyncio.Task[None]] = set()
+    app[tasks_key] = tasks
     app[carriers_key] = CarrierRegistry()
     simulator = Simulator(http=None, speed=settings.sandbox_speed)
     app[simulator_key] = simulator

@@ -9,15 +9,15 @@ from datetime import timedelta
 from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from gateway.errors import Unauthorized
+from gateway.errors import Handler, Unauthorized
 from gateway.keys import sessionmaker_key, settings_key
 from gateway.models import ApiToken, Role, User, utcnow
 from gateway.settings import Settings
 
-principal_key: web.RequestKey["Principal"] = web.RequestKey("principal", "Principal")
+principal_key: web.RequestKey["Principal"] = web.RequestKey("principal")
 # Stands in for a stored hash when the e-mail is unknown, so both paths cost one verification.
 _DUMMY_HASH_PASSWORD = "dialgate-timing-equalizer"  # noqa: S105  (not a credential)
 
@@ -71,7 +71,9 @@ async def login(
 ) -> tuple[str, User]:
     """Check the password and issue a new bearer token; the caller commits."""
     hasher = password_hasher(settings)
-    user = (await session.exec(select(User).where(User.email == email.strip().lower()))).first()
+    user = (
+        await session.exec(select(User).where(col(User.email) == email.strip().lower()))
+    ).first()
     stored = user.password_hash if user and user.is_active else hasher.hash(_DUMMY_HASH_PASSWORD)
     try:
         hasher.verify(stored, password)
@@ -100,8 +102,8 @@ async def authenticate_token(
     row = (
         await session.exec(
             select(ApiToken, User)
-            .join(User, User.id == ApiToken.user_id)  # type: ignore[arg-type]
-            .where(ApiToken.token_hash == _token_digest(settings, token))
+            .join(User, col(User.id) == ApiToken.user_id)
+            .where(col(ApiToken.token_hash) == _token_digest(settings, token))
         )
     ).first()
     if row is None:
@@ -126,7 +128,7 @@ PUBLIC_API_PATHS = frozenset({"/api/auth/login", "/api/openapi.json"})
 @web.middleware
 async def auth_middleware(
     request: web.Request,
-    handler: web.RequestHandler,  # type: ignore[name-defined]
+    handler: Handler,
 ) -> web.StreamResponse:
     # Only /api is user-authenticated; /webhooks carries carrier signatures instead.
     if request.path.startswith("/api/") and request.path not in PUBLIC_API_PATHS:

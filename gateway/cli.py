@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 from pydantic import ValidationError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from gateway import logsetup
 from gateway.app import create_app
@@ -94,7 +94,7 @@ async def _create_user(settings: Settings, args: argparse.Namespace, password: s
     try:
         async with make_sessionmaker(engine)() as session:
             org = (
-                await session.exec(select(Organization).where(Organization.name == args.org))
+                await session.exec(select(Organization).where(col(Organization.name) == args.org))
             ).first()
             if org is None:
                 org = Organization(name=args.org, default_region=args.region.upper())
@@ -104,7 +104,7 @@ async def _create_user(settings: Settings, args: argparse.Namespace, password: s
             if args.team:
                 team = (
                     await session.exec(
-                        select(Team).where(Team.org_id == org.id, Team.name == args.team)
+                        select(Team).where(col(Team.org_id) == org.id, col(Team.name) == args.team)
                     )
                 ).first()
                 if team is None:

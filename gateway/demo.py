@@ -3,7 +3,7 @@
 import logging
 from dataclasses import dataclass
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.leads import add_phone_keys
@@ -77,7 +77,7 @@ DEMO_LEADS = (
 async def seed_demo(session: AsyncSession, settings: Settings, registry: CarrierRegistry) -> bool:
     """Create the demo organization once; returns False when it already exists."""
     existing = (
-        await session.exec(select(User.id).where(User.email == DEMO_USERS[0].email))
+        await session.exec(select(User.id).where(col(User.email) == DEMO_USERS[0].email))
     ).first()
     if existing is not None:
         return False

@@ -1,7 +1,6 @@
 """Typed application keys: every shared resource of the app, in one place."""
 
 import asyncio
-from typing import TYPE_CHECKING
 
 import socketio
 from aiohttp import ClientSession, web
@@ -9,10 +8,10 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from gateway.carriers.base import CarrierRuntime
+from gateway.carriers.registry import CarrierRegistry
+from gateway.carriers.sandbox.simulator import Simulator
 from gateway.settings import Settings
-
-if TYPE_CHECKING:
-    pass
 
 settings_key = web.AppKey("settings", Settings)
 engine_key = web.AppKey("engine", AsyncEngine)
@@ -20,7 +19,8 @@ sessionmaker_key = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
 redis_key = web.AppKey("redis", Redis)
 http_key = web.AppKey("http", ClientSession)
 sio_key = web.AppKey("sio", socketio.AsyncServer)
-carriers_key = web.AppKey("carriers", "CarrierRegistry")
-tasks_key = web.AppKey("tasks", set[asyncio.Task[None]])
-runtime_key = web.AppKey("carrier_runtime", "CarrierRuntime")
-simulator_key = web.AppKey("sandbox_simulator", "Simulator")
+carriers_key = web.AppKey("carriers", CarrierRegistry)
+runtime_key = web.AppKey("carrier_runtime", CarrierRuntime)
+simulator_key = web.AppKey("sandbox_simulator", Simulator)
+# Background tasks (origination) that shutdown cancels.
+tasks_key: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("tasks")

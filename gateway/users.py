@@ -4,7 +4,7 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.numbers import is_internal
@@ -74,7 +74,7 @@ async def create_user(
     email = email.strip().lower()
     if "@" not in email:
         raise InvalidInput("not an e-mail address", field="email")
-    if (await session.exec(select(User.id).where(User.email == email))).first() is not None:
+    if (await session.exec(select(User.id).where(col(User.email) == email))).first() is not None:
         raise Conflict("a user with this e-mail exists", field="email", code="duplicate_email")
     e164 = key = None
     if phone:

@@ -4,7 +4,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.numbers import agent_with_key, is_internal, leads_with_key
@@ -17,7 +17,6 @@ from gateway.models import (
     CallOutcome,
     CallStatus,
     CarrierAccount,
-    CarrierNumber,
     Direction,
     Lead,
     LeadPhone,
@@ -52,7 +51,7 @@ async def _find_call(
         call = (
             await session.exec(
                 select(Call).where(
-                    Call.account_id == account.id, Call.carrier_call_id == carrier_id
+                    col(Call.account_id) == account.id, col(Call.carrier_call_id) == carrier_id
                 )
             )
         ).first()
@@ -61,8 +60,10 @@ async def _find_call(
         leg = (
             await session.exec(
                 select(CallLeg)
-                .join(Call, Call.id == CallLeg.call_id)  # type: ignore[arg-type]
-                .where(Call.account_id == account.id, CallLeg.carrier_leg_id == carrier_id)
+                .join(Call, col(Call.id) == CallLeg.call_id)
+                .where(
+                    col(Call.account_id) == account.id, col(CallLeg.carrier_leg_id) == carrier_id
+                )
             )
         ).first()
         if leg is not None:
@@ -119,15 +120,15 @@ async def _new_call(
         else:
             call.lead_match = f"internal-{internal}"
     if agent is None and call.lead_id is not None:
-        lead = await session.get(Lead, call.lead_id)
-        if lead is not None and lead.owner_id is not None:
-            agent = await session.get(User, lead.owner_id)
+        owned = await session.get(Lead, call.lead_id)
+        if owned is not None and owned.owner_id is not None:
+            agent = await session.get(User, owned.owner_id)
     if agent is not None:
         call.agent_id = agent.id
         call.team_id = agent.team_id
     elif call.lead_id is not None:
-        lead = await session.get(Lead, call.lead_id)
-        call.team_id = lead.team_id if lead else None
+        pooled = await session.get(Lead, call.lead_id)
+        call.team_id = pooled.team_id if pooled else None
     session.add(call)
     await session.flush()
     return call
@@ -156,7 +157,9 @@ async def _lead_for_unknown_caller(
 
 async def _leg(session: AsyncSession, call: Call, role: LegRole) -> CallLeg | None:
     return (
-        await session.exec(select(CallLeg).where(CallLeg.call_id == call.id, CallLeg.role == role))
+        await session.exec(
+            select(CallLeg).where(col(CallLeg.call_id) == call.id, col(CallLeg.role) == role)
+        )
     ).first()
 
 
@@ -193,8 +196,8 @@ async def apply_event(
     seen = (
         await session.exec(
             select(CallEventRecord.id).where(
-                CallEventRecord.account_id == account.id,
-                CallEventRecord.dedupe_key == event.dedupe_key,
+                col(CallEventRecord.account_id) == account.id,
+                col(CallEventRecord.dedupe_key) == event.dedupe_key,
             )
         )
     ).first()
@@ -302,14 +305,3 @@ async def apply_events(
         await apply_event(session, settings, account, event, result)
     await session.flush()
     return result
-
-
-async def account_numbers(session: AsyncSession, account_id: int) -> list[str]:
-    rows = await session.exec(
-        select(CarrierNumber.e164)
-        .where(CarrierNumber.account_id == account_id)
-        .order_by(
-            CarrierNumber.id  # type: ignore[arg-type]
-        )
-    )
-    return list(rows.all())

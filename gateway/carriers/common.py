@@ -36,7 +36,7 @@ def optional_int(params: Mapping[str, list[str]], name: str) -> int | None:
     if value in (None, ""):
         return None
     try:
-        return int(value)  # type: ignore[arg-type]
+        return int(value)
     except ValueError as exc:
         raise MalformedWebhook(f"{name} must be an integer", field=name) from exc
 

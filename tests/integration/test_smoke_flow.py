@@ -20,6 +20,16 @@ async def test_agent_dials_lead_and_receives_full_call_sequence(gateway: Gateway
     assert final["outcome"] == "completed"
     assert final["lead_id"] == lead["id"]
     assert final["duration_s"] == 4
-    for name in ("call_id", "lead_id", "agent_id", "direction", "status", "outcome",
-                 "started_at", "answered_at", "ended_at", "duration_s"):
+    for name in (
+        "call_id",
+        "lead_id",
+        "agent_id",
+        "direction",
+        "status",
+        "outcome",
+        "started_at",
+        "answered_at",
+        "ended_at",
+        "duration_s",
+    ):
         assert name in final
