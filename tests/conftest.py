@@ -161,6 +161,11 @@ class LiveCall:
 
         return await asyncio.wait_for(scan(), timeout)
 
+    async def until_ended(self, call_id: int, timeout: float = 10.0) -> dict[str, Any]:
+        return await self.wait_for(
+            lambda u: u["call_id"] == call_id and u["status"] == "completed", timeout
+        )
+
     def for_call(self, call_id: int) -> list[dict[str, Any]]:
         return [u for u in self.updates if u["call_id"] == call_id]
 
