@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from crm.access import can_see_lead
 from crm.leads import add_phone_keys, org_region, visible_lead
 from crm.numbers import is_internal, leads_with_key
+from dialer.locks import agent_dial_lock
 from dialer.push import push_calls
 from gateway import callstate
 from gateway.auth import Principal
@@ -121,6 +122,16 @@ async def _carrier_line(session: AsyncSession, org_id: int) -> tuple[CarrierAcco
 
 async def start_call(app: Mapping[Any, Any], principal: Principal, request: DialRequest) -> Call:
     """Record a queued call and hand it to the carrier in the background."""
+    async with agent_dial_lock(app, principal.user_id):
+        call, agent_phone = await _record_call(app, principal, request)
+    await push_calls(app, [call])
+    _spawn(app, _originate(app, call.id or 0, agent_phone))
+    return call
+
+
+async def _record_call(
+    app: Mapping[Any, Any], principal: Principal, request: DialRequest
+) -> tuple[Call, str]:
     settings: Settings = app[settings_key]
     async with app[sessionmaker_key]() as session:
         agent = await session.get(User, principal.user_id)
@@ -167,9 +178,7 @@ async def start_call(app: Mapping[Any, Any], principal: Principal, request: Dial
         await session.flush()
         session.add(_local_event(call, "queued", CallStatus.QUEUED, None))
         await session.commit()
-    await push_calls(app, [call])
-    _spawn(app, _originate(app, call.id or 0, agent.phone))
-    return call
+    return call, agent.phone
 
 
 def _local_event(

@@ -11,6 +11,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from crm.routes import routes as crm_routes
+from dialer.locks import setup_locks
 from dialer.namespace import DialerNamespace
 from dialer.routes import routes as dialer_routes
 from gateway import accounts, health, openapi, users
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     tasks: set[asyncio.Task[None]] = set()
     app[tasks_key] = tasks
     app[carriers_key] = CarrierRegistry()
+    setup_locks(app)
     simulator = Simulator(http=None, speed=settings.sandbox_speed)
     app[simulator_key] = simulator
 

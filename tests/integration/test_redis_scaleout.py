@@ -1,0 +1,88 @@
+"""Scale-out with Redis: Socket.IO across gateway processes, shared dial locks, readiness."""
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from tests.conftest import REDIS_URL, GatewayFactory, free_port, unavailable
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    client = Redis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except Exception as exc:
+        unavailable("Redis", exc)
+    finally:
+        await client.aclose()
+    yield REDIS_URL
+
+
+@pytest.fixture
+def channel() -> str:
+    # Each test gets its own pub/sub channel: parallel runs never hear each other.
+    return f"dialgate-test-{secrets.token_hex(6)}"
+
+
+async def test_call_updates_cross_processes_through_redis(
+    start_gateway: GatewayFactory, redis_url: str, channel: str
+) -> None:
+    first = await start_gateway(REDIS_URL=redis_url, SOCKETIO_CHANNEL=channel)
+    second = await start_gateway(REDIS_URL=redis_url, SOCKETIO_CHANNEL=channel)
+    token = await first.login("agent1@demo.test")
+    # The agent watches through the second process; the call is placed and its carrier
+    # callbacks are applied by the first.
+    live = await second.connect(token)
+    manager = await second.connect(await second.login("manager@demo.test"))
+    other = await second.connect(await second.login("agent2@demo.test"))
+    status, call = await first.request("POST", "/api/calls", token, json={"number": "98765 43210"})
+    assert status == 202
+    final = await live.until_ended(call["id"])
+    assert final["outcome"] == "completed"
+    statuses = [u["status"] for u in live.for_call(call["id"])]
+    assert statuses == ["queued", "initiated", "ringing", "in-progress", "completed"]
+    await manager.until_ended(call["id"])
+    assert other.for_call(call["id"]) == []
+
+
+async def test_simultaneous_clicks_on_two_processes_start_one_call(
+    start_gateway: GatewayFactory, redis_url: str, channel: str
+) -> None:
+    first = await start_gateway(REDIS_URL=redis_url, SOCKETIO_CHANNEL=channel)
+    second = await start_gateway(REDIS_URL=redis_url, SOCKETIO_CHANNEL=channel)
+    token = await first.login("agent1@demo.test")
+    results = await asyncio.gather(
+        *(
+            gw.request("POST", "/api/calls", token, json={"number": "98765 43210"})
+            for gw in (first, second, first, second)
+        )
+    )
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [202, 409, 409, 409]
+    codes = {body["error"]["code"] for status, body in results if status == 409}
+    assert codes <= {"dial_in_progress", "agent_busy"}
+    _, calls = await first.request("GET", "/api/calls", token)
+    assert len(calls["data"]) == 1
+
+
+async def test_readiness_reports_redis(
+    start_gateway: GatewayFactory, redis_url: str, channel: str
+) -> None:
+    healthy = await start_gateway(REDIS_URL=redis_url, SOCKETIO_CHANNEL=channel)
+    status, body = await healthy.request("GET", "/readyz")
+    assert status == 200
+    assert body["checks"] == {"database": "ok", "redis": "ok"}
+
+    dead = await start_gateway(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    status, body = await dead.request("GET", "/readyz")
+    assert status == 503
+    assert body["checks"]["redis"] == "unavailable"
+    assert body["checks"]["database"] == "ok"
+    status, body = await dead.request("GET", "/healthz")
+    assert status == 200 and body == {"status": "ok"}
