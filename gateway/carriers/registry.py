@@ -1,13 +1,29 @@
-"""The registry of carrier adapters, by name."""
+"""The carrier registry: each `gateway/carriers/<name>/adapter.py` exports its `Adapter`.
 
+Adding a carrier is adding its folder; nothing else needs an edit.
+"""
+
+import importlib
+import pkgutil
+
+import gateway.carriers
 from gateway.carriers.base import Carrier
-from gateway.carriers.sandbox.adapter import SandboxCarrier
-from gateway.carriers.twilio.adapter import TwilioCarrier
 
-ADAPTER_CLASSES: dict[str, type[Carrier]] = {
-    SandboxCarrier.name: SandboxCarrier,
-    TwilioCarrier.name: TwilioCarrier,
-}
+
+def discover() -> dict[str, type[Carrier]]:
+    found: dict[str, type[Carrier]] = {}
+    for info in pkgutil.iter_modules(gateway.carriers.__path__):
+        if not info.ispkg:
+            continue
+        module = importlib.import_module(f"gateway.carriers.{info.name}.adapter")
+        adapter: type[Carrier] = module.Adapter
+        if adapter.name != info.name:
+            raise RuntimeError(f"carrier folder {info.name!r} exports adapter {adapter.name!r}")
+        found[adapter.name] = adapter
+    return found
+
+
+ADAPTER_CLASSES: dict[str, type[Carrier]] = discover()
 
 
 class CarrierRegistry:

@@ -11,7 +11,8 @@ from tests.conftest import Gateway
 
 async def sandbox_account(gw: Gateway) -> CarrierAccount:
     async with gw.app[sessionmaker_key]() as session:
-        return (await session.exec(select(CarrierAccount))).one()
+        account: CarrierAccount = (await session.exec(select(CarrierAccount))).one()
+    return account
 
 
 async def ring_in(gw: Gateway, caller: str) -> dict[str, Any]:

@@ -84,3 +84,6 @@ class SandboxCarrier:
 
     async def close(self) -> None:
         return None
+
+
+Adapter = SandboxCarrier

@@ -119,3 +119,6 @@ class TwilioCarrier:
         if self._http is not None:
             await self._http.close()
             self._http = None
+
+
+Adapter = TwilioCarrier
