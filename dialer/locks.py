@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.errors import Conflict
-from gateway.keys import redis_key
+from gateway.keys import redis_key, settings_key
 
 LOCK_TTL_MS = 10_000
 # Deletes the key only if it still holds our token (a lock that expired may be someone else's).
@@ -34,7 +34,8 @@ async def agent_dial_lock(app: Mapping[Any, Any], agent_id: int) -> AsyncIterato
     busy = Conflict("a call is already being placed for you", code="dial_in_progress")
     redis = app.get(redis_key)
     if redis is not None:
-        key = f"dialgate:dial-lock:{agent_id}"
+        # Namespaced like the Socket.IO channel: deployments sharing a Redis stay apart.
+        key = f"{app[settings_key].socketio_channel}:dial-lock:{agent_id}"
         token = secrets.token_hex(8)
         if not await redis.set(key, token, nx=True, px=LOCK_TTL_MS):
             raise busy

@@ -124,7 +124,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(crm_routes)
     app.add_routes(dialer_routes)
     app.add_subapp("/webhooks", webhooks_app())
-    sim_app = web.Application()
-    sim_app.add_routes(simulator.routes())
-    app.add_subapp("/sandbox-carrier", sim_app)
+    if settings.sandbox_enabled:
+        sim_app = web.Application()
+        sim_app.add_routes(simulator.routes())
+        app.add_subapp("/sandbox-carrier", sim_app)
     return app

@@ -58,12 +58,14 @@ async def _seed(settings: Settings) -> bool:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    configured = _settings()
     overrides: dict[str, object] = {}
-    if "DATABASE_URL" not in os.environ:
+    # Values set in the environment or .env win; the rest follow the demo's host and port.
+    if "database_url" not in configured.model_fields_set:
         overrides["database_url"] = DEMO_DATABASE_URL
-    if "PUBLIC_BASE_URL" not in os.environ:
+    if "public_base_url" not in configured.model_fields_set:
         overrides["public_base_url"] = _public_url(args.host, args.port)
-    settings = _settings(**overrides)
+    settings = configured.model_copy(update=overrides)
     if settings.env != "dev":
         sys.exit("dialgate: the demo runs only with DIALGATE_ENV=dev (it has fixed passwords)")
     logsetup.configure(settings.log_level)
@@ -97,7 +99,8 @@ async def _create_user(settings: Settings, args: argparse.Namespace, password: s
                 await session.exec(select(Organization).where(col(Organization.name) == args.org))
             ).first()
             if org is None:
-                org = Organization(name=args.org, default_region=args.region.upper())
+                region = (args.region or settings.default_region).upper()
+                org = Organization(name=args.org, default_region=region)
                 session.add(org)
                 await session.flush()
             team = None
@@ -163,7 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name")
     p.add_argument("--phone", help="the phone the dialer rings for this user")
     p.add_argument("--org", required=True, help="organization name (created if new)")
-    p.add_argument("--region", default="IN", help="default phone region of a new organization")
+    p.add_argument(
+        "--region", help="default phone region of a new organization (default: DEFAULT_REGION)"
+    )
     p.add_argument("--team", help="team name (created if new)")
     p.set_defaults(func=cmd_create_user)
     return parser

@@ -22,12 +22,17 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, alias="REDIS_URL")
     public_base_url: str = Field("http://127.0.0.1:8080", alias="PUBLIC_BASE_URL")
     default_region: str = Field("IN", alias="DEFAULT_REGION")
-    # Signs nothing a carrier sees; protects API tokens at rest and per-call webhook tokens.
+    # Keys the digests of API tokens at rest (a stolen database yields no usable token).
     secret_key: str = Field("dev-secret-key", alias="SECRET_KEY")
     # Key of the blind index used to match phone numbers without reading the raw column.
     lookup_key_secret: str = Field("dev-lookup-key", alias="LOOKUP_KEY_SECRET")
     token_ttl_hours: int = Field(24 * 30, alias="TOKEN_TTL_HOURS", ge=1)
-    trusted_proxies: list[str] = Field(default_factory=list, alias="TRUSTED_PROXIES")
+    # Comma-separated proxy addresses whose X-Forwarded-Proto/Host are believed when
+    # rebuilding the public URL a carrier signed; everyone else gets PUBLIC_BASE_URL.
+    trusted_proxies: str = Field("", alias="TRUSTED_PROXIES")
+    # The built-in sandbox carrier's API (/sandbox-carrier); on by default only in dev mode,
+    # since it posts signed callbacks to any URL it is given.
+    sandbox_enabled: bool | None = Field(None, alias="SANDBOX_ENABLED")
     # Seconds of simulated time per real second for the sandbox carrier (20 = twenty times faster).
     sandbox_speed: float = Field(1.0, alias="SANDBOX_SPEED", gt=0)
     # Base URL of the sandbox carrier's REST API; empty means the one built into this gateway.
@@ -52,9 +57,15 @@ class Settings(BaseSettings):
                         "outside dev mode"
                     )
         self.public_base_url = self.public_base_url.rstrip("/")
+        if self.sandbox_enabled is None:
+            self.sandbox_enabled = self.env == "dev"
         self.default_region = self.default_region.upper()
         return self
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def proxies(self) -> frozenset[str]:
+        return frozenset(p.strip() for p in self.trusted_proxies.split(",") if p.strip())

@@ -62,20 +62,31 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _admin_dsn(url: str) -> tuple[str, str]:
-    parts = urlsplit(url.replace("postgresql+asyncpg", "postgresql"))
-    db_name = parts.path.lstrip("/")
-    return urlunsplit(parts._replace(path="/postgres")), db_name
+def _admin_dsn(url: str) -> tuple[str, str, str]:
+    """Admin DSN, this run's database name (base + pid: runs never share) and its URL."""
+    parts = urlsplit(url)
+    base = parts.path.lstrip("/")
+    db_name = f"{base}_{os.getpid()}"
+    admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+    return admin, db_name, urlunsplit(parts._replace(path=f"/{db_name}"))
 
 
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this run, dropped at the end."""
-    admin_dsn, db_name = _admin_dsn(PG_URL)
+    admin_dsn, db_name, run_url = _admin_dsn(PG_URL)
+    base = db_name.rsplit("_", 1)[0]
 
     async def recreate(drop_only: bool = False) -> None:
         conn = await asyncpg.connect(admin_dsn, timeout=5)
         try:
+            # Databases of earlier runs that died before cleaning up (their pid is gone).
+            for row in await conn.fetch(
+                "SELECT datname FROM pg_database WHERE datname LIKE $1", f"{base}\\_%"
+            ):
+                pid = row["datname"].rsplit("_", 1)[1]
+                if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                    await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
             await conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
             if not drop_only:
                 await conn.execute(f'CREATE DATABASE "{db_name}"')
@@ -87,8 +98,8 @@ def pg_database() -> Iterator[str]:
         in_thread(lambda: asyncio.run(recreate()))
     except (OSError, asyncpg.PostgresError) as exc:
         unavailable("PostgreSQL", exc)
-    in_thread(lambda: upgrade(PG_URL))
-    yield PG_URL
+    in_thread(lambda: upgrade(run_url))
+    yield run_url
     in_thread(lambda: asyncio.run(recreate(drop_only=True)))
 
 

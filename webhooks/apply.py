@@ -4,7 +4,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlmodel import col, select
+from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.numbers import agent_with_key, is_internal, leads_with_key
@@ -69,6 +69,25 @@ async def _find_call(
         if leg is not None:
             return await session.get(Call, leg.call_id)
     return None
+
+
+async def _lock_call(session: AsyncSession, call: Call) -> Call:
+    """Take the call's write lock, then read it (and, after it, its legs) fresh.
+
+    A carrier's callbacks for one call are concurrent requests: without the lock two
+    transactions read the same state and the later commit overwrites the earlier one's
+    transition (a lost `completed`). A no-op UPDATE locks the row on PostgreSQL and takes
+    SQLite's write lock, where SELECT ... FOR UPDATE does nothing; the lock holds to commit.
+    """
+    await session.exec(
+        update(Call)
+        .where(col(Call.id) == call.id)
+        .values(updated_at=Call.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    fresh = await session.get(Call, call.id, populate_existing=True)
+    assert fresh is not None
+    return fresh
 
 
 async def _new_call(
@@ -208,6 +227,8 @@ async def apply_event(
     if call is None:
         call = await _new_call(session, settings, account, event)
         result.changed[call.id or 0] = call
+    else:
+        call = await _lock_call(session, call)
     if call.bridged and event.parent_call_id:
         role = LegRole.CUSTOMER
     elif call.bridged:

@@ -23,8 +23,16 @@ APPLY_ATTEMPTS = 3
 
 
 def public_url(request: web.Request) -> str:
-    """The URL the carrier requested, as the carrier saw it (what it signed)."""
+    """The URL the carrier requested, as the carrier saw it (what it signed).
+
+    PUBLIC_BASE_URL, unless a trusted proxy says which scheme and host it was asked for;
+    forwarded headers from anyone else are ignored (they would let a caller pick the URL).
+    """
     settings = request.config_dict[settings_key]
+    host = request.headers.get("X-Forwarded-Host")
+    if host and request.remote in settings.proxies:
+        proto = request.headers.get("X-Forwarded-Proto", "https").split(",")[0].strip()
+        return f"{proto}://{host.split(',')[0].strip()}{request.raw_path}"
     return settings.public_base_url + request.raw_path
 
 

@@ -65,6 +65,17 @@ def algorithm_from_settings(header: str | None) -> tuple[str, str | None]:
     return algorithm, key_id
 
 
+def _equal(a: str, b: str) -> bool:
+    """Constant-time equality of any two strings.
+
+    `hmac.compare_digest` raises TypeError for non-ASCII `str`, and a header or query value
+    may hold anything: compare the UTF-8 bytes so a bad value is a mismatch, not a crash.
+    """
+    return hmac.compare_digest(
+        a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
+    )
+
+
 def is_valid(
     secret: str,
     url: str,
@@ -80,12 +91,12 @@ def is_valid(
     if body is not None:
         query = parse_qs(urlsplit(url).query)
         expected_hash = query.get("bodySHA256", [""])[0]
-        body_ok = hmac.compare_digest(hashlib.sha256(body).hexdigest(), expected_hash)
+        body_ok = _equal(hashlib.sha256(body).hexdigest(), expected_hash)
         params = None
     else:
         body_ok = True
     matched = False
     for candidate in url_variants(url):
         # No short-circuit: both variants cost the same whether or not the first matched.
-        matched |= hmac.compare_digest(compute(secret, candidate, params, algorithm), signature)
+        matched |= _equal(compute(secret, candidate, params, algorithm), signature)
     return body_ok and matched
