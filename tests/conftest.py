@@ -85,7 +85,7 @@ def pg_database() -> Iterator[str]:
                 "SELECT datname FROM pg_database WHERE datname LIKE $1", f"{base}\\_%"
             ):
                 pid = row["datname"].rsplit("_", 1)[1]
-                if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):  # noqa: ASYNC240
                     await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
             await conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
             if not drop_only:

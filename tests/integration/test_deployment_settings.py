@@ -19,6 +19,7 @@ async def test_sandbox_carrier_api_is_off_in_production(start_gateway: GatewayFa
     enabled = await start_gateway(**PRODUCTION, SANDBOX_ENABLED="true")
     status, body = await enabled.request("POST", "/sandbox-carrier/v1/calls", json={})
     assert status == 401  # mounted, and asking for its API key
+    assert body["error"]["code"] == "unauthorized"
 
 
 async def callback(gw_url: str, request_url: str, key: str, headers: dict[str, str]) -> int:
