@@ -209,10 +209,8 @@ async def _originate(app: Mapping[Any, Any], call_id: int, agent_number: str) ->
         assert account is not None
     adapter = app[carriers_key].get(account.carrier)
     assert adapter is not None
-    callback = (
-        f"{settings.public_base_url}/webhooks/{account.carrier}/{account.id}/status"
-        f"?call_id={call_id}"
-    )
+    webhook_base = f"{settings.public_base_url}/webhooks/{account.carrier}/{account.id}"
+    callback = f"{webhook_base}/status?call_id={call_id}"
     request = OriginateRequest(
         call_id=call_id,
         agent_number=agent_number,
@@ -220,6 +218,7 @@ async def _originate(app: Mapping[Any, Any], call_id: int, agent_number: str) ->
         caller_id=call.from_number or "",
         status_callback_url=callback,
         customer_status_callback_url=callback,
+        webhook_base=webhook_base,
     )
     try:
         result = await adapter.originate(app[runtime_key], account.credentials, request)

@@ -31,6 +31,10 @@ from gateway.settings import Settings
 log = logging.getLogger(__name__)
 
 
+class CallMismatch(Exception):
+    """The signed call id of the callback URL and the carrier's call id disagree."""
+
+
 @dataclass
 class ApplyResult:
     changed: dict[int, Call] = field(default_factory=dict)
@@ -210,6 +214,7 @@ async def apply_event(
     account: CarrierAccount,
     event: CallEvent,
     result: ApplyResult,
+    sync_kinds: frozenset[str] = frozenset({"voice"}),
 ) -> None:
     assert account.id is not None
     seen = (
@@ -224,6 +229,16 @@ async def apply_event(
         result.duplicates += 1
         return
     call = await _find_call(session, account, event)
+    if (
+        call is not None
+        and event.local_call_id is not None
+        and call.id == event.local_call_id
+        and call.carrier_call_id is not None
+        and call.carrier_call_id not in (event.carrier_call_id, event.parent_call_id)
+    ):
+        # The URL names one of our calls, the body another carrier call: a token reused for
+        # a different call. Refused like a bad signature.
+        raise CallMismatch(f"callback for call {call.id} names another carrier call")
     if call is None:
         call = await _new_call(session, settings, account, event)
         result.changed[call.id or 0] = call
@@ -302,12 +317,20 @@ async def apply_event(
             payload=dict(event.raw),
         )
     )
-    if event.kind == "voice":
-        result.voice = await _voice_instructions(session, call)
+    if event.kind in sync_kinds:
+        result.voice = await _voice_instructions(session, call, role)
 
 
-async def _voice_instructions(session: AsyncSession, call: Call) -> VoiceInstructions:
-    """Ring the agent who owns the caller (or the call's agent); otherwise a polite message."""
+async def _voice_instructions(
+    session: AsyncSession, call: Call, role: LegRole
+) -> VoiceInstructions:
+    """What a carrier asking "what now?" is told.
+
+    The agent answered a bridged click-to-call: dial the lead. An inbound call: ring the agent
+    who owns the caller (or the call's agent); nobody: a polite message.
+    """
+    if call.bridged and role == LegRole.AGENT and call.to_number:
+        return VoiceInstructions(forward_to=call.to_number, caller_id=call.from_number)
     agent = await session.get(User, call.agent_id) if call.agent_id else None
     if agent is not None and agent.is_active and agent.phone:
         return VoiceInstructions(forward_to=agent.phone, caller_id=call.to_number)
@@ -319,10 +342,11 @@ async def apply_events(
     settings: Settings,
     account: CarrierAccount,
     events: list[CallEvent],
+    sync_kinds: frozenset[str] = frozenset({"voice"}),
 ) -> ApplyResult:
     """Apply a webhook's events in one transaction; the caller commits."""
     result = ApplyResult()
     for event in events:
-        await apply_event(session, settings, account, event, result)
+        await apply_event(session, settings, account, event, result, sync_kinds)
     await session.flush()
     return result

@@ -12,9 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from dialer.push import push_calls
 from gateway.carriers.base import InboundWebhook, MalformedWebhook, SignatureError
 from gateway.errors import error_response
-from gateway.keys import carriers_key, sessionmaker_key, settings_key
+from gateway.keys import carriers_key, runtime_key, sessionmaker_key, settings_key
 from gateway.models import CarrierAccount
-from webhooks.apply import ApplyResult, apply_events
+from webhooks.apply import ApplyResult, CallMismatch, apply_events
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -78,9 +78,15 @@ async def receive(request: web.Request) -> web.StreamResponse:
     for attempt in range(APPLY_ATTEMPTS):
         async with app[sessionmaker_key]() as session:
             try:
-                result = await apply_events(session, app[settings_key], account, events)
+                result = await apply_events(
+                    session, app[settings_key], account, events, adapter.sync_kinds
+                )
                 await session.commit()
                 break
+            except CallMismatch as exc:
+                await session.rollback()
+                log.warning("rejected %s webhook for account %s: %s", carrier_name, account.id, exc)
+                return error_response(403, "invalid_signature", "callback does not match its call")
             except IntegrityError:
                 await session.rollback()
                 if attempt == APPLY_ATTEMPTS - 1:
@@ -88,6 +94,7 @@ async def receive(request: web.Request) -> web.StreamResponse:
                 log.info("concurrent callback for the same call; retrying")
     if result.changed:
         await push_calls(app, list(result.changed.values()))
+    await adapter.act(app[runtime_key], account.credentials, events, result.voice)
     reply = adapter.reply(hook, result.voice)
     if reply.status == 204:
         return web.Response(status=204)

@@ -1,5 +1,6 @@
 """The carrier adapter protocol and the framework-free values adapters exchange with the gateway."""
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,6 +52,8 @@ class InboundWebhook:
     body: bytes
     query: Mapping[str, str]
     kind: str
+    # Unix time the request arrived: signature timestamps are judged against it.
+    received_at: float = field(default_factory=time.time)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -103,7 +106,13 @@ class OriginateRequest:
     caller_id: str
     status_callback_url: str  # for the agent leg
     customer_status_callback_url: str  # for the customer leg
+    # `{PUBLIC_BASE_URL}/webhooks/{carrier}/{account_id}`: adapters add `/{kind}?call_id=N`
+    # for the other callbacks their carrier needs (answer URLs, hangup URLs, ...).
+    webhook_base: str = ""
     timeout_s: int = 30
+
+    def webhook_url(self, kind: str) -> str:
+        return f"{self.webhook_base}/{kind}?call_id={self.call_id}"
 
 
 @dataclass(frozen=True)
@@ -124,6 +133,8 @@ class CarrierRuntime:
 class Carrier(Protocol):
     name: ClassVar[str]
     webhook_kinds: ClassVar[frozenset[str]]
+    # Kinds whose reply carries call instructions (an answer URL): applied before answering.
+    sync_kinds: ClassVar[frozenset[str]]
     # Every status value the carrier documents, for the exhaustive mapping test.
     documented_statuses: ClassVar[frozenset[str]]
 
@@ -147,6 +158,22 @@ class Carrier(Protocol):
         self, runtime: CarrierRuntime, credentials: Mapping[str, Any], request: OriginateRequest
     ) -> OriginateResult:
         """Ask the carrier to ring the agent, then bridge to the customer."""
+        ...
+
+    async def act(
+        self,
+        runtime: CarrierRuntime,
+        credentials: Mapping[str, Any],
+        events: list[CallEvent],
+        voice: VoiceInstructions | None,
+    ) -> None:
+        """Commands a carrier needs after an event (e.g. Call Control's bridge); most: none."""
+        ...
+
+    async def fetch_status(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
+    ) -> CallEvent | None:
+        """The call's current state from the carrier's call-details API (None: no such API)."""
         ...
 
     async def close(self) -> None: ...

@@ -28,6 +28,7 @@ def api_url(runtime: CarrierRuntime) -> str:
 class SandboxCarrier:
     name: ClassVar[str] = const.NAME
     webhook_kinds: ClassVar[frozenset[str]] = const.WEBHOOK_KINDS
+    sync_kinds: ClassVar[frozenset[str]] = frozenset({"voice"})
     documented_statuses: ClassVar[frozenset[str]] = frozenset(const.STATUS_MAP)
 
     def check_credentials(self, credentials: Mapping[str, Any]) -> dict[str, Any]:
@@ -79,6 +80,26 @@ class SandboxCarrier:
             api_url(runtime),
             credentials,
             request,
+            timeout_s=runtime.settings.outbound_timeout_s,
+        )
+
+    async def act(
+        self,
+        runtime: CarrierRuntime,
+        credentials: Mapping[str, Any],
+        events: list[CallEvent],
+        voice: VoiceInstructions | None,
+    ) -> None:
+        return None
+
+    async def fetch_status(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
+    ) -> CallEvent | None:
+        return await originate.fetch_status(
+            runtime.http,
+            api_url(runtime),
+            credentials,
+            carrier_call_id,
             timeout_s=runtime.settings.outbound_timeout_s,
         )
 

@@ -1,11 +1,12 @@
-"""Outbound calls through the sandbox carrier's REST API (`POST /v1/calls`)."""
+"""The sandbox carrier's REST API: place calls (`POST /v1/calls`), read them back."""
 
 from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 
-from gateway.carriers.base import CarrierAPIError, OriginateRequest, OriginateResult
+from gateway.carriers.base import CallEvent, CarrierAPIError, OriginateRequest, OriginateResult
+from gateway.carriers.sandbox.const import STATUS_MAP
 
 
 async def originate(
@@ -43,3 +44,46 @@ async def originate(
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         raise CarrierAPIError(f"sandbox unreachable: {exc!r}") from exc
     return OriginateResult(carrier_call_id=data["call_id"], carrier_status=data.get("status"))
+
+
+async def fetch_status(
+    http: aiohttp.ClientSession,
+    api_url: str,
+    credentials: Mapping[str, Any],
+    carrier_call_id: str,
+    *,
+    timeout_s: float,
+) -> CallEvent | None:
+    """The call as the carrier last saw it: its customer leg when there is one."""
+    try:
+        async with http.get(
+            f"{api_url}/v1/calls/{carrier_call_id}",
+            headers={"Authorization": f"Bearer {credentials['api_key']}"},
+            timeout=aiohttp.ClientTimeout(total=timeout_s),
+        ) as resp:
+            if resp.status == 404:
+                return None
+            if resp.status != 200:
+                raise CarrierAPIError(f"sandbox answered {resp.status}", status=resp.status)
+            data = await resp.json()
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        raise CarrierAPIError(f"sandbox unreachable: {exc!r}") from exc
+    legs: dict[str, dict[str, Any]] = data.get("legs", {})
+    if not legs:
+        return None
+    children = [(k, v) for k, v in legs.items() if v.get("parent_call_id")]
+    leg_id, leg = children[0] if children else (carrier_call_id, legs.get(carrier_call_id, {}))
+    carrier_status = leg.get("status")
+    status, outcome = STATUS_MAP.get(carrier_status or "", (None, None))
+    return CallEvent(
+        carrier_call_id=leg_id,
+        dedupe_key=f"{leg_id}:reconcile:{carrier_status}",
+        kind="reconcile",
+        carrier_status=carrier_status,
+        status=status,
+        outcome=outcome,
+        parent_call_id=leg.get("parent_call_id"),
+        to_number=leg.get("to"),
+        duration_s=leg.get("duration"),
+        raw=data,
+    )

@@ -288,7 +288,12 @@ class Simulator:
             if delay > 0:
                 await asyncio.sleep(delay)
             leg = call.legs.setdefault(item.payload["call_id"], {})
-            leg.update(status=item.payload["status"], to=item.payload["to"])
+            leg.update(
+                status=item.payload["status"],
+                to=item.payload["to"],
+                parent_call_id=item.payload.get("parent_call_id"),
+                duration=item.payload.get("duration"),
+            )
             for _ in range(copies):
                 await self._post(call, item.url, item.payload, sequence=item.payload["sequence"])
 

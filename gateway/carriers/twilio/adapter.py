@@ -24,6 +24,7 @@ from gateway.carriers.twilio import const, originate, parse, signature
 class TwilioCarrier:
     name: ClassVar[str] = const.NAME
     webhook_kinds: ClassVar[frozenset[str]] = const.WEBHOOK_KINDS
+    sync_kinds: ClassVar[frozenset[str]] = frozenset({"voice"})
     documented_statuses: ClassVar[frozenset[str]] = frozenset(const.STATUS_MAP)
 
     def __init__(self) -> None:
@@ -108,12 +109,32 @@ class TwilioCarrier:
     async def originate(
         self, runtime: CarrierRuntime, credentials: Mapping[str, Any], request: OriginateRequest
     ) -> OriginateResult:
-        if self._http is None:
-            self._http = AsyncTwilioHttpClient(timeout=runtime.settings.outbound_timeout_s)
         client = originate.make_client(
-            credentials, self._http, runtime.settings.twilio_api_base_url
+            credentials, self._http_client(runtime), runtime.settings.twilio_api_base_url
         )
         return await originate.originate(client, request)
+
+    async def act(
+        self,
+        runtime: CarrierRuntime,
+        credentials: Mapping[str, Any],
+        events: list[CallEvent],
+        voice: VoiceInstructions | None,
+    ) -> None:
+        return None  # TwiML in the webhook reply carries every instruction Twilio needs
+
+    async def fetch_status(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
+    ) -> CallEvent | None:
+        client = originate.make_client(
+            credentials, self._http_client(runtime), runtime.settings.twilio_api_base_url
+        )
+        return await originate.fetch_status(client, carrier_call_id)
+
+    def _http_client(self, runtime: CarrierRuntime) -> AsyncTwilioHttpClient:
+        if self._http is None:
+            self._http = AsyncTwilioHttpClient(timeout=runtime.settings.outbound_timeout_s)
+        return self._http
 
     async def close(self) -> None:
         if self._http is not None:

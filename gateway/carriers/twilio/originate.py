@@ -1,4 +1,4 @@
-"""Outbound calls through Twilio's REST API with the SDK's async HTTP client."""
+"""Twilio's REST API through the SDK's async client: place calls, read their state back."""
 
 from collections.abc import Mapping
 from typing import Any
@@ -8,8 +8,8 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
-from gateway.carriers.base import CarrierAPIError, OriginateRequest, OriginateResult
-from gateway.carriers.twilio.const import STATUS_CALLBACK_EVENTS
+from gateway.carriers.base import CallEvent, CarrierAPIError, OriginateRequest, OriginateResult
+from gateway.carriers.twilio.const import STATUS_CALLBACK_EVENTS, STATUS_MAP
 
 
 def bridge_twiml(request: OriginateRequest) -> str:
@@ -50,3 +50,30 @@ async def originate(client: Client, request: OriginateRequest) -> OriginateResul
             exc.msg or "Twilio refused the call", status=exc.status, code=str(exc.code)
         ) from exc
     return OriginateResult(carrier_call_id=call.sid, carrier_status=call.status)
+
+
+async def fetch_status(client: Client, call_sid: str) -> CallEvent | None:
+    """The call's state from Twilio's Call resource: its child (customer) leg when it has one."""
+    try:
+        call = await client.calls(call_sid).fetch_async()
+        children = await client.calls.list_async(parent_call_sid=call_sid, limit=1)
+    except TwilioRestException as exc:
+        if exc.status == 404:
+            return None
+        raise CarrierAPIError(exc.msg or "Twilio refused", status=exc.status) from exc
+    leg = children[0] if children else call
+    status, outcome = STATUS_MAP.get(leg.status or "", (None, None))
+    duration = int(leg.duration) if leg.duration not in (None, "") else None
+    return CallEvent(
+        carrier_call_id=leg.sid,
+        dedupe_key=f"{leg.sid}:reconcile:{leg.status}",
+        kind="reconcile",
+        carrier_status=leg.status,
+        status=status,
+        outcome=outcome,
+        parent_call_id=leg.parent_call_sid or None,
+        to_number=leg.to,
+        from_number=getattr(leg, "_from", None),
+        duration_s=duration,
+        raw={"sid": leg.sid, "status": leg.status, "duration": leg.duration},
+    )
