@@ -52,6 +52,7 @@ class SandboxCarrier:
             hook.body,
             hook.header(const.SIGNATURE_HEADER),
             tolerance_s=const.SIGNATURE_TOLERANCE_S,
+            now=hook.received_at,
         ):
             raise SignatureError("X-Sandbox-Signature does not match")
 
