@@ -244,7 +244,9 @@ async def apply_event(
         result.changed[call.id or 0] = call
     else:
         call = await _lock_call(session, call)
-    if call.bridged and event.parent_call_id:
+    if event.leg is not None:
+        role = event.leg if call.bridged else LegRole.CUSTOMER
+    elif call.bridged and event.parent_call_id:
         role = LegRole.CUSTOMER
     elif call.bridged:
         customer = await _leg(session, call, LegRole.CUSTOMER)

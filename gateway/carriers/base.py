@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import aiohttp
 
-from gateway.models import CallOutcome, CallStatus, Direction
+from gateway.models import CallOutcome, CallStatus, Direction, LegRole
 from gateway.settings import Settings
 
 
@@ -70,6 +70,9 @@ class CallEvent:
     status: CallStatus | None  # None: the carrier's value is not mapped (stored, flagged)
     outcome: CallOutcome | None = None
     parent_call_id: str | None = None  # set on a child leg (the customer leg of a bridge)
+    # Which leg of a bridged call, when the carrier says so itself (e.g. Exotel's Legs[n]);
+    # otherwise derived: a child leg is the customer, the parent leg the agent.
+    leg: LegRole | None = None
     direction: Direction | None = None
     from_number: str | None = None
     to_number: str | None = None
