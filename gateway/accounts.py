@@ -20,7 +20,14 @@ from gateway.phones import InvalidPhoneNumber, lookup_key, to_e164
 from gateway.settings import Settings
 
 routes = web.RouteTableDef()
-SECRET_FIELDS = frozenset({"auth_token", "api_key", "api_secret", "private_key", "shared_keys"})
+SECRET_MARKERS = ("token", "secret", "key", "password")
+
+
+def _is_secret(name: str) -> bool:
+    """Credential fields whose names say they are secret are never shown (ids are not)."""
+    if name.endswith("_id") or name.startswith("public"):
+        return False
+    return any(marker in name for marker in SECRET_MARKERS)
 
 
 class CarrierAccountCreate(BaseModel):
@@ -35,7 +42,7 @@ class CarrierAccountCreate(BaseModel):
 def _redact(credentials: Mapping[str, Any]) -> dict[str, Any]:
     shown: dict[str, Any] = {}
     for name, value in credentials.items():
-        if name in SECRET_FIELDS:
+        if _is_secret(name):
             shown[name] = "****" + (value[-4:] if isinstance(value, str) else "")
         else:
             shown[name] = value
@@ -48,7 +55,12 @@ def webhook_urls(
     adapter = registry.get(account.carrier)
     kinds = sorted(adapter.webhook_kinds) if adapter else []
     base = f"{settings.public_base_url}/webhooks/{account.carrier}/{account.id}"
-    return {kind: f"{base}/{kind}" for kind in kinds}
+    urls = {kind: f"{base}/{kind}" for kind in kinds}
+    # Carriers that sign nothing (Exotel) authenticate static flow URLs by a token in them.
+    inbound = getattr(adapter, "inbound_urls", None)
+    if inbound is not None:
+        urls.update(inbound(account.credentials, base))
+    return urls
 
 
 def account_to_json(

@@ -33,7 +33,8 @@ from gateway.keys import (
 )
 from gateway.logsetup import request_id_middleware
 from gateway.settings import Settings
-from webhooks.routes import webhooks_app
+from webhooks.applier import applier_ctx
+from webhooks.routes import inbox_ctx, webhooks_app
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -104,11 +105,14 @@ def create_app(settings: Settings | None = None) -> web.Application:
     setup_errors(app)
     setup_auth(app)
 
-    # cleanup_ctx unwinds in reverse: tasks stop first, then HTTP/Redis, then the DB.
+    # cleanup_ctx unwinds in reverse: background tasks stop first, then the inbox's committer,
+    # the applier it feeds, HTTP and Redis, and the database last.
     app.cleanup_ctx.append(db_ctx)
     if settings.redis_url:
         app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(http_ctx)
+    app.cleanup_ctx.append(applier_ctx)
+    app.cleanup_ctx.append(inbox_ctx)
     app.cleanup_ctx.append(tasks_ctx)
 
     sio = make_sio(settings)

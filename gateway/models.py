@@ -242,3 +242,30 @@ class CallEventRecord(SQLModel, table=True):
     occurred_at: datetime | None = ts_field()
     received_at: datetime = ts_field(nullable=False, default_now=True)
     payload: dict[str, Any] = json_field(dict)
+
+
+class InboxStatus(StrEnum):
+    PENDING = "pending"
+    APPLIED = "applied"
+    FAILED = "failed"
+
+
+class WebhookInbox(SQLModel, table=True):
+    """Every authentic carrier request, raw and committed before the carrier gets its 2xx."""
+
+    __tablename__ = "webhook_inbox"
+    __table_args__ = (sa.Index("ix_webhook_inbox_status_id", "status", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id")
+    account_id: int = Field(foreign_key="carrier_account.id", index=True)
+    carrier: str = Field(max_length=32)
+    kind: str = Field(max_length=32)
+    method: str = Field(max_length=8)
+    url: str = Field(max_length=2048)
+    headers: dict[str, str] = json_field(dict)
+    body: bytes = Field(sa_column=Column(sa.LargeBinary, nullable=False))
+    received_at: datetime = ts_field(nullable=False, default_now=True)
+    status: str = Field(default=InboxStatus.PENDING, max_length=16)
+    attempts: int = 0
+    error: str | None = Field(default=None, max_length=1000)
+    applied_at: datetime | None = ts_field()

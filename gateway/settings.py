@@ -42,7 +42,16 @@ class Settings(BaseSettings):
     # argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile).
     argon2_time_cost: int = Field(3, alias="ARGON2_TIME_COST", ge=1)
     argon2_memory_cost_kib: int = Field(65536, alias="ARGON2_MEMORY_COST_KIB", ge=8)
-    # Redis pub/sub channel of the Socket.IO manager (one per deployment sharing a Redis).
+    # A Redis consumer's unacknowledged webhooks go to another process after this idle time.
+    applier_reclaim_idle_ms: int = Field(30_000, alias="APPLIER_RECLAIM_IDLE_MS", ge=10)
+    # With Redis one process applies webhooks at a time (in order); it holds a lease this long.
+    applier_lease_ms: int = Field(5_000, alias="APPLIER_LEASE_MS", ge=100)
+    # Pending inbox rows older than this are re-queued (and the sweep runs this often).
+    inbox_sweep_interval_s: float = Field(15.0, alias="INBOX_SWEEP_INTERVAL_S", gt=0)
+    # Largest webhook body accepted (carriers send a few KiB).
+    webhook_max_bytes: int = Field(256 * 1024, alias="WEBHOOK_MAX_BYTES", ge=1024)
+    # Redis pub/sub channel of the Socket.IO manager (one per deployment sharing a Redis);
+    # also the prefix of Dialgate's other Redis keys.
     socketio_channel: str = Field("dialgate", alias="SOCKETIO_CHANNEL")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
 

@@ -16,13 +16,15 @@ import asyncpg
 import pytest
 import socketio
 from aiohttp.test_utils import TestServer
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col, func, select
 
 from gateway.app import create_app
 from gateway.carriers.registry import CarrierRegistry
 from gateway.db import make_engine, make_sessionmaker
 from gateway.demo import seed_demo
+from gateway.keys import sessionmaker_key
 from gateway.migrate import upgrade
+from gateway.models import InboxStatus, WebhookInbox
 from gateway.settings import Settings
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -200,6 +202,22 @@ class Gateway:
             assert resp.status == 200, await resp.text()
             return str((await resp.json())["token"])
 
+    async def settled(self, timeout: float = 10.0) -> None:
+        """Wait until every stored webhook has been applied (the carrier's 2xx comes first)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                async with self.app[sessionmaker_key]() as session:
+                    pending = (
+                        await session.exec(
+                            select(func.count())
+                            .select_from(WebhookInbox)
+                            .where(col(WebhookInbox.status) == InboxStatus.PENDING)
+                        )
+                    ).one()
+                if pending == 0:
+                    return
+                await asyncio.sleep(0.01)
+
     async def request(
         self, method: str, path: str, token: str | None = None, **kwargs: Any
     ) -> tuple[int, Any]:
@@ -210,7 +228,10 @@ class Gateway:
             method, f"{self.url}{path}", headers=headers, **kwargs
         ) as resp:
             body = await resp.json(content_type=None) if await resp.read() else None
-            return resp.status, body
+        if path.startswith("/webhooks/"):
+            # Callers read the effects next: let the applier catch up first.
+            await self.settled()
+        return resp.status, body
 
     async def connect(self, token: str, url: str | None = None) -> LiveCall:
         client = socketio.AsyncClient(reconnection=False)

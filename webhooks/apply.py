@@ -227,6 +227,14 @@ async def apply_event(
     ).first()
     if seen is not None:
         result.duplicates += 1
+        if event.kind in sync_kinds:
+            # A retried answer URL must get the same instructions again, not a goodbye.
+            call = await _find_call(session, account, event)
+            if call is not None:
+                role = event.leg or (
+                    LegRole.AGENT if call.bridged and not event.parent_call_id else LegRole.CUSTOMER
+                )
+                result.voice = await _voice_instructions(session, call, role)
         return
     call = await _find_call(session, account, event)
     if (

@@ -1,25 +1,34 @@
-"""`/webhooks/{carrier}/{account_id}/{kind}`: verify, record and apply carrier callbacks.
+"""`/webhooks/{carrier}/{account_id}/{kind}`: verify, store durably, answer, apply.
 
 Its own sub-app so that user authentication never wraps carrier callbacks: these are
-authenticated by the carrier's signature alone.
+authenticated by the carrier's signature alone. The carrier gets its 2xx once the raw request
+is committed to the inbox, and not before; applying it to calls happens afterwards (see
+`webhooks.applier`), except for requests whose reply carries call instructions.
 """
 
 import logging
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 from aiohttp import web
-from sqlalchemy.exc import IntegrityError
 
-from dialer.push import push_calls
-from gateway.carriers.base import InboundWebhook, MalformedWebhook, SignatureError
+from gateway.carriers.base import Carrier, InboundWebhook, MalformedWebhook, SignatureError
 from gateway.errors import error_response
-from gateway.keys import carriers_key, runtime_key, sessionmaker_key, settings_key
+from gateway.keys import carriers_key, sessionmaker_key, settings_key
 from gateway.models import CarrierAccount
-from webhooks.apply import ApplyResult, CallMismatch, apply_events
+from webhooks.applier import applier_key
+from webhooks.inbox import GroupCommitter
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-# A unique-key race (two callbacks creating the same call at once) is retried this many times.
-APPLY_ATTEMPTS = 3
+ACCOUNT_TTL_S = 2.0
+# At most one security log line per account and this many seconds (bad-signature floods).
+SECURITY_LOG_EVERY_S = 10.0
+
+committer_key = web.AppKey("inbox_committer", GroupCommitter)
+accounts_key: web.AppKey[dict[int, tuple[float, CarrierAccount]]] = web.AppKey("account_cache")
+security_log_key: web.AppKey[dict[int, float]] = web.AppKey("security_log")
 
 
 def public_url(request: web.Request) -> str:
@@ -36,6 +45,34 @@ def public_url(request: web.Request) -> str:
     return settings.public_base_url + request.raw_path
 
 
+async def _account(request: web.Request, account_id: int) -> CarrierAccount | None:
+    """Accounts are read on every callback: a short cache keeps that off the database."""
+    cache = request.config_dict[accounts_key]
+    now = time.monotonic()
+    hit = cache.get(account_id)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    async with request.config_dict[sessionmaker_key]() as session:
+        account = await session.get(CarrierAccount, account_id)
+    if account is not None:
+        cache[account_id] = (now + ACCOUNT_TTL_S, account)
+    return account
+
+
+def _security_log(request: web.Request, account: CarrierAccount, reason: str) -> None:
+    seen = request.config_dict[security_log_key]
+    now = time.monotonic()
+    if now - seen.get(account.id or 0, -SECURITY_LOG_EVERY_S) >= SECURITY_LOG_EVERY_S:
+        seen[account.id or 0] = now
+        log.warning(
+            "rejected %s webhook for account %s from %s: %s",
+            account.carrier,
+            account.id,
+            request.remote,
+            reason,
+        )
+
+
 @routes.route("*", "/{carrier}/{account_id}/{kind}")
 async def receive(request: web.Request) -> web.StreamResponse:
     app = request.config_dict
@@ -43,7 +80,7 @@ async def receive(request: web.Request) -> web.StreamResponse:
         return error_response(405, "method_not_allowed", "use GET or POST")
     carrier_name = request.match_info["carrier"]
     kind = request.match_info["kind"]
-    adapter = app[carriers_key].get(carrier_name)
+    adapter: Carrier | None = app[carriers_key].get(carrier_name)
     if adapter is None:
         return error_response(404, "unknown_carrier", f"no carrier {carrier_name!r}", "carrier")
     if kind not in adapter.webhook_kinds:
@@ -51,9 +88,13 @@ async def receive(request: web.Request) -> web.StreamResponse:
     raw_id = request.match_info["account_id"]
     if not raw_id.isdigit():
         return error_response(404, "unknown_account", "no such carrier account", "account_id")
+    limit = app[settings_key].webhook_max_bytes
+    if (request.content_length or 0) > limit:
+        return error_response(413, "too_large", f"body over {limit} bytes", "body")
     body = await request.read()
-    async with app[sessionmaker_key]() as session:
-        account = await session.get(CarrierAccount, int(raw_id))
+    if len(body) > limit:
+        return error_response(413, "too_large", f"body over {limit} bytes", "body")
+    account = await _account(request, int(raw_id))
     if account is None or account.carrier != carrier_name or not account.is_active:
         return error_response(404, "unknown_account", "no such carrier account", "account_id")
     hook = InboundWebhook(
@@ -64,41 +105,57 @@ async def receive(request: web.Request) -> web.StreamResponse:
         query=dict(request.query),
         kind=kind,
     )
-    # Verify before parsing anything: an unsigned request changes nothing.
+    # Verify before parsing anything: an unsigned request stores and changes nothing.
     try:
         adapter.verify(account.credentials, hook)
     except SignatureError as exc:
-        log.warning("rejected %s webhook for account %s: %s", carrier_name, account.id, exc)
+        _security_log(request, account, str(exc))
         return error_response(403, "invalid_signature", "signature verification failed")
     try:
-        events = adapter.parse(hook, account.credentials)
+        adapter.parse(hook, account.credentials)
     except MalformedWebhook as exc:
         return error_response(400, "malformed", exc.message, exc.field)
-    result = ApplyResult()
-    for attempt in range(APPLY_ATTEMPTS):
-        async with app[sessionmaker_key]() as session:
-            try:
-                result = await apply_events(
-                    session, app[settings_key], account, events, adapter.sync_kinds
-                )
-                await session.commit()
-                break
-            except CallMismatch as exc:
-                await session.rollback()
-                log.warning("rejected %s webhook for account %s: %s", carrier_name, account.id, exc)
-                return error_response(403, "invalid_signature", "callback does not match its call")
-            except IntegrityError:
-                await session.rollback()
-                if attempt == APPLY_ATTEMPTS - 1:
-                    raise
-                log.info("concurrent callback for the same call; retrying")
-    if result.changed:
-        await push_calls(app, list(result.changed.values()))
-    await adapter.act(app[runtime_key], account.credentials, events, result.voice)
-    reply = adapter.reply(hook, result.voice)
+    sync = kind in adapter.sync_kinds
+    row_id = await app[committer_key].submit(
+        {
+            "org_id": account.org_id,
+            "account_id": account.id,
+            "carrier": carrier_name,
+            "kind": kind,
+            "method": request.method,
+            "url": hook.url,
+            "headers": dict(hook.headers),
+            "body": body,
+            "received_at": _utc(hook.received_at),
+            "status": "pending",
+            "attempts": 0,
+        },
+        enqueue=not sync,
+    )
+    voice = None
+    if sync:
+        # The reply carries call instructions: apply now (the row is already durable).
+        result = await app[applier_key].apply(row_id)
+        voice = result.voice if result else None
+    reply = adapter.reply(hook, voice)
     if reply.status == 204:
         return web.Response(status=204)
     return web.Response(status=reply.status, text=reply.body, content_type=reply.content_type)
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+async def inbox_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The group committer hands committed rows to the applier (which must start first)."""
+    app[accounts_key] = {}
+    app[security_log_key] = {}
+    committer = GroupCommitter(app[sessionmaker_key], app[applier_key].enqueue)
+    app[committer_key] = committer
+    committer.start()
+    yield
+    await committer.stop()
 
 
 def webhooks_app() -> web.Application:

@@ -25,13 +25,23 @@ async def redis_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def channel() -> str:
-    # Each test gets its own pub/sub channel: parallel runs never hear each other.
-    return f"dialgate-test-{secrets.token_hex(6)}"
+async def channel(redis_url: str) -> AsyncIterator[str]:
+    # Each test gets its own channel and key prefix: parallel runs never hear each other,
+    # and nothing of theirs stays in Redis afterwards. Tests request it before their gateways
+    # so that it is torn down after them.
+    name = f"dialgate-test-{secrets.token_hex(6)}"
+    yield name
+    client = Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{name}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 async def test_call_updates_cross_processes_through_redis(
-    start_gateway: GatewayFactory, redis_url: str, channel: str
+    channel: str, redis_url: str, start_gateway: GatewayFactory
 ) -> None:
     first = await start_gateway(REDIS_URL=redis_url, SOCKETIO_CHANNEL=channel)
     second = await start_gateway(REDIS_URL=redis_url, SOCKETIO_CHANNEL=channel)
@@ -52,7 +62,7 @@ async def test_call_updates_cross_processes_through_redis(
 
 
 async def test_simultaneous_clicks_on_two_processes_start_one_call(
-    start_gateway: GatewayFactory, redis_url: str, channel: str
+    channel: str, redis_url: str, start_gateway: GatewayFactory
 ) -> None:
     first = await start_gateway(REDIS_URL=redis_url, SOCKETIO_CHANNEL=channel)
     second = await start_gateway(REDIS_URL=redis_url, SOCKETIO_CHANNEL=channel)
@@ -72,7 +82,7 @@ async def test_simultaneous_clicks_on_two_processes_start_one_call(
 
 
 async def test_readiness_reports_redis(
-    start_gateway: GatewayFactory, redis_url: str, channel: str
+    channel: str, redis_url: str, start_gateway: GatewayFactory
 ) -> None:
     healthy = await start_gateway(REDIS_URL=redis_url, SOCKETIO_CHANNEL=channel)
     status, body = await healthy.request("GET", "/readyz")

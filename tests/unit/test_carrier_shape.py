@@ -43,6 +43,12 @@ def test_registry_finds_the_builtin_carriers() -> None:
     assert {"sandbox", "twilio"} <= set(CARRIERS)
 
 
+def test_every_carrier_folder_is_registered() -> None:
+    root = Path(gateway.carriers.__file__).parent
+    folders = {p.name for p in root.iterdir() if p.is_dir() and (p / "__init__.py").is_file()}
+    assert folders == set(CARRIERS)
+
+
 @pytest.mark.parametrize("carrier", CARRIERS)
 def test_carrier_folder_has_the_common_shape(carrier: str) -> None:
     folder = Path(gateway.carriers.__file__).parent / carrier
