@@ -1,0 +1,1 @@
+"""Exotel adapter: "connect two numbers" click-to-call, StatusCallback and Passthru flows."""

@@ -1,0 +1,1 @@
+"""Telnyx Call Control (Voice API v2) adapter."""

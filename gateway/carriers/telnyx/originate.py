@@ -1,0 +1,308 @@
+"""Telnyx's Call Control REST API: dial, the commands that drive a call, and call status.
+
+Wire format: https://developers.telnyx.com/api-reference/call-commands/dial (JSON, Bearer API
+key), commands at `POST /v2/calls/{call_control_id}/actions/{action}`, errors as
+`{"errors": [{"code", "title", "detail", "source": {"pointer"}}]}`.
+"""
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from gateway.carriers.base import (
+    CallEvent,
+    CarrierAPIError,
+    OriginateRequest,
+    OriginateResult,
+    VoiceInstructions,
+)
+from gateway.carriers.telnyx import const
+from gateway.carriers.telnyx.parse import THEN_HANGUP, THEN_ROUTE, ClientState, event_parts
+from gateway.models import CallOutcome, CallStatus, LegRole
+
+
+@dataclass(frozen=True)
+class Command:
+    """One Call Control command: `POST /v2/calls/{call_control_id}/actions/{action}`."""
+
+    call_control_id: str
+    action: str
+    body: dict[str, Any]
+
+
+def api_base(credentials: Mapping[str, Any]) -> str:
+    return str(credentials.get("api_base_url") or const.DEFAULT_API_BASE_URL)
+
+
+def ring_timeout(seconds: int) -> int:
+    return max(const.MIN_TIMEOUT_S, min(const.MAX_TIMEOUT_S, seconds))
+
+
+def _error(status: int, data: Any) -> CarrierAPIError:
+    errors = data.get("errors") if isinstance(data, dict) else None
+    first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+    title = first.get("title") or f"Telnyx answered {status}"
+    detail = first.get("detail")
+    source = first.get("source")
+    pointer = source.get("pointer") if isinstance(source, dict) else None
+    message = f"{title}: {detail}" if detail else str(title)
+    if pointer:
+        message += f" ({pointer})"
+    code = first.get("code")
+    return CarrierAPIError(message, status=status, code=str(code) if code is not None else None)
+
+
+async def _request(
+    http: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    api_key: str,
+    *,
+    body: dict[str, Any] | None,
+    timeout_s: float,
+) -> tuple[int, Any]:
+    try:
+        async with http.request(
+            method,
+            url,
+            json=body,
+            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
+            timeout=aiohttp.ClientTimeout(total=timeout_s),
+        ) as resp:
+            raw = await resp.read()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        # The exception's repr names the host, never the API key (only in headers).
+        raise CarrierAPIError(f"Telnyx unreachable: {exc!r}") from exc
+    try:
+        data = json.loads(raw) if raw else None
+    except ValueError:
+        data = None  # e.g. a proxy's HTML error page: the status code still tells
+    return resp.status, data
+
+
+def _call_url(credentials: Mapping[str, Any], call_control_id: str, action: str = "") -> str:
+    # call_control_ids look like `v3:...` (base64url after the colon); keep them one segment.
+    path = f"/v2/calls/{quote(call_control_id, safe=':')}"
+    return api_base(credentials) + path + (f"/actions/{action}" if action else "")
+
+
+async def dial(
+    http: aiohttp.ClientSession,
+    credentials: Mapping[str, Any],
+    request: OriginateRequest,
+    *,
+    timeout_s: float,
+) -> OriginateResult:
+    """Ring the agent; the customer is dialed by `plan` once the agent's leg answers."""
+    ring_s = ring_timeout(request.timeout_s)
+    state = ClientState(
+        call_id=request.call_id,
+        leg=LegRole.AGENT,
+        customer_hook=request.customer_status_callback_url,
+        ring_s=ring_s,
+    )
+    body = {
+        "connection_id": credentials["connection_id"],
+        "to": request.agent_number,
+        "from": request.caller_id,
+        "webhook_url": request.status_callback_url,
+        "webhook_url_method": "POST",
+        "client_state": state.encode(),
+        "timeout_secs": ring_s,
+    }
+    status, data = await _request(
+        http,
+        "POST",
+        api_base(credentials) + "/v2/calls",
+        credentials["api_key"],
+        body=body,
+        timeout_s=timeout_s,
+    )
+    if not 200 <= status < 300:
+        raise _error(status, data)
+    call = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(call, dict) or not isinstance(call.get("call_control_id"), str):
+        raise CarrierAPIError("Telnyx's dial response has no call_control_id", status=status)
+    # Dialing is asynchronous (`is_alive` is always false here): the call stays queued until
+    # the agent leg's `call.initiated`.
+    return OriginateResult(carrier_call_id=call["call_control_id"])
+
+
+async def send(
+    http: aiohttp.ClientSession,
+    credentials: Mapping[str, Any],
+    command: Command,
+    *,
+    timeout_s: float,
+) -> None:
+    status, data = await _request(
+        http,
+        "POST",
+        _call_url(credentials, command.call_control_id, command.action),
+        credentials["api_key"],
+        body=command.body,
+        timeout_s=timeout_s,
+    )
+    if not 200 <= status < 300:
+        raise _error(status, data)
+
+
+def plan(event: CallEvent, voice: VoiceInstructions | None) -> list[Command]:
+    """The commands an event calls for (pure: the adapter sends them).
+
+    Commands that start something (answer, transfer, speak) need `voice`, which the gateway
+    computes only the first time it applies an event: a duplicate delivery starts nothing.
+    Every command also carries a `command_id` made from the event id ("commands with duplicate
+    command_ids within 60 seconds will be ignored",
+    https://developers.telnyx.com/docs/voice/programmable-voice/receiving-webhooks), which
+    covers the hangups a duplicate does repeat.
+    """
+    event_type, state = event_parts(event)
+    call_control_id = event.carrier_call_id
+    command_id = f"dialgate-{event.dedupe_key}"
+    if event_type == const.INITIATED and event.kind == "voice":
+        return _answer_inbound(call_control_id, command_id, voice)
+    if state is None:
+        return []
+    if event_type == const.ANSWERED and state.customer_hook is not None:
+        return _bridge_customer(call_control_id, command_id, state, voice)
+    if event_type == const.ANSWERED and state.then == THEN_ROUTE:
+        return _route_inbound(call_control_id, command_id, state, voice)
+    if event_type == const.SPEAK_ENDED and state.then == THEN_HANGUP:
+        return [Command(call_control_id, "hangup", {"command_id": command_id})]
+    if event_type == const.HANGUP and state.parent is not None:
+        # A transferred leg ended. After a bridge Telnyx hangs up the other leg itself; a leg
+        # that never answered leaves the parent up ("the original call will remain active",
+        # https://developers.telnyx.com/api-reference/call-commands/transfer-call): end it.
+        return [Command(state.parent, "hangup", {"command_id": command_id})]
+    return []
+
+
+def _answer_inbound(
+    call_control_id: str, command_id: str, voice: VoiceInstructions | None
+) -> list[Command]:
+    """Answer an incoming call; once it is answered, `_route_inbound` connects it."""
+    if voice is None:
+        return []
+    state = ClientState(leg=LegRole.CUSTOMER, then=THEN_ROUTE)
+    return [
+        Command(
+            call_control_id, "answer", {"client_state": state.encode(), "command_id": command_id}
+        )
+    ]
+
+
+def _route_inbound(
+    call_control_id: str, command_id: str, state: ClientState, voice: VoiceInstructions | None
+) -> list[Command]:
+    """The inbound call we answered: transfer it to its agent, or speak a message and hang up."""
+    if voice is None:
+        return []
+    if voice.forward_to:
+        body: dict[str, Any] = {
+            "to": voice.forward_to,
+            # The caller's leg needs no next step any more.
+            "client_state": ClientState(call_id=state.call_id, leg=state.leg).encode(),
+            "target_leg_client_state": ClientState(
+                call_id=state.call_id, leg=LegRole.AGENT, parent=call_control_id
+            ).encode(),
+            "command_id": command_id,
+        }
+        if voice.caller_id:
+            body["from"] = voice.caller_id
+        return [Command(call_control_id, "transfer", body)]
+    return [
+        Command(
+            call_control_id,
+            "speak",
+            {
+                "payload": voice.message or "Sorry, nobody can take your call.",
+                "voice": const.SPEAK_VOICE,
+                "language": const.SPEAK_LANGUAGE,
+                "client_state": ClientState(
+                    call_id=state.call_id, leg=state.leg, then=THEN_HANGUP
+                ).encode(),
+                "command_id": command_id,
+            },
+        )
+    ]
+
+
+def _bridge_customer(
+    call_control_id: str,
+    command_id: str,
+    state: ClientState,
+    voice: VoiceInstructions | None,
+) -> list[Command]:
+    """The agent answered a click-to-call: transfer the agent's leg to the customer.
+
+    Telnyx dials the customer as a new leg and bridges the two when it answers; the new leg's
+    webhooks go to `customer_hook` with a client_state naming it the customer leg.
+    """
+    if voice is None or not voice.forward_to:
+        return []
+    body: dict[str, Any] = {
+        "to": voice.forward_to,
+        "webhook_url": state.customer_hook,
+        "webhook_url_method": "POST",
+        "target_leg_client_state": ClientState(
+            call_id=state.call_id, leg=LegRole.CUSTOMER, parent=call_control_id
+        ).encode(),
+        "timeout_secs": ring_timeout(state.ring_s or 30),
+        "command_id": command_id,
+    }
+    if voice.caller_id:
+        body["from"] = voice.caller_id
+    return [Command(call_control_id, "transfer", body)]
+
+
+async def fetch_status(
+    http: aiohttp.ClientSession,
+    credentials: Mapping[str, Any],
+    call_control_id: str,
+    *,
+    timeout_s: float,
+) -> CallEvent | None:
+    """The leg's state from `GET /v2/calls/{call_control_id}` (kept 10 minutes after the end).
+
+    That API tells only whether the leg is alive and how long it lasted: no hangup cause, and
+    no way from the agent's leg to the customer's (the transfer response does not name it).
+    """
+    status, data = await _request(
+        http,
+        "GET",
+        _call_url(credentials, call_control_id),
+        credentials["api_key"],
+        body=None,
+        timeout_s=timeout_s,
+    )
+    if status == 404:
+        return None
+    if status != 200:
+        raise _error(status, data)
+    call = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(call, dict):
+        raise CarrierAPIError("Telnyx's call status has no data", status=status)
+    alive = call.get("is_alive")
+    duration = call.get("call_duration")
+    seconds = duration if isinstance(duration, int) and not isinstance(duration, bool) else None
+    if alive:
+        carrier_status, state, outcome = "alive", CallStatus.INITIATED, None
+    elif seconds:
+        carrier_status, state, outcome = "ended", CallStatus.COMPLETED, CallOutcome.COMPLETED
+    else:
+        carrier_status, state, outcome = "ended", CallStatus.COMPLETED, CallOutcome.FAILED
+    return CallEvent(
+        carrier_call_id=call_control_id,
+        dedupe_key=f"{call_control_id}:reconcile:{carrier_status}",
+        kind="reconcile",
+        carrier_status=carrier_status,
+        status=state,
+        outcome=outcome,
+        duration_s=seconds if not alive else None,
+        raw=data,
+    )

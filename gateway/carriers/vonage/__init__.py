@@ -1,0 +1,1 @@
+"""Vonage Voice API adapter (application JWTs, NCCO answers, signed JSON event webhooks)."""
