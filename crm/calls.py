@@ -31,6 +31,7 @@ def call_update_json(call: Call) -> dict[str, Any]:
         "ended_at": _iso(call.ended_at),
         "duration_s": call.duration_s,
         "end_reason": call.end_reason,
+        "reconciled": call.reconciled_at is not None,
     }
 
 

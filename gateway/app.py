@@ -34,6 +34,7 @@ from gateway.keys import (
 from gateway.logsetup import request_id_middleware
 from gateway.settings import Settings
 from webhooks.applier import applier_ctx
+from webhooks.reconcile import reconcile_ctx
 from webhooks.routes import inbox_ctx, webhooks_app
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(http_ctx)
     app.cleanup_ctx.append(applier_ctx)
     app.cleanup_ctx.append(inbox_ctx)
+    app.cleanup_ctx.append(reconcile_ctx)
     app.cleanup_ctx.append(tasks_ctx)
 
     sio = make_sio(settings)

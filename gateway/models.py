@@ -200,8 +200,10 @@ class Call(SQLModel, table=True):
     ended_at: datetime | None = ts_field()
     duration_s: int | None = None
     recording_url: str | None = Field(default=None, max_length=1000)
+    # Set when the outcome came from reconciliation (the carrier's records), not a callback.
+    reconciled_at: datetime | None = ts_field()
     created_at: datetime = ts_field(nullable=False, default_now=True)
-    updated_at: datetime = ts_field(nullable=False, default_now=True)
+    updated_at: datetime = ts_field(nullable=False, default_now=True, index=True)
 
 
 class CallLeg(SQLModel, table=True):

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     applier_lease_ms: int = Field(5_000, alias="APPLIER_LEASE_MS", ge=100)
     # Pending inbox rows older than this are re-queued (and the sweep runs this often).
     inbox_sweep_interval_s: float = Field(15.0, alias="INBOX_SWEEP_INTERVAL_S", gt=0)
+    # Reconciliation: a call silent this long is checked with its carrier (every interval);
+    # one the carrier cannot describe is settled as failed after the give-up time.
+    reconcile_after_s: float = Field(300.0, alias="RECONCILE_AFTER_S", gt=0)
+    reconcile_interval_s: float = Field(60.0, alias="RECONCILE_INTERVAL_S", gt=0)
+    reconcile_give_up_s: float = Field(4 * 3600.0, alias="RECONCILE_GIVE_UP_S", gt=0)
     # Largest webhook body accepted (carriers send a few KiB).
     webhook_max_bytes: int = Field(256 * 1024, alias="WEBHOOK_MAX_BYTES", ge=1024)
     # Redis pub/sub channel of the Socket.IO manager (one per deployment sharing a Redis);

@@ -18,7 +18,7 @@ from gateway.carriers.base import (
 )
 from gateway.carriers.sandbox import const, originate, parse, signature
 
-CHAOS_SWITCHES = frozenset({"duplicate", "reorder", "seed"})
+CHAOS_SWITCHES = frozenset({"duplicate", "reorder", "seed", "drop", "drop_rate", "delay_ms"})
 
 
 def api_url(runtime: CarrierRuntime) -> str:

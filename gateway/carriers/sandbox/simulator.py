@@ -3,7 +3,9 @@
 It runs inside the gateway by default (mounted at /sandbox-carrier) and talks to the gateway
 only over HTTP, exactly like a real carrier. Outcomes are deterministic by the last four digits
 of the dialed number (see `const.OUTCOME_BY_SUFFIX`); `chaos` switches deliver every callback
-twice (`duplicate`) or swap neighbouring callbacks of a leg (`reorder`).
+twice (`duplicate`), swap neighbouring callbacks (`reorder`), never deliver callbacks of some
+statuses (`drop`, a list) or a share of all of them (`drop_rate`), or hold each back
+(`delay_ms`); `seed` fixes the randomness.
 """
 
 import asyncio
@@ -45,6 +47,7 @@ class SimulatedCall:
     api_key: str
     legs: dict[str, dict[str, Any]] = field(default_factory=dict)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
+    dropped: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _new_id() -> str:
@@ -294,6 +297,15 @@ class Simulator:
                 parent_call_id=item.payload.get("parent_call_id"),
                 duration=item.payload.get("duration"),
             )
+            dropped = item.payload["status"] in set(chaos.get("drop") or ()) or (
+                rng.random() < float(chaos.get("drop_rate") or 0)
+            )
+            if dropped:
+                # The carrier's record moves on; the gateway never hears of it.
+                call.dropped.append(dict(item.payload))
+                continue
+            if chaos.get("delay_ms"):
+                await asyncio.sleep(int(chaos["delay_ms"]) / 1000)
             for _ in range(copies):
                 await self._post(call, item.url, item.payload, sequence=item.payload["sequence"])
 

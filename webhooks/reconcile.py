@@ -1,0 +1,155 @@
+"""Reconciliation: calls stuck in a non-terminal state are settled from the carrier's records.
+
+A lost terminal callback (carrier outage, dropped request) would leave a call "in progress"
+forever and its agent unable to dial. Past `RECONCILE_AFTER_S` without news, the sweeper asks
+the carrier's call-details API; a call the carrier reports finished is applied like any
+callback and marked reconciled. A call the carrier cannot describe, or that never reached
+the carrier, is settled as failed after `RECONCILE_GIVE_UP_S`.
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+from sqlmodel import col, select
+
+from dialer.push import push_calls
+from gateway import callstate
+from gateway.carriers.base import CarrierAPIError
+from gateway.keys import carriers_key, redis_key, runtime_key, sessionmaker_key, settings_key
+from gateway.models import (
+    Call,
+    CallEventRecord,
+    CallOutcome,
+    CallStatus,
+    CarrierAccount,
+    utcnow,
+)
+from webhooks.apply import apply_events
+
+log = logging.getLogger(__name__)
+BATCH = 100
+
+
+async def reconcile_stuck(
+    app: Mapping[Any, Any], *, after: timedelta, give_up: timedelta
+) -> list[int]:
+    """Settle what can be settled; returns the ids of the calls it ended."""
+    now = utcnow()
+    async with app[sessionmaker_key]() as session:
+        stuck = list(
+            (
+                await session.exec(
+                    select(Call)
+                    .where(
+                        col(Call.status) != CallStatus.COMPLETED,
+                        col(Call.updated_at) < now - after,
+                    )
+                    .order_by(col(Call.id))
+                    .limit(BATCH)
+                )
+            ).all()
+        )
+    settled: list[int] = []
+    for call in stuck:
+        try:
+            if await _reconcile(app, call, give_up_before=now - give_up):
+                settled.append(call.id or 0)
+        except Exception:
+            log.exception("reconciling call %s failed", call.id)
+    return settled
+
+
+async def _reconcile(app: Mapping[Any, Any], call: Call, *, give_up_before: Any) -> bool:
+    async with app[sessionmaker_key]() as session:
+        account = await session.get(CarrierAccount, call.account_id) if call.account_id else None
+    adapter = app[carriers_key].get(account.carrier) if account else None
+    event = None
+    if account is not None and adapter is not None and call.carrier_call_id:
+        try:
+            event = await adapter.fetch_status(
+                app[runtime_key], account.credentials, call.carrier_call_id
+            )
+        except CarrierAPIError as exc:
+            log.warning("carrier could not describe call %s: %s", call.id, exc.message)
+            return False
+    if event is not None and event.status == CallStatus.COMPLETED:
+        assert account is not None and adapter is not None
+        async with app[sessionmaker_key]() as session:
+            result = await apply_events(
+                session, app[settings_key], account, [event], adapter.sync_kinds
+            )
+            fresh = await session.get(Call, call.id)
+            assert fresh is not None
+            if fresh.status != CallStatus.COMPLETED:
+                # The carrier's record disagrees with what our legs allow: end it as it says.
+                _settle(fresh, event.outcome or CallOutcome.FAILED)
+            fresh.reconciled_at = utcnow()
+            await session.commit()
+        await push_calls(app, [fresh, *result.changed.values()])
+        return True
+    if event is not None or call.updated_at >= give_up_before:
+        return False  # still live at the carrier, or not yet worth giving up on
+    async with app[sessionmaker_key]() as session:
+        fresh = await session.get(Call, call.id)
+        assert fresh is not None
+        if fresh.status == CallStatus.COMPLETED:
+            return False
+        _settle(fresh, CallOutcome.FAILED)
+        fresh.end_reason = "reconcile_timeout"
+        fresh.reconciled_at = utcnow()
+        session.add(
+            CallEventRecord(
+                org_id=fresh.org_id,
+                call_id=fresh.id,
+                account_id=fresh.account_id,
+                carrier=fresh.carrier,
+                dedupe_key=f"local:{fresh.id}:reconcile_timeout",
+                kind="local",
+                carrier_status="reconcile_timeout",
+                status=CallStatus.COMPLETED,
+                outcome=CallOutcome.FAILED,
+                disposition=callstate.APPLIED,
+                occurred_at=utcnow(),
+                payload={},
+            )
+        )
+        await session.commit()
+    await push_calls(app, [fresh])
+    return True
+
+
+def _settle(call: Call, outcome: str) -> None:
+    callstate.advance(call, CallStatus.COMPLETED, CallOutcome(outcome), utcnow())
+    call.updated_at = utcnow()
+
+
+async def _sweep_forever(app: web.Application) -> None:
+    settings = app[settings_key]
+    after = timedelta(seconds=settings.reconcile_after_s)
+    give_up = timedelta(seconds=settings.reconcile_give_up_s)
+    while True:
+        await asyncio.sleep(settings.reconcile_interval_s)
+        redis = app.get(redis_key)
+        if redis is not None:
+            # One process sweeps per interval; the others skip this round.
+            key = f"{settings.socketio_channel}:reconcile-lock"
+            ttl_ms = max(1000, int(settings.reconcile_interval_s * 900))
+            if not await redis.set(key, "1", nx=True, px=ttl_ms):
+                continue
+        try:
+            settled = await reconcile_stuck(app, after=after, give_up=give_up)
+            if settled:
+                log.info("reconciled %d calls", len(settled))
+        except Exception:
+            log.exception("reconciliation sweep failed")
+
+
+async def reconcile_ctx(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.get_running_loop().create_task(_sweep_forever(app))
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
