@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -22,6 +23,7 @@ from gateway.migrate import upgrade
 from gateway.models import Organization, Role, Team
 from gateway.settings import InsecureSettingsError, Settings
 from gateway.users import create_user
+from webhooks.replay import ReplayReport, replay
 
 log = logging.getLogger(__name__)
 DEMO_DATABASE_URL = "sqlite+aiosqlite:///./dialgate-demo.db"
@@ -145,6 +147,35 @@ def cmd_create_user(args: argparse.Namespace) -> None:
     print(f"created user {user_id} ({args.email}, {args.role})")
 
 
+async def _replay(settings: Settings, args: argparse.Namespace) -> ReplayReport:
+    app = create_app(settings)
+    runner = web.AppRunner(app)
+    await runner.setup()  # the app's resources (database, applier), without serving
+    try:
+        statuses = {"failed", "applied"} if args.all else {"failed"}
+        return await replay(
+            app,
+            statuses=statuses,
+            since=datetime.fromisoformat(args.since) if args.since else None,
+            account_id=args.account,
+            ids=args.id,
+        )
+    finally:
+        await runner.cleanup()
+
+
+def cmd_webhooks_replay(args: argparse.Namespace) -> None:
+    settings = _settings()
+    logsetup.configure(settings.log_level)
+    report = asyncio.run(_replay(settings, args))
+    print(
+        f"replayed {report.selected} stored webhooks: {report.changed_calls} call changes, "
+        f"{report.failed} still failing"
+    )
+    if report.failed:
+        sys.exit(1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dialgate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -171,6 +202,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--team", help="team name (created if new)")
     p.set_defaults(func=cmd_create_user)
+    p = sub.add_parser("webhooks", help="stored carrier webhooks")
+    webhooks = p.add_subparsers(dest="webhooks_command", required=True)
+    p = webhooks.add_parser(
+        "replay", help="apply stored webhooks again (failed ones; --all: applied ones too)"
+    )
+    p.add_argument("--all", action="store_true", help="also rows already applied")
+    p.add_argument("--since", help="received at or after (ISO 8601 with offset)")
+    p.add_argument("--account", type=int, help="one carrier account id")
+    p.add_argument("--id", type=int, action="append", help="one inbox row (repeatable)")
+    p.set_defaults(func=cmd_webhooks_replay)
     return parser
 
 

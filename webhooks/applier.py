@@ -212,7 +212,7 @@ class Applier:
                 row.status = InboxStatus.FAILED
             await session.commit()
 
-    async def apply(self, row_id: int) -> ApplyResult | None:
+    async def apply(self, row_id: int, *, replay: bool = False) -> ApplyResult | None:
         """Apply one inbox row (idempotent: an applied row is skipped)."""
         app = self.app
         async with app[sessionmaker_key]() as session:
@@ -235,7 +235,12 @@ class Applier:
             async with app[sessionmaker_key]() as session:
                 try:
                     result = await apply_events(
-                        session, app[settings_key], account, events, adapter.sync_kinds
+                        session,
+                        app[settings_key],
+                        account,
+                        events,
+                        adapter.sync_kinds,
+                        replay=replay,
                     )
                     marked = await session.exec(
                         update(WebhookInbox)

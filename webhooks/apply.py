@@ -215,16 +215,28 @@ async def apply_event(
     event: CallEvent,
     result: ApplyResult,
     sync_kinds: frozenset[str] = frozenset({"voice"}),
+    *,
+    replay: bool = False,
 ) -> None:
     assert account.id is not None
     seen = (
         await session.exec(
-            select(CallEventRecord.id).where(
+            select(CallEventRecord).where(
                 col(CallEventRecord.account_id) == account.id,
                 col(CallEventRecord.dedupe_key) == event.dedupe_key,
             )
         )
     ).first()
+    if (
+        seen is not None
+        and replay
+        and seen.disposition == callstate.UNKNOWN_STATUS
+        and event.status is not None
+    ):
+        # Replayed after a fix: the event means something now; apply it in its record's place.
+        await session.delete(seen)
+        await session.flush()
+        seen = None
     if seen is not None:
         result.duplicates += 1
         if event.kind in sync_kinds:
@@ -353,10 +365,16 @@ async def apply_events(
     account: CarrierAccount,
     events: list[CallEvent],
     sync_kinds: frozenset[str] = frozenset({"voice"}),
+    *,
+    replay: bool = False,
 ) -> ApplyResult:
-    """Apply a webhook's events in one transaction; the caller commits."""
+    """Apply a webhook's events in one transaction; the caller commits.
+
+    `replay` re-applies events stored as unknown-status (a fix has since mapped them);
+    everything else already recorded stays a duplicate, so replaying twice changes nothing.
+    """
     result = ApplyResult()
     for event in events:
-        await apply_event(session, settings, account, event, result, sync_kinds)
+        await apply_event(session, settings, account, event, result, sync_kinds, replay=replay)
     await session.flush()
     return result
