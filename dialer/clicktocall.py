@@ -14,6 +14,7 @@ from crm.access import can_see_lead
 from crm.leads import add_phone_keys, org_region, visible_lead
 from crm.numbers import is_internal, leads_with_key
 from dialer.locks import agent_dial_lock
+from dialer.pacing import wait_for_slot
 from dialer.push import push_calls
 from gateway import callstate
 from gateway.auth import Principal
@@ -220,6 +221,9 @@ async def _originate(app: Mapping[Any, Any], call_id: int, agent_number: str) ->
         customer_status_callback_url=callback,
         webhook_base=webhook_base,
     )
+    waited = await wait_for_slot(app, account.id or 0, account.calls_per_second)
+    if waited:
+        log.info("call %s waited %.2f s for the carrier's calls-per-second limit", call_id, waited)
     try:
         result = await adapter.originate(app[runtime_key], account.credentials, request)
     except CarrierAPIError as exc:

@@ -37,6 +37,8 @@ class CarrierAccountCreate(BaseModel):
     name: str = Field(default="", max_length=200)
     credentials: dict[str, Any] = Field(default_factory=dict)
     numbers: list[str] = Field(default_factory=list, max_length=500)
+    # Calls are paced to this rate (e.g. Twilio's default of 1 per second); null: unpaced.
+    calls_per_second: float | None = Field(default=None, gt=0, le=1000)
 
 
 def _redact(credentials: Mapping[str, Any]) -> dict[str, Any]:
@@ -73,6 +75,7 @@ def account_to_json(
         "credentials": _redact(account.credentials),
         "numbers": numbers,
         "is_active": account.is_active,
+        "calls_per_second": account.calls_per_second,
         "webhook_urls": webhook_urls(settings, registry, account),
         "created_at": account.created_at.isoformat(),
     }
@@ -128,7 +131,11 @@ async def register_account(
             )
         numbers.append(e164)
     account = CarrierAccount(
-        org_id=org_id, carrier=data.carrier, name=data.name or data.carrier, credentials=credentials
+        org_id=org_id,
+        carrier=data.carrier,
+        name=data.name or data.carrier,
+        credentials=credentials,
+        calls_per_second=data.calls_per_second,
     )
     session.add(account)
     await session.flush()

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from crm.routes import routes as crm_routes
 from dialer.locks import setup_locks
 from dialer.namespace import DialerNamespace
+from dialer.pacing import setup_pacing
 from dialer.routes import routes as dialer_routes
 from gateway import accounts, health, openapi, users
 from gateway.auth import setup_auth
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[tasks_key] = tasks
     app[carriers_key] = CarrierRegistry()
     setup_locks(app)
+    setup_pacing(app)
     simulator = Simulator(http=None, speed=settings.sandbox_speed)
     app[simulator_key] = simulator
 

@@ -158,6 +158,8 @@ class CarrierAccount(SQLModel, table=True):
     carrier: str = Field(max_length=32)
     name: str = Field(default="", max_length=200)
     credentials: dict[str, Any] = json_field(dict)
+    # The carrier's calls-per-second limit for this account; None: no pacing.
+    calls_per_second: float | None = None
     is_active: bool = True
     created_at: datetime = ts_field(nullable=False, default_now=True)
 
