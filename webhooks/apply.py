@@ -199,12 +199,15 @@ def _call_proposal(
         if event.status == CallStatus.QUEUED:
             return CallStatus.QUEUED, None, None
         return CallStatus.INITIATED, None, None
+    if event.outcome == CallOutcome.COMPLETED:
+        # The agent answered, so the carrier went on to dial the customer: that leg's own
+        # terminal event settles the call, whenever it arrives (callbacks may come in any
+        # order). If it never does, reconciliation asks the carrier.
+        return None, None, None
     if customer_leg is None or customer_leg.status == CallStatus.QUEUED:
-        reason = (
-            "agent_hangup" if event.outcome == CallOutcome.COMPLETED else f"agent_{event.outcome}"
-        )
-        # The customer was never dialed: not a no-answer from the lead.
-        return CallStatus.COMPLETED, CallOutcome.CANCELED, reason
+        # The agent never picked up, so the customer was never dialed: not a no-answer from
+        # the lead.
+        return CallStatus.COMPLETED, CallOutcome.CANCELED, f"agent_{event.outcome}"
     return None, None, None
 
 

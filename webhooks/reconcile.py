@@ -85,8 +85,12 @@ async def _reconcile(app: Mapping[Any, Any], call: Call, *, give_up_before: Any)
             fresh = await session.get(Call, call.id)
             assert fresh is not None
             if fresh.status != CallStatus.COMPLETED:
-                # The carrier's record disagrees with what our legs allow: end it as it says.
-                _settle(fresh, event.outcome or CallOutcome.FAILED)
+                # Only the agent's leg ever existed (it hung up before the customer was
+                # dialed): the call ends canceled, as the lead was never rung.
+                agent_only = fresh.bridged and not event.parent_call_id
+                _settle(fresh, CallOutcome.CANCELED if agent_only else event.outcome or "failed")
+                if agent_only:
+                    fresh.end_reason = "agent_hangup"
             fresh.reconciled_at = utcnow()
             await session.commit()
         await push_calls(app, [fresh, *result.changed.values()])
