@@ -1,13 +1,19 @@
 """Scale-out with Redis: Socket.IO across gateway processes, shared dial locks, readiness."""
 
 import asyncio
+import json
 import secrets
 from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
+from sqlmodel import select
 
+from gateway.carriers.sandbox import signature
+from gateway.keys import sessionmaker_key
+from gateway.models import Call, CallEventRecord, CarrierAccount, WebhookInbox
 from tests.conftest import REDIS_URL, GatewayFactory, free_port, unavailable
+from webhooks.applier import applier_key
 
 pytestmark = pytest.mark.redis
 
@@ -96,3 +102,58 @@ async def test_readiness_reports_redis(
     assert body["checks"]["database"] == "ok"
     status, body = await dead.request("GET", "/healthz")
     assert status == 200 and body == {"status": "ok"}
+
+
+async def test_a_crashed_applier_loses_no_event(
+    channel: str, redis_url: str, start_gateway: GatewayFactory
+) -> None:
+    fast_failover = {
+        "REDIS_URL": redis_url,
+        "SOCKETIO_CHANNEL": channel,
+        "APPLIER_LEASE_MS": 300,
+        "APPLIER_RECLAIM_IDLE_MS": 100,
+    }
+    first = await start_gateway(**fast_failover)
+    applier = first.app[applier_key]
+    taken: list[int] = []
+    hang = asyncio.Event()
+
+    async def crash_while_applying(row_id: int, **_: object) -> None:
+        taken.append(row_id)
+        await hang.wait()  # the process dies here, holding what it read, acking nothing
+
+    applier.apply = crash_while_applying
+
+    async with first.app[sessionmaker_key]() as session:
+        account = (await session.exec(select(CarrierAccount))).one()
+    path = f"/webhooks/sandbox/{account.id}/status"
+    leg = {
+        "call_id": "SBcrash",
+        "direction": "outbound",
+        "from": "+918047180000",
+        "to": "+919876543210",
+    }
+    lifecycle = ["initiated", "ringing", "answered", "completed"]
+    for seq, status in enumerate(lifecycle):
+        body = json.dumps({**leg, "status": status, "sequence": seq, "duration": 5}).encode()
+        header = signature.header_value(account.credentials["api_key"], first.url + path, body)
+        async with first.http.post(
+            first.url + path,
+            data=body,
+            headers={"Content-Type": "application/json", "X-Sandbox-Signature": header},
+        ) as resp:
+            assert resp.status == 204  # durable before the answer, whatever happens next
+    async with asyncio.timeout(5):
+        while not taken:  # noqa: ASYNC110  (waiting for the doomed applier to take a row)
+            await asyncio.sleep(0.01)
+    await applier.stop()  # killed: no ack, no lease hand-over
+
+    second = await start_gateway(**fast_failover)
+    await second.settled(timeout=15)
+    async with second.app[sessionmaker_key]() as session:
+        rows = (await session.exec(select(WebhookInbox))).all()
+        call = (await session.exec(select(Call))).one()
+        events = (await session.exec(select(CallEventRecord))).all()
+    assert [row.status for row in rows] == ["applied"] * 4
+    assert (call.status, call.outcome, call.duration_s) == ("completed", "completed", 5)
+    assert sorted(e.carrier_status for e in events) == sorted(lifecycle)
