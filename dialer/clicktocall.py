@@ -227,6 +227,12 @@ async def _originate(app: Mapping[Any, Any], call_id: int, agent_number: str) ->
     try:
         result = await adapter.originate(app[runtime_key], account.credentials, request)
     except CarrierAPIError as exc:
+        if exc.ambiguous:
+            # Never retried blindly: a timed-out request may have placed the call. Its
+            # callbacks (which name our call id) settle it if so; reconciliation otherwise.
+            log.warning("carrier did not confirm call %s: %s", call_id, exc.message)
+            await _unconfirmed(app, call_id, exc)
+            return
         log.warning("carrier refused call %s: %s (%s)", call_id, exc.message, exc.code)
         await _fail(app, call_id, exc)
         return
@@ -237,6 +243,17 @@ async def _originate(app: Mapping[Any, Any], call_id: int, agent_number: str) ->
         if call.carrier_call_id is None:
             call.carrier_call_id = result.carrier_call_id
             await session.commit()
+
+
+async def _unconfirmed(app: Mapping[Any, Any], call_id: int, exc: CarrierAPIError) -> None:
+    async with app[sessionmaker_key]() as session:
+        call = await session.get(Call, call_id)
+        assert call is not None
+        event = _local_event(call, "originate_unconfirmed", None, None)
+        event.disposition = "flagged"
+        event.payload = {"message": exc.message, "status": exc.status, "code": exc.code}
+        session.add(event)
+        await session.commit()
 
 
 async def _fail(app: Mapping[Any, Any], call_id: int, exc: CarrierAPIError) -> None:

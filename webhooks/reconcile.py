@@ -3,8 +3,9 @@
 A lost terminal callback (carrier outage, dropped request) would leave a call "in progress"
 forever and its agent unable to dial. Past `RECONCILE_AFTER_S` without news, the sweeper asks
 the carrier's call-details API; a call the carrier reports finished is applied like any
-callback and marked reconciled. A call the carrier cannot describe, or that never reached
-the carrier, is settled as failed after `RECONCILE_GIVE_UP_S`.
+callback and marked reconciled. A call the carrier never confirmed (no carrier id: the
+request timed out) is failed at once; one the carrier cannot describe, after
+`RECONCILE_GIVE_UP_S`.
 """
 
 import asyncio
@@ -95,7 +96,10 @@ async def _reconcile(app: Mapping[Any, Any], call: Call, *, give_up_before: Any)
             await session.commit()
         await push_calls(app, [fresh, *result.changed.values()])
         return True
-    if event is not None or call.updated_at >= give_up_before:
+    # A call the carrier never confirmed (no carrier id) cannot be looked up: past the
+    # silence threshold it is settled, so that its agent is free to dial again.
+    never_placed = not call.carrier_call_id
+    if event is not None or (call.updated_at >= give_up_before and not never_placed):
         return False  # still live at the carrier, or not yet worth giving up on
     async with app[sessionmaker_key]() as session:
         fresh = await session.get(Call, call.id)
@@ -103,7 +107,7 @@ async def _reconcile(app: Mapping[Any, Any], call: Call, *, give_up_before: Any)
         if fresh.status == CallStatus.COMPLETED:
             return False
         _settle(fresh, CallOutcome.FAILED)
-        fresh.end_reason = "reconcile_timeout"
+        fresh.end_reason = "originate_unconfirmed" if never_placed else "reconcile_timeout"
         fresh.reconciled_at = utcnow()
         session.add(
             CallEventRecord(

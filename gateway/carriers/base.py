@@ -34,6 +34,11 @@ class CarrierAPIError(Exception):
         self.status = status
         self.code = code
 
+    @property
+    def ambiguous(self) -> bool:
+        """No answer, or a server error: the carrier may have placed the call anyway."""
+        return self.status is None or self.status >= 500
+
 
 class InvalidCredentials(Exception):
     def __init__(self, message: str, *, field: str) -> None:

@@ -3,11 +3,13 @@
 import asyncio
 from datetime import timedelta
 
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from sqlmodel import select
 
 from gateway.keys import sessionmaker_key, simulator_key
 from gateway.models import Call, CallStatus, CarrierAccount, Direction, utcnow
-from tests.conftest import Gateway
+from tests.conftest import Gateway, GatewayFactory, free_port
 from webhooks.reconcile import reconcile_stuck
 
 NOW = timedelta(0)
@@ -59,16 +61,15 @@ async def test_a_call_still_live_at_the_carrier_is_left_alone(gateway: Gateway) 
     assert (await _call(gateway, call["id"])).status == CallStatus.IN_PROGRESS
 
 
-async def test_a_call_the_carrier_never_got_is_failed_after_the_give_up_time(
-    gateway: Gateway,
-) -> None:
-    async with gateway.app[sessionmaker_key]() as session:
+async def _orphan(gw: Gateway, carrier_call_id: str | None) -> int:
+    async with gw.app[sessionmaker_key]() as session:
         account = (await session.exec(select(CarrierAccount))).one()
         stale = utcnow() - timedelta(hours=5)
         orphan = Call(
             org_id=account.org_id,
             account_id=account.id,
             carrier="sandbox",
+            carrier_call_id=carrier_call_id,
             direction=Direction.OUTBOUND,
             bridged=True,
             status=CallStatus.QUEUED,
@@ -77,16 +78,59 @@ async def test_a_call_the_carrier_never_got_is_failed_after_the_give_up_time(
         )
         session.add(orphan)
         await session.commit()
-        orphan_id = orphan.id
+        return orphan.id or 0
+
+
+async def test_a_call_the_carrier_cannot_describe_fails_after_the_give_up_time(
+    gateway: Gateway,
+) -> None:
+    orphan_id = await _orphan(gateway, "SBunknown-to-the-carrier")
     assert await reconcile_stuck(gateway.app, after=NOW, give_up=NEVER) == []
     assert await reconcile_stuck(gateway.app, after=NOW, give_up=timedelta(hours=4)) == [orphan_id]
-    call = await _call(gateway, orphan_id or 0)
+    call = await _call(gateway, orphan_id)
     assert (call.status, call.outcome, call.end_reason) == (
         "completed",
         "failed",
         "reconcile_timeout",
     )
     assert call.reconciled_at is not None
+
+
+async def test_an_unconfirmed_origination_is_failed_not_retried(
+    start_gateway: GatewayFactory,
+) -> None:
+    calls_received = 0
+
+    async def too_slow(request: web.Request) -> web.Response:
+        nonlocal calls_received
+        calls_received += 1
+        await asyncio.sleep(2)  # answers after the gateway stopped waiting
+        return web.json_response({"call_id": "SBlate", "status": "queued"}, status=201)
+
+    carrier = web.Application()
+    carrier.router.add_post("/v1/calls", too_slow)
+    server = TestServer(carrier, host="127.0.0.1", port=free_port())
+    await server.start_server()
+    try:
+        gw = await start_gateway(
+            SANDBOX_API_URL=f"http://127.0.0.1:{server.port}", OUTBOUND_TIMEOUT_S=0.3
+        )
+        token = await gw.login("agent1@demo.test")
+        _, placed = await gw.request("POST", "/api/calls", token, json={"number": "98765 43210"})
+        async with asyncio.timeout(5):
+            while True:
+                _, detail = await gw.request("GET", f"/api/calls/{placed['id']}", token)
+                if any(e["carrier_status"] == "originate_unconfirmed" for e in detail["events"]):
+                    break
+                await asyncio.sleep(0.05)
+        assert detail["status"] == "queued"  # not failed: the carrier may have placed it
+        assert calls_received == 1  # and not asked twice
+        assert await reconcile_stuck(gw.app, after=NOW, give_up=NEVER) == [placed["id"]]
+        call = await _call(gw, placed["id"])
+        assert (call.outcome, call.end_reason) == ("failed", "originate_unconfirmed")
+        assert calls_received == 1
+    finally:
+        await server.close()
 
 
 async def _call(gw: Gateway, call_id: int) -> Call:
