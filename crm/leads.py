@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.access import can_see_lead, lead_scope
 from crm.numbers import is_internal, leads_with_key
+from crm.outbox import emit
 from gateway.auth import Principal
 from gateway.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gateway.models import Lead, LeadPhone, Organization, Role, User, utcnow
@@ -134,6 +135,10 @@ async def _resolve_owner(
     return owner_id, team_id
 
 
+def emit_lead_created(session: AsyncSession, lead: Lead) -> None:
+    emit(session, org_id=lead.org_id, type="lead.created", data=lead_to_json(lead))
+
+
 async def add_phone_keys(session: AsyncSession, settings: Settings, lead: Lead) -> None:
     assert lead.id is not None
     for i, e164 in enumerate([lead.phone, *lead.alt_phones]):
@@ -187,6 +192,7 @@ async def create_lead(
     session.add(lead)
     await session.flush()
     await add_phone_keys(session, settings, lead)
+    emit_lead_created(session, lead)
     return lead
 
 

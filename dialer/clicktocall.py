@@ -11,8 +11,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.access import can_see_lead
-from crm.leads import add_phone_keys, org_region, visible_lead
+from crm.leads import add_phone_keys, emit_lead_created, org_region, visible_lead
 from crm.numbers import is_internal, leads_with_key
+from crm.outbox import call_ended
 from dialer.locks import agent_dial_lock
 from dialer.pacing import wait_for_slot
 from dialer.push import push_calls
@@ -103,6 +104,7 @@ async def _lead_for_number(
     session.add(lead)
     await session.flush()
     await add_phone_keys(session, settings, lead)
+    emit_lead_created(session, lead)
     return lead
 
 
@@ -262,8 +264,9 @@ async def _fail(app: Mapping[Any, Any], call_id: int, exc: CarrierAPIError) -> N
         assert call is not None
         if call.status == CallStatus.COMPLETED:
             return
-        callstate.advance(call, CallStatus.COMPLETED, CallOutcome.FAILED, utcnow())
         call.end_reason = "carrier_error"
+        callstate.advance(call, CallStatus.COMPLETED, CallOutcome.FAILED, utcnow())
+        call_ended(session, call)
         call.updated_at = utcnow()
         event = _local_event(call, "carrier_error", CallStatus.COMPLETED, CallOutcome.FAILED)
         event.payload = {"message": exc.message, "status": exc.status, "code": exc.code}

@@ -273,3 +273,15 @@ class WebhookInbox(SQLModel, table=True):
     attempts: int = 0
     error: str | None = Field(default=None, max_length=1000)
     applied_at: datetime | None = ts_field()
+
+
+class IntegrationEvent(SQLModel, table=True):
+    """The outbox of events for integrations, written in the transaction that caused them."""
+
+    __tablename__ = "integration_event"
+    __table_args__ = (sa.Index("ix_integration_event_org_id_id", "org_id", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id")
+    type: str = Field(max_length=64)
+    data: dict[str, Any] = json_field(dict)
+    created_at: datetime = ts_field(nullable=False, default_now=True)

@@ -7,7 +7,9 @@ from datetime import datetime
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from crm.leads import emit_lead_created
 from crm.numbers import agent_with_key, is_internal, leads_with_key
+from crm.outbox import call_ended
 from gateway import callstate
 from gateway.carriers.base import CallEvent, VoiceInstructions
 from gateway.models import (
@@ -175,6 +177,7 @@ async def _lead_for_unknown_caller(
             is_primary=True,
         )
     )
+    emit_lead_created(session, lead)
     return lead
 
 
@@ -320,9 +323,11 @@ async def apply_event(
             and callstate.decide(call.status, call.outcome, status, outcome) == callstate.APPLIED
         ):
             duration = event.duration_s if role == LegRole.CUSTOMER else None
-            callstate.advance(call, status, outcome, at, duration_s=duration)
             if reason:
                 call.end_reason = reason
+            callstate.advance(call, status, outcome, at, duration_s=duration)
+            if call.status == CallStatus.COMPLETED:
+                call_ended(session, call)
             call.updated_at = utcnow()
             result.changed[call.id or 0] = call
     session.add(

@@ -16,7 +16,9 @@ from typing import Any
 
 from aiohttp import web
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from crm.outbox import call_ended
 from dialer.push import push_calls
 from gateway import callstate
 from gateway.carriers.base import CarrierAPIError
@@ -89,9 +91,12 @@ async def _reconcile(app: Mapping[Any, Any], call: Call, *, give_up_before: Any)
                 # Only the agent's leg ever existed (it hung up before the customer was
                 # dialed): the call ends canceled, as the lead was never rung.
                 agent_only = fresh.bridged and not event.parent_call_id
-                _settle(fresh, CallOutcome.CANCELED if agent_only else event.outcome or "failed")
-                if agent_only:
-                    fresh.end_reason = "agent_hangup"
+                _settle(
+                    session,
+                    fresh,
+                    CallOutcome.CANCELED if agent_only else event.outcome or "failed",
+                    "agent_hangup" if agent_only else None,
+                )
             fresh.reconciled_at = utcnow()
             await session.commit()
         await push_calls(app, [fresh, *result.changed.values()])
@@ -106,9 +111,12 @@ async def _reconcile(app: Mapping[Any, Any], call: Call, *, give_up_before: Any)
         assert fresh is not None
         if fresh.status == CallStatus.COMPLETED:
             return False
-        _settle(fresh, CallOutcome.FAILED)
-        fresh.end_reason = "originate_unconfirmed" if never_placed else "reconcile_timeout"
-        fresh.reconciled_at = utcnow()
+        _settle(
+            session,
+            fresh,
+            CallOutcome.FAILED,
+            "originate_unconfirmed" if never_placed else "reconcile_timeout",
+        )
         session.add(
             CallEventRecord(
                 org_id=fresh.org_id,
@@ -130,9 +138,13 @@ async def _reconcile(app: Mapping[Any, Any], call: Call, *, give_up_before: Any)
     return True
 
 
-def _settle(call: Call, outcome: str) -> None:
+def _settle(session: AsyncSession, call: Call, outcome: str, reason: str | None = None) -> None:
+    if reason is not None:
+        call.end_reason = reason
+    call.reconciled_at = utcnow()
     callstate.advance(call, CallStatus.COMPLETED, CallOutcome(outcome), utcnow())
     call.updated_at = utcnow()
+    call_ended(session, call)
 
 
 async def _sweep_forever(app: web.Application) -> None:
