@@ -132,7 +132,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(crm_routes)
     app.add_routes(dialer_routes)
     app.add_subapp("/webhooks", webhooks_app())
-    if settings.sandbox_enabled:
+    if settings.sandbox_api_enabled:
         sim_app = web.Application()
         sim_app.add_routes(simulator.routes())
         app.add_subapp("/sandbox-carrier", sim_app)

@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset(
@@ -70,11 +70,22 @@ class Settings(BaseSettings):
                         f"{name.upper()} must be set to a random value of 16+ characters "
                         "outside dev mode"
                     )
-        self.public_base_url = self.public_base_url.rstrip("/")
-        if self.sandbox_enabled is None:
-            self.sandbox_enabled = self.env == "dev"
-        self.default_region = self.default_region.upper()
         return self
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("default_region")
+    @classmethod
+    def _upper_region(cls, value: str) -> str:
+        return value.upper()
+
+    @property
+    def sandbox_api_enabled(self) -> bool:
+        """SANDBOX_ENABLED, defaulting to on in dev mode only."""
+        return self.env == "dev" if self.sandbox_enabled is None else self.sandbox_enabled
 
     @property
     def is_sqlite(self) -> bool:
