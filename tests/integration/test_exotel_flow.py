@@ -9,22 +9,28 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlmodel import col, select
+from sqlmodel import select
 
-from gateway.callstate import RANK
 from gateway.carriers.exotel import signature
 from gateway.carriers.exotel.adapter import ExotelCarrier
 from gateway.carriers.exotel.const import CALLBACK_TOKEN_TTL_S
 from gateway.keys import runtime_key, sessionmaker_key
 from gateway.models import (
-    Call,
-    CallEventRecord,
     CarrierAccount,
     InboxStatus,
     LegRole,
     WebhookInbox,
 )
 from tests.conftest import Gateway, LiveCall
+from tests.integration.carrier_flows import (
+    assert_only_forward,
+    click_to_call,
+    deactivate_sandbox,
+    post_carrier_account,
+    register_account,
+    rows_for_account,
+    statuses,
+)
 from tests.standins.exotel_api import (
     CallbackResult,
     ExotelStandin,
@@ -63,32 +69,12 @@ def credentials(api_base_url: str | None = None, **extra: Any) -> dict[str, Any]
 async def register_exotel(
     gw: Gateway, api_base_url: str | None = None, numbers: list[str] | None = None
 ) -> dict[str, Any]:
-    admin = await gw.login("admin@demo.test")
-    status, body = await gw.request(
-        "POST",
-        "/api/carrier-accounts",
-        admin,
-        json={
-            "carrier": "exotel",
-            "credentials": credentials(api_base_url),
-            "numbers": [EXOTEL_NUMBER] if numbers is None else numbers,
-        },
+    return await register_account(
+        gw,
+        "exotel",
+        credentials(api_base_url),
+        [EXOTEL_NUMBER] if numbers is None else numbers,
     )
-    assert status == 201, body
-    return dict(body)
-
-
-async def make_exotel_the_line(gw: Gateway) -> None:
-    """Click-to-call takes the first active account: switch the demo's sandbox line off."""
-    async with gw.app[sessionmaker_key]() as session:
-        sandbox = (
-            await session.exec(select(CarrierAccount).where(CarrierAccount.carrier == "sandbox"))
-        ).all()
-        assert sandbox
-        for account in sandbox:
-            account.is_active = False
-            session.add(account)
-        await session.commit()
 
 
 async def stored_credentials(gw: Gateway, account_id: int) -> dict[str, Any]:
@@ -96,20 +82,6 @@ async def stored_credentials(gw: Gateway, account_id: int) -> dict[str, Any]:
         account = await session.get(CarrierAccount, account_id)
         assert account is not None
         return dict(account.credentials)
-
-
-async def rows_for_account(gw: Gateway, account_id: int) -> tuple[int, int]:
-    """(calls, carrier events) stored for a carrier account."""
-    async with gw.app[sessionmaker_key]() as session:
-        calls = (await session.exec(select(Call.id).where(Call.account_id == account_id))).all()
-        events = (
-            await session.exec(
-                select(CallEventRecord.id).where(
-                    CallEventRecord.account_id == account_id, col(CallEventRecord.kind) != "local"
-                )
-            )
-        ).all()
-    return len(calls), len(events)
 
 
 def webhook_base(gw: Gateway, account_id: int) -> str:
@@ -128,15 +100,8 @@ class Dialed:
 async def dial_priya(gw: Gateway, standin: ExotelStandin) -> Dialed:
     """Agent1 clicks to call Priya through Exotel; returns once the call has its CallSid."""
     account = await register_exotel(gw, standin.url)
-    await make_exotel_the_line(gw)
-    token = await gw.login("agent1@demo.test")
-    live = await gw.connect(token)
-    status, leads = await gw.request("GET", "/api/leads", token, params={"q": "Priya Sharma"})
-    assert status == 200 and len(leads["data"]) == 1, leads
-    status, call = await gw.request(
-        "POST", "/api/calls", token, json={"lead_id": leads["data"][0]["id"]}
-    )
-    assert status == 202, call
+    await deactivate_sandbox(gw)
+    live, token, call = await click_to_call(gw)
     assert call["carrier"] == "exotel"
     assert call["carrier_account_id"] == account["id"]
     (created,) = await standin.wait_for_calls(1)
@@ -148,15 +113,6 @@ async def dial_priya(gw: Gateway, standin: ExotelStandin) -> Dialed:
         await asyncio.sleep(0.02)
     assert detail["carrier_call_id"] == created.sid
     return Dialed(live, token, int(call["id"]), int(account["id"]), created.sid)
-
-
-def statuses(live: LiveCall, call_id: int) -> list[str]:
-    return [u["status"] for u in live.for_call(call_id)]
-
-
-def assert_only_forward(seen: list[str]) -> None:
-    """Updates never move a call backwards (ranks of the normalized state machine)."""
-    assert [RANK[s] for s in seen] == sorted(RANK[s] for s in seen), seen
 
 
 # --- a. registration -------------------------------------------------------------------------
@@ -203,12 +159,7 @@ async def test_bad_exotel_credentials_are_400_naming_the_field(
     gateway: Gateway, change: dict[str, Any], field: str
 ) -> None:
     admin = await gateway.login("admin@demo.test")
-    status, body = await gateway.request(
-        "POST",
-        "/api/carrier-accounts",
-        admin,
-        json={"carrier": "exotel", "credentials": credentials(**change), "numbers": []},
-    )
+    status, body = await post_carrier_account(gateway, admin, "exotel", credentials(**change), [])
     assert status == 400, body
     assert body["error"]["field"] == field
 
@@ -340,7 +291,7 @@ async def test_an_agent_who_does_not_answer_cancels_the_call(
 async def test_exotel_refusing_the_call_fails_it(gateway: Gateway, standin: ExotelStandin) -> None:
     standin.accounts[ACCOUNT_SID] = (API_KEY, "a-rotated-token")
     account = await register_exotel(gateway, standin.url)
-    await make_exotel_the_line(gateway)
+    await deactivate_sandbox(gateway)
     token = await gateway.login("agent1@demo.test")
     live = await gateway.connect(token)
     status, call = await gateway.request("POST", "/api/calls", token, json={"number": PRIYA_E164})

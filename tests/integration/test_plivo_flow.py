@@ -10,13 +10,22 @@ from typing import Any
 import plivo
 import pytest
 from plivo.utils.signature_v3 import validate_v3_signature
-from sqlmodel import col, select
+from sqlmodel import select
 
 from gateway.carriers.base import CarrierRuntime
 from gateway.carriers.plivo.adapter import PlivoCarrier
 from gateway.keys import sessionmaker_key
-from gateway.models import Call, CallEventRecord, CallStatus, CarrierAccount
+from gateway.models import Call, CallStatus
 from tests.conftest import Gateway, LiveCall
+from tests.integration.carrier_flows import (
+    click_to_call,
+    deactivate_sandbox,
+    post_carrier_account,
+    register_account,
+    settled,
+    statuses,
+)
+from tests.integration.carrier_flows import rows_for_account as stored_rows
 from tests.standins.plivo_api import CallbackResult, PlivoStandin, new_uuid, post_signed
 
 AUTH_ID = "MAZJNLNJIYNWMZYZHIMM"
@@ -37,54 +46,17 @@ async def standin() -> AsyncIterator[PlivoStandin]:
     await api.close()
 
 
-async def settled(gw: Gateway) -> None:
-    """Callbacks are applied after Plivo has its 200: wait until the gateway caught up."""
-    wait = getattr(gw, "settled", None)
-    if wait is not None:
-        await wait()
-
-
 async def register_plivo(gw: Gateway, api_base_url: str | None = None) -> dict[str, Any]:
-    admin = await gw.login("admin@demo.test")
     credentials = {"auth_id": AUTH_ID, "auth_token": AUTH_TOKEN}
     if api_base_url is not None:
         credentials["api_base_url"] = api_base_url
-    status, body = await gw.request(
-        "POST",
-        "/api/carrier-accounts",
-        admin,
-        json={"carrier": "plivo", "credentials": credentials, "numbers": [PLIVO_NUMBER]},
-    )
-    assert status == 201, body
-    return dict(body)
-
-
-async def make_plivo_the_line(gw: Gateway) -> None:
-    """Click-to-call takes the first active account: switch the demo's sandbox line off."""
-    async with gw.app[sessionmaker_key]() as session:
-        sandbox = (
-            await session.exec(select(CarrierAccount).where(CarrierAccount.carrier == "sandbox"))
-        ).all()
-        assert sandbox
-        for account in sandbox:
-            account.is_active = False
-            session.add(account)
-        await session.commit()
+    return await register_account(gw, "plivo", credentials, [PLIVO_NUMBER])
 
 
 async def rows_for_account(gw: Gateway, account_id: int) -> tuple[int, int]:
-    """(calls, carrier events) stored for a carrier account."""
+    """(calls, carrier events) stored for a carrier account, once callbacks are applied."""
     await settled(gw)
-    async with gw.app[sessionmaker_key]() as session:
-        calls = (await session.exec(select(Call.id).where(Call.account_id == account_id))).all()
-        events = (
-            await session.exec(
-                select(CallEventRecord.id).where(
-                    CallEventRecord.account_id == account_id, col(CallEventRecord.kind) != "local"
-                )
-            )
-        ).all()
-    return len(calls), len(events)
+    return await stored_rows(gw, account_id)
 
 
 def hook_url(gw: Gateway, account_id: int, kind: str, query: str = "") -> str:
@@ -125,15 +97,8 @@ class Dialed:
 async def dial_priya(gw: Gateway, standin: PlivoStandin) -> Dialed:
     """Agent1 clicks to call Priya through Plivo; returns once Plivo got the Make Call request."""
     account = await register_plivo(gw, standin.url)
-    await make_plivo_the_line(gw)
-    token = await gw.login("agent1@demo.test")
-    live = await gw.connect(token)
-    status, leads = await gw.request("GET", "/api/leads", token, params={"q": "Priya Sharma"})
-    assert status == 200 and len(leads["data"]) == 1, leads
-    status, call = await gw.request(
-        "POST", "/api/calls", token, json={"lead_id": leads["data"][0]["id"]}
-    )
-    assert status == 202, call
+    await deactivate_sandbox(gw)
+    live, token, call = await click_to_call(gw)
     assert call["carrier"] == "plivo"
     assert call["carrier_account_id"] == account["id"]
     (created,) = await standin.wait_for_calls(1)
@@ -151,10 +116,6 @@ def settle_each(gw: Gateway) -> Callable[[CallbackResult], Awaitable[None]]:
         await settled(gw)
 
     return wait
-
-
-def statuses(live: LiveCall, call_id: int) -> list[str]:
-    return [u["status"] for u in live.for_call(call_id)]
 
 
 # --- a. registration -------------------------------------------------------------------------
@@ -198,12 +159,7 @@ async def test_invalid_plivo_registration_names_the_field(
     gateway: Gateway, credentials: dict[str, str], numbers: list[str], field: str
 ) -> None:
     admin = await gateway.login("admin@demo.test")
-    status, body = await gateway.request(
-        "POST",
-        "/api/carrier-accounts",
-        admin,
-        json={"carrier": "plivo", "credentials": credentials, "numbers": numbers},
-    )
+    status, body = await post_carrier_account(gateway, admin, "plivo", credentials, numbers)
     assert status == 400, body
     assert body["error"]["field"] == field
 
@@ -373,7 +329,7 @@ async def test_plivo_refusing_the_call_fails_it(gateway: Gateway, standin: Plivo
     """A wrong auth token: the stand-in answers 401 as Plivo does; the call fails."""
     standin.accounts[AUTH_ID] = "another-token-00000000000000"
     await register_plivo(gateway, standin.url)
-    await make_plivo_the_line(gateway)
+    await deactivate_sandbox(gateway)
     token = await gateway.login("agent1@demo.test")
     live = await gateway.connect(token)
     _, leads = await gateway.request("GET", "/api/leads", token, params={"q": "Priya Sharma"})

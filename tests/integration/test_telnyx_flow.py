@@ -13,13 +13,19 @@ from typing import Any
 import pytest
 import telnyx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlmodel import col, select
+from sqlmodel import select
 
 from gateway.carriers.telnyx.adapter import TelnyxCarrier
 from gateway.carriers.telnyx.parse import ClientState
 from gateway.keys import runtime_key, sessionmaker_key
-from gateway.models import Call, CallEventRecord, CarrierAccount, LegRole
+from gateway.models import Call, LegRole
 from tests.conftest import Gateway, LiveCall
+from tests.integration.carrier_flows import (
+    click_to_call,
+    deactivate_sandbox,
+    register_account,
+    rows_for_account,
+)
 from tests.standins.telnyx_api import (
     TEST_PUBLIC_KEY,
     Delivery,
@@ -61,46 +67,7 @@ def credentials(api_base_url: str | None = None, **changes: Any) -> dict[str, An
 
 
 async def register_telnyx(gw: Gateway, api_base_url: str | None = None) -> dict[str, Any]:
-    admin = await gw.login("admin@demo.test")
-    status, body = await gw.request(
-        "POST",
-        "/api/carrier-accounts",
-        admin,
-        json={
-            "carrier": "telnyx",
-            "credentials": credentials(api_base_url),
-            "numbers": [TELNYX_NUMBER],
-        },
-    )
-    assert status == 201, body
-    return dict(body)
-
-
-async def make_telnyx_the_line(gw: Gateway) -> None:
-    """Click-to-call takes the first active account: switch the demo's sandbox line off."""
-    async with gw.app[sessionmaker_key]() as session:
-        sandbox = (
-            await session.exec(select(CarrierAccount).where(CarrierAccount.carrier == "sandbox"))
-        ).all()
-        assert sandbox
-        for account in sandbox:
-            account.is_active = False
-            session.add(account)
-        await session.commit()
-
-
-async def rows_for_account(gw: Gateway, account_id: int) -> tuple[int, int]:
-    """(calls, carrier events) stored for a carrier account."""
-    async with gw.app[sessionmaker_key]() as session:
-        calls = (await session.exec(select(Call.id).where(Call.account_id == account_id))).all()
-        events = (
-            await session.exec(
-                select(CallEventRecord.id).where(
-                    CallEventRecord.account_id == account_id, col(CallEventRecord.kind) != "local"
-                )
-            )
-        ).all()
-    return len(calls), len(events)
+    return await register_account(gw, "telnyx", credentials(api_base_url), [TELNYX_NUMBER])
 
 
 async def eventually(
@@ -148,15 +115,8 @@ class Dialed:
 async def dial_priya(gw: Gateway, standin: TelnyxStandin) -> Dialed:
     """Agent1 clicks to call Priya through Telnyx; returns once Telnyx got the dial."""
     account = await register_telnyx(gw, standin.url)
-    await make_telnyx_the_line(gw)
-    token = await gw.login("agent1@demo.test")
-    live = await gw.connect(token)
-    status, leads = await gw.request("GET", "/api/leads", token, params={"q": "Priya Sharma"})
-    assert status == 200 and len(leads["data"]) == 1, leads
-    status, call = await gw.request(
-        "POST", "/api/calls", token, json={"lead_id": leads["data"][0]["id"]}
-    )
-    assert status == 202, call
+    await deactivate_sandbox(gw)
+    live, token, call = await click_to_call(gw)
     assert call["carrier"] == "telnyx" and call["status"] == "queued"
     (leg,) = await standin.wait_for_dials(1)
     return Dialed(live, token, int(call["id"]), int(account["id"]), leg.call_control_id)
@@ -405,7 +365,7 @@ async def test_telnyx_refusing_the_dial_fails_the_call(
     """A revoked API key: the stand-in answers 401/10009 as Telnyx does; the call fails."""
     standin.api_key = "KEY_some_other_key_000000"
     await register_telnyx(gateway, standin.url)
-    await make_telnyx_the_line(gateway)
+    await deactivate_sandbox(gateway)
     token = await gateway.login("agent1@demo.test")
     live = await gateway.connect(token)
     _, leads = await gateway.request("GET", "/api/leads", token, params={"q": "Priya Sharma"})

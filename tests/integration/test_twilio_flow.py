@@ -10,15 +10,21 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from sqlmodel import col, select
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from gateway.keys import sessionmaker_key
-from gateway.models import Call, CallEventRecord, CarrierAccount
 from tests.conftest import Gateway, GatewayFactory, LiveCall
+from tests.integration.carrier_flows import (
+    call_ids_for_account,
+    click_to_call,
+    deactivate_sandbox,
+    post_carrier_account,
+    register_account,
+    rows_for_account,
+    settled,
+)
 from tests.standins.twilio_api import (
     CallbackResult,
     TwilioStandin,
@@ -47,53 +53,10 @@ async def standin() -> AsyncIterator[TwilioStandin]:
 
 
 async def register_twilio(gw: Gateway, api_base_url: str | None = None) -> dict[str, Any]:
-    admin = await gw.login("admin@demo.test")
     credentials = {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN}
     if api_base_url is not None:
         credentials["api_base_url"] = api_base_url
-    status, body = await gw.request(
-        "POST",
-        "/api/carrier-accounts",
-        admin,
-        json={"carrier": "twilio", "credentials": credentials, "numbers": [TWILIO_NUMBER]},
-    )
-    assert status == 201, body
-    return dict(body)
-
-
-async def make_twilio_the_line(gw: Gateway) -> None:
-    """Click-to-call takes the first active account: switch the demo's sandbox line off."""
-    async with gw.app[sessionmaker_key]() as session:
-        sandbox = (
-            await session.exec(select(CarrierAccount).where(CarrierAccount.carrier == "sandbox"))
-        ).all()
-        assert sandbox
-        for account in sandbox:
-            account.is_active = False
-            session.add(account)
-        await session.commit()
-
-
-async def rows_for_account(gw: Gateway, account_id: int) -> tuple[int, int]:
-    """(calls, carrier events) stored for a carrier account."""
-    async with gw.app[sessionmaker_key]() as session:
-        calls = (await session.exec(select(Call.id).where(Call.account_id == account_id))).all()
-        events = (
-            await session.exec(
-                select(CallEventRecord.id).where(
-                    CallEventRecord.account_id == account_id, col(CallEventRecord.kind) != "local"
-                )
-            )
-        ).all()
-    return len(calls), len(events)
-
-
-async def call_ids_for_account(gw: Gateway, account_id: int) -> list[int]:
-    async with gw.app[sessionmaker_key]() as session:
-        rows = await session.exec(
-            select(Call.id).where(Call.account_id == account_id).order_by(col(Call.id))
-        )
-        return [i for i in rows.all() if i is not None]
+    return await register_account(gw, "twilio", credentials, [TWILIO_NUMBER])
 
 
 def hook_url(gw: Gateway, account_id: int, kind: str = "status", query: str = "") -> str:
@@ -125,21 +88,10 @@ def console_call(
     )
 
 
-async def applied(gw: Gateway) -> None:
-    """Wait until the gateway has applied every webhook it has answered.
-
-    The gateway may answer a carrier once the request is stored and apply it just after
-    (`Gateway.settled` waits for that); if it applies before answering, nothing is pending.
-    """
-    settled = getattr(gw, "settled", None)
-    if settled is not None:
-        await settled()
-
-
 async def send(gw: Gateway, url: str, params: dict[str, str], **kwargs: Any) -> CallbackResult:
     """POST a callback signed as Twilio signs it; returns once its effects can be read."""
     result = await post_signed(gw.http, url, params, AUTH_TOKEN, **kwargs)
-    await applied(gw)
+    await settled(gw)
     return result
 
 
@@ -168,14 +120,8 @@ class Dialed:
 async def dial_priya(gw: Gateway, standin: TwilioStandin) -> Dialed:
     """Agent1 clicks to call Priya through Twilio; returns once Twilio got the create request."""
     account = await register_twilio(gw, standin.url)
-    await make_twilio_the_line(gw)
-    token = await gw.login("agent1@demo.test")
-    live = await gw.connect(token)
-    status, leads = await gw.request("GET", "/api/leads", token, params={"q": "Priya Sharma"})
-    assert status == 200 and len(leads["data"]) == 1, leads
-    lead = leads["data"][0]
-    status, call = await gw.request("POST", "/api/calls", token, json={"lead_id": lead["id"]})
-    assert status == 202, call
+    await deactivate_sandbox(gw)
+    live, token, call = await click_to_call(gw)
     assert call["carrier"] == "twilio"
     assert call["carrier_account_id"] == account["id"]
     assert call["status"] == "queued"
@@ -224,15 +170,12 @@ async def test_admin_registers_twilio_account_with_redacted_credentials(
 @pytest.mark.parametrize("email", ["agent1@demo.test", "manager@demo.test"])
 async def test_only_admins_register_carrier_accounts(gateway: Gateway, email: str) -> None:
     token = await gateway.login(email)
-    status, body = await gateway.request(
-        "POST",
-        "/api/carrier-accounts",
+    status, body = await post_carrier_account(
+        gateway,
         token,
-        json={
-            "carrier": "twilio",
-            "credentials": {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN},
-            "numbers": [TWILIO_NUMBER],
-        },
+        "twilio",
+        {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN},
+        [TWILIO_NUMBER],
     )
     assert status == 403, body
     assert body["error"]["code"] == "forbidden"
@@ -263,12 +206,7 @@ async def test_invalid_twilio_registration_names_the_field(
     gateway: Gateway, credentials: dict[str, str], numbers: list[str], field: str
 ) -> None:
     admin = await gateway.login("admin@demo.test")
-    status, body = await gateway.request(
-        "POST",
-        "/api/carrier-accounts",
-        admin,
-        json={"carrier": "twilio", "credentials": credentials, "numbers": numbers},
-    )
+    status, body = await post_carrier_account(gateway, admin, "twilio", credentials, numbers)
     assert status == 400, body
     assert body["error"]["field"] == field
 
@@ -309,7 +247,7 @@ async def test_click_to_call_originates_through_twilio_and_streams_the_call(
     ]
 
     played = await standin.play(
-        parent_sid, customer_outcome="completed", talk_seconds=42, between=lambda: applied(gateway)
+        parent_sid, customer_outcome="completed", talk_seconds=42, between=lambda: settled(gateway)
     )
     assert [r.status for r in played] == [204] * len(played)
     assert [(r.leg, r.params["CallStatus"]) for r in played] == [
@@ -375,7 +313,7 @@ async def test_customer_busy_gives_outcome_busy(gateway: Gateway, standin: Twili
     dialed = await dial_priya(gateway, standin)
     live, call_id, token = dialed.live, dialed.call_id, dialed.token
     played = await standin.play(
-        dialed.parent_sid, customer_outcome="busy", between=lambda: applied(gateway)
+        dialed.parent_sid, customer_outcome="busy", between=lambda: settled(gateway)
     )
     assert all(r.status == 204 for r in played)
     assert ("child", "busy") in [(r.leg, r.params["CallStatus"]) for r in played]
@@ -404,7 +342,7 @@ async def test_agent_not_answering_cancels_the_call_not_a_lead_no_answer(
     dialed = await dial_priya(gateway, standin)
     live, call_id, token = dialed.live, dialed.call_id, dialed.token
     played = await standin.play(
-        dialed.parent_sid, agent_outcome="no-answer", between=lambda: applied(gateway)
+        dialed.parent_sid, agent_outcome="no-answer", between=lambda: settled(gateway)
     )
     assert [(r.leg, r.params["CallStatus"]) for r in played] == [
         ("parent", "initiated"),
@@ -427,7 +365,7 @@ async def test_twilio_refusing_the_call_fails_it(gateway: Gateway, standin: Twil
     """A wrong auth token: the stand-in answers 401/20003 as Twilio does; the call fails."""
     standin.accounts[ACCOUNT_SID] = "another-token-0000"
     await register_twilio(gateway, standin.url)
-    await make_twilio_the_line(gateway)
+    await deactivate_sandbox(gateway)
     token = await gateway.login("agent1@demo.test")
     live = await gateway.connect(token)
     _, leads = await gateway.request("GET", "/api/leads", token, params={"q": "Priya Sharma"})
@@ -861,7 +799,7 @@ async def test_concurrent_callbacks_for_one_call_make_one_call(gateway: Gateway)
     results = await asyncio.gather(
         *(post_signed(gateway.http, url, p, AUTH_TOKEN) for p in events + events)
     )
-    await applied(gateway)
+    await settled(gateway)
     assert [r.status for r in results] == [204] * 8, [r.body for r in results]
     assert await rows_for_account(gateway, account_id) == (1, 4)
     (call_id,) = await call_ids_for_account(gateway, account_id)

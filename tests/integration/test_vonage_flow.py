@@ -10,12 +10,19 @@ from typing import Any
 
 import jwt
 import pytest
-from sqlmodel import col, select
 
 from gateway.carriers.base import CarrierAPIError, OriginateRequest
 from gateway.keys import carriers_key, runtime_key, sessionmaker_key
-from gateway.models import Call, CallEventRecord, CarrierAccount
+from gateway.models import CarrierAccount
 from tests.conftest import Gateway, LiveCall
+from tests.integration.carrier_flows import call_ids_for_account as stored_call_ids
+from tests.integration.carrier_flows import (
+    click_to_call,
+    deactivate_sandbox,
+    post_carrier_account,
+    register_account,
+)
+from tests.integration.carrier_flows import rows_for_account as stored_rows
 from tests.standins.vonage_api import (
     Application,
     CallbackResult,
@@ -64,59 +71,24 @@ def vonage_credentials(api_base_url: str | None = None, **overrides: Any) -> dic
 
 async def register_vonage(gw: Gateway, standin: VonageStandin, **overrides: Any) -> dict[str, Any]:
     """Register the account and point the stand-in application's own webhooks at it."""
-    admin = await gw.login("admin@demo.test")
-    status, body = await gw.request(
-        "POST",
-        "/api/carrier-accounts",
-        admin,
-        json={
-            "carrier": "vonage",
-            "credentials": vonage_credentials(standin.url, **overrides),
-            "numbers": [VONAGE_NUMBER],
-        },
+    body = await register_account(
+        gw, "vonage", vonage_credentials(standin.url, **overrides), [VONAGE_NUMBER]
     )
-    assert status == 201, body
     app = application(standin)
     app.answer_url = body["webhook_urls"]["answer"]
     app.event_url = body["webhook_urls"]["event"]
-    return dict(body)
-
-
-async def make_vonage_the_line(gw: Gateway) -> None:
-    """Click-to-call takes the first active account: switch the demo's sandbox line off."""
-    async with gw.app[sessionmaker_key]() as session:
-        sandbox = (
-            await session.exec(select(CarrierAccount).where(CarrierAccount.carrier == "sandbox"))
-        ).all()
-        assert sandbox
-        for account in sandbox:
-            account.is_active = False
-            session.add(account)
-        await session.commit()
+    return body
 
 
 async def rows_for_account(gw: Gateway, account_id: int) -> tuple[int, int]:
     """(calls, carrier events) stored for a carrier account, once every webhook is applied."""
     await gw.settled()
-    async with gw.app[sessionmaker_key]() as session:
-        calls = (await session.exec(select(Call.id).where(Call.account_id == account_id))).all()
-        events = (
-            await session.exec(
-                select(CallEventRecord.id).where(
-                    CallEventRecord.account_id == account_id, col(CallEventRecord.kind) != "local"
-                )
-            )
-        ).all()
-    return len(calls), len(events)
+    return await stored_rows(gw, account_id)
 
 
 async def call_ids_for_account(gw: Gateway, account_id: int) -> list[int]:
     await gw.settled()
-    async with gw.app[sessionmaker_key]() as session:
-        rows = await session.exec(
-            select(Call.id).where(Call.account_id == account_id).order_by(col(Call.id))
-        )
-        return [i for i in rows.all() if i is not None]
+    return await stored_call_ids(gw, account_id)
 
 
 def hook_url(gw: Gateway, account_id: int, kind: str = "event", query: str = "") -> str:
@@ -156,15 +128,8 @@ class Dialed:
 async def dial_priya(gw: Gateway, standin: VonageStandin) -> Dialed:
     """Agent1 clicks to call Priya through Vonage; returns once Vonage got the create request."""
     account = await register_vonage(gw, standin)
-    await make_vonage_the_line(gw)
-    token = await gw.login("agent1@demo.test")
-    live = await gw.connect(token)
-    status, leads = await gw.request("GET", "/api/leads", token, params={"q": "Priya Sharma"})
-    assert status == 200 and len(leads["data"]) == 1, leads
-    status, call = await gw.request(
-        "POST", "/api/calls", token, json={"lead_id": leads["data"][0]["id"]}
-    )
-    assert status == 202, call
+    await deactivate_sandbox(gw)
+    live, token, call = await click_to_call(gw)
     assert (call["carrier"], call["carrier_account_id"]) == ("vonage", account["id"])
     (created,) = await standin.wait_for_calls(1)
     return Dialed(live, token, int(call["id"]), int(account["id"]), created.conversation_uuid)
@@ -206,15 +171,8 @@ async def test_invalid_vonage_registration_names_the_field(
     gateway: Gateway, overrides: dict[str, Any], field: str
 ) -> None:
     admin = await gateway.login("admin@demo.test")
-    status, body = await gateway.request(
-        "POST",
-        "/api/carrier-accounts",
-        admin,
-        json={
-            "carrier": "vonage",
-            "credentials": vonage_credentials(**overrides),
-            "numbers": [VONAGE_NUMBER],
-        },
+    status, body = await post_carrier_account(
+        gateway, admin, "vonage", vonage_credentials(**overrides), [VONAGE_NUMBER]
     )
     assert status == 400, body
     assert body["error"]["field"] == field
@@ -387,7 +345,7 @@ async def test_vonage_refusing_the_application_jwt_fails_the_call(
 ) -> None:
     """The account's key is not the application's: the stand-in answers 401 as Vonage does."""
     await register_vonage(gateway, standin, private_key=new_private_key())
-    await make_vonage_the_line(gateway)
+    await deactivate_sandbox(gateway)
     token = await gateway.login("agent1@demo.test")
     live = await gateway.connect(token)
     _, leads = await gateway.request("GET", "/api/leads", token, params={"q": "Priya Sharma"})

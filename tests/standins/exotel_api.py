@@ -22,9 +22,6 @@ What it imitates, from ../shared/carriers.md §2 and Exotel's docs:
 Playback never starts by itself: a test calls `play()` or `inbound()`.
 """
 
-import asyncio
-import base64
-import binascii
 import json
 import uuid
 from collections.abc import Mapping
@@ -36,8 +33,9 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from multidict import MultiDict, MultiDictProxy
+
+from tests.standins.base import CallsStandin, basic_auth
 
 IST = ZoneInfo("Asia/Kolkata")
 EVENTS = frozenset({"terminal", "answered"})
@@ -270,51 +268,17 @@ async def fetch(
         )
 
 
-class ExotelStandin:
+class ExotelStandin(CallsStandin[StandinCall]):
     """The REST API on 127.0.0.1 plus explicit, deterministic call playback."""
 
     def __init__(self, accounts: Mapping[str, tuple[str, str]]) -> None:
+        super().__init__()
         self.accounts = dict(accounts)  # account SID -> (API key, API token)
         self.requests: list[RecordedRequest] = []
-        self.calls: dict[str, StandinCall] = {}
         self.callbacks: list[CallbackResult] = []
-        self._created = asyncio.Condition()
-        self._server: TestServer | None = None
-        self._http: aiohttp.ClientSession | None = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() first"
-        return str(self._server.make_url("")).rstrip("/")
-
-    @property
-    def http(self) -> aiohttp.ClientSession:
-        assert self._http is not None, "start() first"
-        return self._http
-
-    async def start(self) -> "ExotelStandin":
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._server = TestServer(app, host="127.0.0.1", port=0)
-        await self._server.start_server()
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
-        return self
-
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-        if self._server is not None:
-            await self._server.close()
 
     def connects(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == "POST" and "/Calls/connect" in r.path]
-
-    async def wait_for_calls(self, count: int = 1, timeout: float = 10.0) -> list[StandinCall]:
-        async with self._created:
-            await asyncio.wait_for(
-                self._created.wait_for(lambda: len(self.calls) >= count), timeout
-            )
-        return list(self.calls.values())
 
     # --- the REST API -------------------------------------------------------------------
 
@@ -327,7 +291,7 @@ class ExotelStandin:
             method=request.method,
             path=request.path,
             query=dict(request.query),
-            auth=_basic_auth(request.headers.get("Authorization")),
+            auth=basic_auth(request.headers.get("Authorization")),
             form=form,
         )
         self.requests.append(record)
@@ -375,9 +339,7 @@ class ExotelStandin:
             events=frozenset(events) or frozenset({"terminal"}),
             content_type=content_type,
         )
-        async with self._created:
-            self.calls[call.sid] = call
-            self._created.notify_all()
+        await self._call_created(call.sid, call)
         resource = self._resource(call)
         if as_json:
             return web.json_response({"Call": resource})
@@ -584,14 +546,3 @@ class ExotelStandin:
         sent.append(await fetch(self.http, hangup_url, closing, kind="hangup"))
         self.callbacks += sent
         return sent
-
-
-def _basic_auth(header: str | None) -> tuple[str, str] | None:
-    if not header or not header.startswith("Basic "):
-        return None
-    try:
-        decoded = base64.b64decode(header[6:], validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    user, sep, password = decoded.partition(":")
-    return (user, password) if sep else None

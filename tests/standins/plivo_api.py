@@ -18,9 +18,6 @@ Playback never starts by itself: a test calls `play()` or `inbound()`, so every 
 same requests in the same order, each one answered before the next is sent.
 """
 
-import asyncio
-import base64
-import binascii
 import secrets
 import uuid
 import xml.etree.ElementTree as ET
@@ -32,8 +29,9 @@ from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from plivo.utils.signature_v3 import construct_get_url, construct_post_url, get_signature_v3
+
+from tests.standins.base import CallsStandin, basic_auth
 
 # Standard telephony causes (as FreeSWITCH, under Plivo, spells them) and Plivo's hangup codes
 # (https://docs.plivo.com/docs/voice/troubleshooting/hangup-causes) for each way a leg ends.
@@ -213,57 +211,21 @@ def _local(moment: datetime) -> str:
 AfterEach = Callable[[CallbackResult], Awaitable[None]]
 
 
-class PlivoStandin:
+class PlivoStandin(CallsStandin[StandinCall]):
     """The REST API on 127.0.0.1 plus explicit, deterministic call playback."""
 
     def __init__(self, accounts: Mapping[str, str]) -> None:
+        super().__init__()
         self.accounts = dict(accounts)  # Auth ID -> auth token
         self.requests: list[RecordedRequest] = []
-        self.calls: dict[str, StandinCall] = {}
         self.legs: dict[str, Leg] = {}
         self.callbacks: list[CallbackResult] = []
-        self._created = asyncio.Condition()
-        self._server: TestServer | None = None
-        self._http: aiohttp.ClientSession | None = None
-
-    # --- lifecycle --------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() first"
-        return str(self._server.make_url("")).rstrip("/")
-
-    async def start(self) -> "PlivoStandin":
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._server = TestServer(app, host="127.0.0.1", port=0)
-        await self._server.start_server()
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
-        return self
-
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-        if self._server is not None:
-            await self._server.close()
-
-    @property
-    def http(self) -> aiohttp.ClientSession:
-        assert self._http is not None, "start() first"
-        return self._http
 
     # --- the REST API -----------------------------------------------------------------
 
     def creates(self) -> list[RecordedRequest]:
         """Make Call requests, in arrival order."""
         return [r for r in self.requests if r.method == "POST" and r.path.endswith("/Call/")]
-
-    async def wait_for_calls(self, count: int = 1, timeout: float = 10.0) -> list[StandinCall]:
-        async with self._created:
-            await asyncio.wait_for(
-                self._created.wait_for(lambda: len(self.calls) >= count), timeout
-            )
-        return list(self.calls.values())
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body: dict[str, Any] = {}
@@ -279,7 +241,7 @@ class PlivoStandin:
         record = RecordedRequest(
             method=request.method,
             path=request.path,
-            auth=_basic_auth(request.headers.get("Authorization")),
+            auth=basic_auth(request.headers.get("Authorization")),
             query=dict(request.query),
             body=body,
             content_type=request.content_type,
@@ -345,9 +307,7 @@ class PlivoStandin:
         )
         call = StandinCall(request_uuid=request_uuid, auth_id=auth_id, body=body, agent=agent)
         self.legs[request_uuid] = agent
-        async with self._created:
-            self.calls[request_uuid] = call
-            self._created.notify_all()
+        await self._call_created(request_uuid, call)
         return web.json_response(
             {"message": "call fired", "request_uuid": request_uuid, "api_id": new_uuid()},
             status=201,
@@ -667,14 +627,3 @@ class _Run:
 
 def _has(xml: str, tag: str) -> bool:
     return ET.fromstring(xml).find(tag) is not None  # noqa: S314  (the gateway's reply)
-
-
-def _basic_auth(header: str | None) -> tuple[str, str] | None:
-    if not header or not header.startswith("Basic "):
-        return None
-    try:
-        decoded = base64.b64decode(header[6:], validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    user, sep, password = decoded.partition(":")
-    return (user, password) if sep else None

@@ -34,9 +34,10 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from tests.standins.base import StandinServer
 
 # RFC 8032 §7.1, TEST 1: the published secret key and the public key it yields.
 RFC8032_TEST1_SECRET = bytes.fromhex(
@@ -193,7 +194,7 @@ class _Clock:
         return self.now
 
 
-class TelnyxStandin:
+class TelnyxStandin(StandinServer):
     """Telnyx's Call Control REST API on 127.0.0.1, plus deterministic call playback."""
 
     def __init__(
@@ -204,6 +205,7 @@ class TelnyxStandin:
         connection_webhook_url: str = "",
         private_key: Ed25519PrivateKey = TEST_PRIVATE_KEY,
     ) -> None:
+        super().__init__()
         self.api_key = api_key
         self.connection_id = connection_id
         # The Call Control App's webhook URL: where inbound calls (and legs without their
@@ -214,34 +216,6 @@ class TelnyxStandin:
         self.legs: dict[str, Leg] = {}
         self.deliveries: list[Delivery] = []
         self._changed = asyncio.Condition()
-        self._server: TestServer | None = None
-        self._http: aiohttp.ClientSession | None = None
-
-    # --- lifecycle --------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() first"
-        return str(self._server.make_url("")).rstrip("/")
-
-    async def start(self) -> "TelnyxStandin":
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._server = TestServer(app, host="127.0.0.1", port=0)
-        await self._server.start_server()
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
-        return self
-
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-        if self._server is not None:
-            await self._server.close()
-
-    @property
-    def http(self) -> aiohttp.ClientSession:
-        assert self._http is not None, "start() first"
-        return self._http
 
     # --- REST API -----------------------------------------------------------------------
 

@@ -14,9 +14,6 @@ What it imitates, from Twilio's docs:
 Playback never starts by itself: a test calls `play()` so every run sends the same requests.
 """
 
-import asyncio
-import base64
-import binascii
 import math
 import uuid
 import xml.etree.ElementTree as ET
@@ -29,9 +26,10 @@ from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from multidict import MultiDict, MultiDictProxy
 from twilio.request_validator import RequestValidator
+
+from tests.standins.base import CallsStandin, basic_auth
 
 API_VERSION = "2010-04-01"
 Pace = Callable[[], Awaitable[None]]
@@ -224,58 +222,21 @@ class StandinCall:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
 
 
-class TwilioStandin:
+class TwilioStandin(CallsStandin[StandinCall]):
     """The REST API on 127.0.0.1 plus explicit, deterministic call playback."""
 
     def __init__(self, accounts: Mapping[str, str]) -> None:
+        super().__init__()
         self.accounts = dict(accounts)  # AccountSid -> AuthToken
         self.requests: list[RecordedRequest] = []
-        self.calls: dict[str, StandinCall] = {}
         self.callbacks: list[CallbackResult] = []
-        self._created = asyncio.Condition()
-        self._server: TestServer | None = None
-        self._http: aiohttp.ClientSession | None = None
         self._pace: Pace | None = None
-
-    # --- lifecycle --------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() first"
-        return str(self._server.make_url("")).rstrip("/")
-
-    async def start(self) -> "TwilioStandin":
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        # port=0 lets the OS pick a free port; TestServer reports the one it bound.
-        self._server = TestServer(app, host="127.0.0.1", port=0)
-        await self._server.start_server()
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
-        return self
-
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-        if self._server is not None:
-            await self._server.close()
-
-    @property
-    def http(self) -> aiohttp.ClientSession:
-        assert self._http is not None, "start() first"
-        return self._http
 
     # --- the REST API -----------------------------------------------------------------
 
     def creates(self) -> list[RecordedRequest]:
         """Calls.json create requests, in arrival order."""
         return [r for r in self.requests if r.method == "POST" and r.path.endswith("/Calls.json")]
-
-    async def wait_for_calls(self, count: int = 1, timeout: float = 10.0) -> list[StandinCall]:
-        async with self._created:
-            await asyncio.wait_for(
-                self._created.wait_for(lambda: len(self.calls) >= count), timeout
-            )
-        return list(self.calls.values())
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         form: MultiDict[str] = MultiDict()
@@ -285,7 +246,7 @@ class TwilioStandin:
         record = RecordedRequest(
             method=request.method,
             path=request.path,
-            auth=_basic_auth(request.headers.get("Authorization")),
+            auth=basic_auth(request.headers.get("Authorization")),
             form=form,
             headers=dict(request.headers),
         )
@@ -345,9 +306,7 @@ class TwilioStandin:
             url=url,
             parent=parent,
         )
-        async with self._created:
-            self.calls[sid] = call
-            self._created.notify_all()
+        await self._call_created(sid, call)
         return web.json_response(_call_resource(call), status=201)
 
     # --- playback ---------------------------------------------------------------------
@@ -495,17 +454,6 @@ class _Clock:
     def tick(self, seconds: float) -> datetime:
         self.now += timedelta(seconds=seconds)
         return self.now
-
-
-def _basic_auth(header: str | None) -> tuple[str, str] | None:
-    if not header or not header.startswith("Basic "):
-        return None
-    try:
-        decoded = base64.b64decode(header[6:], validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    user, sep, password = decoded.partition(":")
-    return (user, password) if sep else None
 
 
 def _call_resource(call: StandinCall) -> dict[str, Any]:

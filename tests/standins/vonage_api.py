@@ -23,7 +23,6 @@ Playback never starts by itself: a test calls `play()` or `inbound()` so every r
 same requests.
 """
 
-import asyncio
 import hashlib
 import json
 import re
@@ -38,7 +37,6 @@ from urllib.parse import urlencode
 import aiohttp
 import jwt
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
@@ -46,6 +44,8 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     load_pem_private_key,
 )
+
+from tests.standins.base import CallsStandin
 
 ERRORS_URL = "https://developer.nexmo.com/api-errors"
 E164 = re.compile(r"^\d{7,15}$")
@@ -198,54 +198,17 @@ class StandinCall:
 After = Callable[[], Awaitable[None]] | None
 
 
-class VonageStandin:
+class VonageStandin(CallsStandin[StandinCall]):
     """The Voice REST API on 127.0.0.1 plus explicit, deterministic call playback."""
 
     def __init__(self, applications: list[Application]) -> None:
+        super().__init__()
         self.applications = {a.application_id: a for a in applications}
         self.requests: list[RecordedRequest] = []
-        self.calls: dict[str, StandinCall] = {}  # by conversation_uuid
         self.callbacks: list[CallbackResult] = []
-        self._created = asyncio.Condition()
-        self._server: TestServer | None = None
-        self._http: aiohttp.ClientSession | None = None
-
-    # --- lifecycle --------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() first"
-        return str(self._server.make_url("")).rstrip("/")
-
-    async def start(self) -> "VonageStandin":
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        # port=0 lets the OS pick a free port; TestServer reports the one it bound.
-        self._server = TestServer(app, host="127.0.0.1", port=0)
-        await self._server.start_server()
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
-        return self
-
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-        if self._server is not None:
-            await self._server.close()
-
-    @property
-    def http(self) -> aiohttp.ClientSession:
-        assert self._http is not None, "start() first"
-        return self._http
 
     def creates(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == "POST" and r.path == "/v1/calls"]
-
-    async def wait_for_calls(self, count: int = 1, timeout: float = 10.0) -> list[StandinCall]:
-        async with self._created:
-            await asyncio.wait_for(
-                self._created.wait_for(lambda: len(self.calls) >= count), timeout
-            )
-        return list(self.calls.values())
 
     # --- the REST API -----------------------------------------------------------------
 
@@ -334,9 +297,7 @@ class VonageStandin:
             event_method=body.get("event_method", "POST"),
         )
         call = StandinCall(conversation, application, [agent], create=body)
-        async with self._created:
-            self.calls[conversation] = call
-            self._created.notify_all()
+        await self._call_created(conversation, call)
         return web.json_response(
             {
                 "uuid": agent.uuid,
