@@ -266,7 +266,10 @@ class Applier:
                         raise
         if result.changed:
             await push_calls(app, list(result.changed.values()))
-        await adapter.act(app[runtime_key], account.credentials, events, result.voice)
+        if result.duplicates < len(events):
+            # Commands (a Call Control transfer) follow new events only: a redelivered
+            # "answered" must not dial the lead a second time.
+            await adapter.act(app[runtime_key], account.credentials, events, result.voice)
         return result
 
     async def _finish(self, row_id: int, status: InboxStatus, error: str) -> None:

@@ -78,7 +78,10 @@ async def _reconcile(app: Mapping[Any, Any], call: Call, *, give_up_before: Any)
             )
         except CarrierAPIError as exc:
             log.warning("carrier could not describe call %s: %s", call.id, exc.message)
-            return False
+            if call.updated_at >= give_up_before:
+                return False
+            # Past the give-up time an API that keeps failing (revoked credentials, say)
+            # must not leave the call, and its agent, stuck for good.
     if event is not None and event.status == CallStatus.COMPLETED:
         assert account is not None and adapter is not None
         async with app[sessionmaker_key]() as session:
