@@ -1,7 +1,7 @@
 """Leads: validation, creation with normalized numbers, lookup, listing and their JSON."""
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -37,6 +37,7 @@ class LeadCreate(BaseModel):
     source: str | None = Field(default=None, max_length=64)
     tags: list[str] = Field(default_factory=list, max_length=50)
     custom_fields: dict[str, Any] = Field(default_factory=dict)
+    consent: Literal["granted", "withdrawn"] | None = None
 
     @field_validator("email")
     @classmethod
@@ -55,8 +56,9 @@ class LeadCreate(BaseModel):
         return value
 
 
-def lead_to_json(lead: Lead) -> dict[str, Any]:
-    return {
+def lead_to_json(lead: Lead, *, dnc: bool | None = None) -> dict[str, Any]:
+    """The lead's JSON, with `dnc` (primary phone on the do-not-call list) if it was looked up."""
+    body: dict[str, Any] = {
         "id": lead.id,
         "name": lead.name,
         "company": lead.company,
@@ -70,9 +72,14 @@ def lead_to_json(lead: Lead) -> dict[str, Any]:
         "source": lead.source,
         "tags": list(lead.tags),
         "custom_fields": dict(lead.custom_fields),
+        "consent": lead.consent,
+        "consent_at": lead.consent_at.isoformat() if lead.consent_at else None,
         "created_at": lead.created_at.isoformat(),
         "updated_at": lead.updated_at.isoformat(),
     }
+    if dnc is not None:
+        body["dnc"] = dnc
+    return body
 
 
 async def org_region(session: AsyncSession, settings: Settings, org_id: int) -> str:
@@ -186,6 +193,8 @@ async def create_lead(
         source=data.source or "api",
         tags=data.tags,
         custom_fields=data.custom_fields,
+        consent=data.consent,
+        consent_at=now if data.consent is not None else None,
         created_at=now,
         updated_at=now,
     )

@@ -11,6 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.access import can_see_lead
+from crm.dnc import is_listed
 from crm.leads import add_phone_keys, emit_lead_created, org_region, visible_lead
 from crm.numbers import is_internal, leads_with_key
 from crm.outbox import call_ended
@@ -29,6 +30,7 @@ from gateway.models import (
     CallStatus,
     CarrierAccount,
     CarrierNumber,
+    Consent,
     Direction,
     Lead,
     User,
@@ -70,6 +72,8 @@ async def _lead_for_number(
         raise InvalidInput(
             "that is one of the organization's own numbers", field="number", code="internal_number"
         )
+    # Before the lead lookup: a listed number is refused even if it would create a new lead.
+    await _refuse_if_listed(session, principal.org_id, key, field="number")
     match = await leads_with_key(session, org_id=principal.org_id, key=key)
     visible: list[Lead] = []
     for lead_id in match.lead_ids:
@@ -106,6 +110,26 @@ async def _lead_for_number(
     await add_phone_keys(session, settings, lead)
     emit_lead_created(session, lead)
     return lead
+
+
+async def _refuse_if_listed(session: AsyncSession, org_id: int, key: str, *, field: str) -> None:
+    if await is_listed(session, org_id=org_id, key=key):
+        raise Conflict(
+            "the number is on the organization's do-not-call list", field=field, code="dnc"
+        )
+
+
+async def _ensure_dialable(
+    session: AsyncSession, settings: Settings, lead: Lead, *, field: str
+) -> None:
+    """The compliance guard: runs before a call is recorded, so a refusal leaves no trace."""
+    # The number dialed is the lead's primary phone (Call.to_number), so that is what is checked.
+    key = lookup_key(settings.lookup_key_secret, lead.phone)
+    await _refuse_if_listed(session, lead.org_id, key, field=field)
+    if lead.consent == Consent.WITHDRAWN:
+        raise Conflict(
+            "the lead has withdrawn consent to be called", field=field, code="consent_withdrawn"
+        )
 
 
 async def _carrier_line(session: AsyncSession, org_id: int) -> tuple[CarrierAccount, str]:
@@ -148,9 +172,11 @@ async def _record_call(
             )
         if request.lead_id is not None:
             lead = await visible_lead(session, principal, request.lead_id)
+            await _ensure_dialable(session, settings, lead, field="lead_id")
         else:
             assert request.number is not None
             lead = await _lead_for_number(session, settings, principal, request.number)
+            await _ensure_dialable(session, settings, lead, field="number")
         busy = (
             await session.exec(
                 select(Call.id).where(
@@ -226,6 +252,11 @@ async def _originate(app: Mapping[Any, Any], call_id: int, agent_number: str) ->
     waited = await wait_for_slot(app, account.id or 0, account.calls_per_second)
     if waited:
         log.info("call %s waited %.2f s for the carrier's calls-per-second limit", call_id, waited)
+        async with app[sessionmaker_key]() as session:
+            current = await session.get(Call, call_id)
+        if current is None or current.status == CallStatus.COMPLETED:
+            # Settled while it waited (reconciliation gave up on it): never place it now.
+            return
     try:
         result = await adapter.originate(app[runtime_key], account.credentials, request)
     except CarrierAPIError as exc:

@@ -77,6 +77,17 @@ class LegRole(StrEnum):
     CUSTOMER = "customer"
 
 
+class Consent(StrEnum):
+    GRANTED = "granted"
+    WITHDRAWN = "withdrawn"
+
+
+class DncSource(StrEnum):
+    MANUAL = "manual"
+    UPLOAD = "upload"
+    LEAD_STATUS = "lead-status"
+
+
 class Organization(SQLModel, table=True):
     __tablename__ = "organization"
     id: int | None = Field(default=None, primary_key=True)
@@ -135,6 +146,9 @@ class Lead(SQLModel, table=True):
     source: str | None = Field(default=None, max_length=64)
     tags: list[str] = json_field(list)
     custom_fields: dict[str, Any] = json_field(dict)
+    # Consent to be called (Consent values); None: never recorded either way.
+    consent: str | None = Field(default=None, max_length=16)
+    consent_at: datetime | None = ts_field()
     created_at: datetime = ts_field(nullable=False, default_now=True)
     updated_at: datetime = ts_field(nullable=False, default_now=True)
 
@@ -149,6 +163,22 @@ class LeadPhone(SQLModel, table=True):
     lead_id: int = Field(foreign_key="lead.id", index=True)
     phone_key: str = Field(max_length=64)
     is_primary: bool = False
+
+
+class DncEntry(SQLModel, table=True):
+    """A number the organization must not call; matched through `phone_key` only."""
+
+    __tablename__ = "dnc_entry"
+    __table_args__ = (sa.Index("ix_dnc_entry_org_key", "org_id", "phone_key", unique=True),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id")
+    phone_key: str = Field(max_length=64)
+    # Kept so that admins can read the list; never used for matching.
+    e164: str = Field(max_length=20)
+    reason: str | None = Field(default=None, max_length=500)
+    source: str = Field(default=DncSource.MANUAL, max_length=16)
+    created_by: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = ts_field(nullable=False, default_now=True)
 
 
 class CarrierAccount(SQLModel, table=True):

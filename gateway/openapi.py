@@ -4,9 +4,12 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.carriers.registry import ADAPTER_CLASSES
+
 routes = web.RouteTableDef()
 
 ERROR = {"$ref": "#/components/schemas/Error"}
+CARRIERS = sorted(ADAPTER_CLASSES)
 
 
 def _list_of(ref: str) -> dict[str, Any]:
@@ -30,6 +33,8 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "Not allowed",
         404: "Not found",
         409: "Conflict",
+        413: "Body too large",
+        415: "Unsupported content type",
         503: "No carrier available",
     }
     return {str(c): _json(ERROR, text[c]) for c in codes}
@@ -110,6 +115,7 @@ SCHEMAS: dict[str, Any] = {
             "source": {"type": ["string", "null"]},
             "tags": {"type": "array", "items": {"type": "string"}},
             "custom_fields": {"type": "object"},
+            "consent": {"enum": ["granted", "withdrawn", None]},
         },
     },
     "Lead": {
@@ -128,6 +134,12 @@ SCHEMAS: dict[str, Any] = {
             "source": {"type": ["string", "null"]},
             "tags": {"type": "array", "items": {"type": "string"}},
             "custom_fields": {"type": "object"},
+            "consent": {"enum": ["granted", "withdrawn", None]},
+            "consent_at": TIMESTAMP,
+            "dnc": {
+                "type": "boolean",
+                "description": "The primary phone is on the organization's do-not-call list",
+            },
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"},
         },
@@ -158,6 +170,10 @@ SCHEMAS: dict[str, Any] = {
             "ended_at": TIMESTAMP,
             "duration_s": {"type": ["integer", "null"]},
             "end_reason": {"type": ["string", "null"]},
+            "reconciled": {
+                "type": "boolean",
+                "description": "the outcome came from the carrier's records, not a callback",
+            },
         },
     },
     "CallLeg": {
@@ -209,7 +225,7 @@ SCHEMAS: dict[str, Any] = {
             "disposition": {
                 "type": "string",
                 "description": "applied, stale, duplicate-terminal, conflicting-terminal, "
-                "unknown-status",
+                "unknown-status, recording, flagged",
             },
             "occurred_at": TIMESTAMP,
             "received_at": {"type": "string", "format": "date-time"},
@@ -232,18 +248,65 @@ SCHEMAS: dict[str, Any] = {
         "description": "Exactly one of lead_id or number",
         "properties": {"lead_id": {"type": "integer"}, "number": {"type": "string"}},
     },
+    "DncCreate": {
+        "type": "object",
+        "required": ["number"],
+        "additionalProperties": False,
+        "properties": {
+            "number": {"type": "string", "description": "Any format; stored as E.164"},
+            "reason": {"type": ["string", "null"]},
+        },
+    },
+    "DncEntry": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "number": {"type": "string", "description": "E.164"},
+            "reason": {"type": ["string", "null"]},
+            "source": {"enum": ["manual", "upload", "lead-status"]},
+            "created_by": {"type": ["integer", "null"]},
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "DncUploadReport": {
+        "type": "object",
+        "properties": {
+            "added": {"type": "integer"},
+            "already_listed": {
+                "type": "integer",
+                "description": "Listed before, or repeated within the upload",
+            },
+            "invalid": {
+                "type": "array",
+                "description": "At most 1000 invalid lines",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "line": {"type": "integer"},
+                        "value": {"type": "string"},
+                        "error": {"type": "string"},
+                    },
+                },
+            },
+            "invalid_count": {"type": "integer"},
+        },
+    },
     "CarrierAccountCreate": {
         "type": "object",
         "required": ["carrier"],
         "properties": {
-            "carrier": {"enum": ["sandbox", "twilio"]},
+            "carrier": {"enum": CARRIERS},
             "name": {"type": "string"},
             "credentials": {
                 "type": "object",
-                "description": "twilio: account_sid, auth_token[, api_base_url]; "
-                "sandbox: [api_key, chaos]",
+                "description": "The carrier's own fields; see the README's section for each "
+                "carrier (fields naming a token, secret, key or password are never shown back)",
             },
             "numbers": {"type": "array", "items": {"type": "string"}},
+            "calls_per_second": {
+                "type": ["number", "null"],
+                "description": "Originations are paced to this rate; null: unpaced",
+            },
         },
     },
     "CarrierAccount": {
@@ -256,6 +319,8 @@ SCHEMAS: dict[str, Any] = {
             "numbers": {"type": "array", "items": {"type": "string"}},
             "webhook_urls": {"type": "object", "additionalProperties": {"type": "string"}},
             "is_active": {"type": "boolean"},
+            "calls_per_second": {"type": ["number", "null"]},
+            "created_at": {"type": "string", "format": "date-time"},
         },
     },
 }
@@ -375,6 +440,11 @@ def build_spec() -> dict[str, Any]:
                             {"$ref": ref + "Call"}, "Accepted; progress follows as call_updated"
                         ),
                         **_errors(400, 401, 403, 404, 409, 503),
+                        "409": _json(
+                            ERROR,
+                            "Conflict; code dnc (the number is on the do-not-call list), "
+                            "consent_withdrawn, agent_busy, ambiguous_number, ...",
+                        ),
                     },
                 },
             },
@@ -383,6 +453,61 @@ def build_spec() -> dict[str, Any]:
                     "summary": "A call with its legs and event timeline",
                     "parameters": [_path("call_id")],
                     "responses": {"200": _json({"$ref": ref + "CallDetail"}), **_errors(401, 404)},
+                }
+            },
+            "/api/dnc": {
+                "get": {
+                    "summary": "The organization's do-not-call list, newest first (admin, manager)",
+                    "parameters": [
+                        _query("q", {"type": "string"}, "A phone number in any format"),
+                        *PAGING,
+                    ],
+                    "responses": {
+                        "200": _json(_list_of(ref + "DncEntry")),
+                        **_errors(400, 401, 403),
+                    },
+                },
+                "post": {
+                    "summary": "Put a number on the do-not-call list (admin, manager)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": ref + "DncCreate"}}},
+                    },
+                    "responses": {
+                        "200": _json({"$ref": ref + "DncEntry"}, "Already listed"),
+                        "201": _json({"$ref": ref + "DncEntry"}, "Created"),
+                        **_errors(400, 401, 403),
+                    },
+                },
+            },
+            "/api/dnc/bulk": {
+                "post": {
+                    "summary": "Upload numbers to the do-not-call list, all valid rows or none "
+                    "(admin, manager)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "text/csv": {
+                                "schema": {
+                                    "type": "string",
+                                    "description": "One number per line, or a header row with "
+                                    "a number column and an optional reason column; "
+                                    "at most 5 MB",
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json({"$ref": ref + "DncUploadReport"}),
+                        **_errors(400, 401, 403, 409, 413, 415),
+                    },
+                }
+            },
+            "/api/dnc/{dnc_id}": {
+                "delete": {
+                    "summary": "Take a number off the do-not-call list (admin, manager)",
+                    "parameters": [_path("dnc_id")],
+                    "responses": {"204": {"description": "Deleted"}, **_errors(401, 403, 404)},
                 }
             },
             "/api/carrier-accounts": {

@@ -85,12 +85,15 @@ async def test_openapi_document_lists_the_api(gateway: Gateway) -> None:
         "/api/calls": {"get", "post"},
         "/api/calls/{call_id}": {"get"},
         "/api/carrier-accounts": {"get", "post"},
+        "/api/dnc": {"get", "post"},
+        "/api/dnc/bulk": {"post"},
+        "/api/dnc/{dnc_id}": {"delete"},
     }.items():
         assert methods <= set(spec["paths"][path]), path
     # Every documented path is served: an unauthenticated call answers 401, not 404.
     for path, methods in spec["paths"].items():
         concrete = path.replace("{lead_id}", "1").replace("{call_id}", "1")
-        concrete = concrete.replace("{account_id}", "1")
+        concrete = concrete.replace("{account_id}", "1").replace("{dnc_id}", "1")
         for method in methods:
             if path == "/api/auth/login":
                 continue
