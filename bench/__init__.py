@@ -1,0 +1,1 @@
+"""Benchmarks of Dialgate hot paths (run as `python -m bench.<name>`)."""

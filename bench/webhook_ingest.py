@@ -1,0 +1,785 @@
+"""Benchmark of webhook ingest: signed Twilio callbacks to the gateway vs a bare aiohttp app.
+
+Run: `.venv/bin/python -m bench.webhook_ingest [--events N] [--concurrency C]
+[--database sqlite|postgres]`. See bench/README.md for what is measured and how to read it.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import json
+import multiprocessing
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import aiohttp
+import asyncpg
+import sqlalchemy as sa
+from aiohttp import web
+from sqlmodel import col, select
+from twilio.request_validator import RequestValidator
+
+from gateway import logsetup
+from gateway.accounts import CarrierAccountCreate, register_account
+from gateway.app import create_app
+from gateway.carriers.registry import CarrierRegistry
+from gateway.db import make_engine, make_sessionmaker
+from gateway.demo import DEMO_ORG, seed_demo
+from gateway.migrate import upgrade
+from gateway.models import Organization
+from gateway.settings import Settings
+from webhooks.applier import Applier
+
+RESULTS = Path(__file__).parent / "results"
+PG_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/dialgate_test"
+)
+HOST = "127.0.0.1"  # loopback only: this benchmark never targets another address
+BENCH_DB_PREFIX = "dialgate_bench"
+ACCOUNT_SID = "AC" + "b3" * 16
+AUTH_TOKEN = "bench-auth-token-0123456789abcdef"  # noqa: S105  (a throwaway benchmark account)
+TWILIO_NUMBER = "+14155550100"
+# Each simulated call's status callbacks, in Twilio's order; the mix varies the final status.
+CALL_SCRIPTS: tuple[tuple[str, ...], ...] = (
+    ("initiated", "ringing", "in-progress", "completed"),
+    ("initiated", "ringing", "busy"),
+    ("initiated", "ringing", "in-progress", "completed"),
+    ("initiated", "ringing", "no-answer"),
+    ("initiated", "failed"),
+    ("initiated", "ringing", "canceled"),
+)
+SERVER_START_TIMEOUT_S = 60.0
+REQUEST_TIMEOUT_S = 30.0
+
+
+# --- the two servers (each in its own process) --------------------------------------------
+
+
+async def _bare_receive(request: web.Request) -> web.Response:
+    await request.read()
+    return web.Response(status=204)
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+def baseline_app() -> web.Application:
+    """The floor: aiohttp parsing the same requests and answering 204, with no work at all."""
+    app = web.Application()
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_route("*", "/{tail:.*}", _bare_receive)
+    return app
+
+
+def _run(app: web.Application, port: int, profile_path: str | None) -> None:
+    # The same runner and log level as `dialgate serve`; SIGTERM runs the cleanup contexts.
+    logsetup.configure("WARNING")
+    profiler = cProfile.Profile() if profile_path else None
+    if profiler is not None:
+        profiler.enable()
+    try:
+        web.run_app(app, host=HOST, port=port, print=None)
+    finally:
+        if profiler is not None and profile_path:
+            profiler.disable()
+            profiler.dump_stats(profile_path)
+
+
+def serve_baseline(port: int) -> None:
+    _run(baseline_app(), port, None)
+
+
+def serve_gateway(
+    port: int, values: dict[str, Any], profile_path: str | None, applier: bool
+) -> None:
+    if not applier:
+        _disable_applier()
+    _run(create_app(Settings(_env_file=None, **values)), port, profile_path)
+
+
+def _disable_applier() -> None:
+    """For diagnosis: no apply task and no sweep, so the ingest path has the process alone.
+
+    Rows are still committed before the 2xx; they just stay pending.
+    """
+
+    async def start(self: Applier) -> None:
+        return None
+
+    async def enqueue(self: Applier, ids: list[int]) -> None:
+        return None
+
+    Applier.start = start  # type: ignore[method-assign]
+    Applier.enqueue = enqueue  # type: ignore[method-assign]
+
+
+class Server:
+    """One server process on a loopback port."""
+
+    def __init__(self, name: str, port: int, target: Callable[..., None], *args: Any) -> None:
+        self.name = name
+        self.port = port
+        self.url = f"http://{HOST}:{port}"
+        # spawn, not fork: the child imports afresh and shares no state with the driver.
+        ctx = multiprocessing.get_context("spawn")
+        self.process = ctx.Process(target=target, args=(*args,), name=f"bench-{name}")
+        self.process.daemon = True
+
+    def start(self) -> None:
+        self.process.start()
+
+    @property
+    def pid(self) -> int:
+        assert self.process.pid is not None
+        return self.process.pid
+
+    async def wait_ready(self, http: aiohttp.ClientSession) -> None:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if not self.process.is_alive():
+                raise RuntimeError(f"{self.name} server exited with {self.process.exitcode}")
+            try:
+                async with http.get(f"{self.url}/healthz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"{self.name} server did not start in {SERVER_START_TIMEOUT_S} s")
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.process.terminate()  # SIGTERM: aiohttp shuts down and runs cleanup contexts
+            self.process.join(30)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), all threads included."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def system_cpu() -> list[int]:
+    """The machine's CPU counters (/proc/stat: user nice system idle iowait irq softirq steal)."""
+    return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+
+
+def cpu_shares(before: list[int], after: list[int]) -> dict[str, float]:
+    """Where the whole machine's CPU time went during a run (idle or stolen time skews results)."""
+    delta = [b - a for a, b in zip(before, after, strict=True)]
+    total = sum(delta) or 1
+    return {
+        "busy": round((delta[0] + delta[1] + delta[2] + delta[5] + delta[6]) / total, 2),
+        "idle": round((delta[3] + delta[4]) / total, 2),
+        "steal": round(delta[7] / total, 2),
+    }
+
+
+# --- databases ------------------------------------------------------------------------------
+
+
+@dataclass
+class Database:
+    kind: str
+    url: str
+    cleanup: Callable[[], None]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def sqlite_database() -> Database:
+    directory = tempfile.mkdtemp(prefix="dialgate-bench-")
+    url = f"sqlite+aiosqlite:///{directory}/bench.db"
+    upgrade(url)
+    return Database("sqlite", url, lambda: shutil.rmtree(directory, ignore_errors=True))
+
+
+def _pg_urls() -> tuple[str, str, str]:
+    """Admin DSN, this run's throwaway database name and its URL."""
+    parts = urlsplit(PG_URL)
+    name = f"{BENCH_DB_PREFIX}_{os.getpid()}"
+    admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+    return admin, name, urlunsplit(parts._replace(path=f"/{name}"))
+
+
+async def _pg_admin(admin_dsn: str, name: str, *, create: bool) -> dict[str, Any]:
+    conn = await asyncpg.connect(admin_dsn, timeout=5)
+    try:
+        # Databases of earlier runs that died before dropping theirs (their pid is gone).
+        for row in await conn.fetch(
+            "SELECT datname FROM pg_database WHERE datname LIKE $1", f"{BENCH_DB_PREFIX}\\_%"
+        ):
+            pid = row["datname"].rsplit("_", 1)[1]
+            if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):  # noqa: ASYNC240
+                await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        info: dict[str, Any] = {}
+        if create:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+            info["server_version"] = await conn.fetchval("SHOW server_version")
+            # What a commit waits for: these decide the cost of each group commit.
+            info["synchronous_commit"] = await conn.fetchval("SHOW synchronous_commit")
+            info["fsync"] = await conn.fetchval("SHOW fsync")
+        return info
+    finally:
+        await conn.close()
+
+
+def postgres_database() -> Database:
+    admin, name, url = _pg_urls()
+    info = asyncio.run(_pg_admin(admin, name, create=True))
+
+    def drop() -> None:
+        asyncio.run(_pg_admin(admin, name, create=False))
+
+    upgrade(url)
+    return Database("postgres", url, drop, info)
+
+
+def settings_values(database_url: str, port: int) -> dict[str, Any]:
+    return {
+        "DATABASE_URL": database_url,
+        "PUBLIC_BASE_URL": f"http://{HOST}:{port}",
+        "REDIS_URL": None,  # one process: the applier's in-memory queue
+        "SANDBOX_ENABLED": False,
+        "LOG_LEVEL": "WARNING",
+        # Only the demo logins are hashed (at seeding); cheap hashing keeps set-up short.
+        "ARGON2_TIME_COST": 1,
+        "ARGON2_MEMORY_COST_KIB": 256,
+    }
+
+
+async def seed(settings: Settings) -> tuple[int, int]:
+    """The demo organization plus two Twilio accounts: one for warm-up, one measured."""
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            assert await seed_demo(session, settings, CarrierRegistry())
+            org_id = (
+                await session.exec(
+                    select(Organization.id).where(col(Organization.name) == DEMO_ORG)
+                )
+            ).one()
+            assert org_id is not None
+            ids: list[int] = []
+            for name in ("bench warm-up", "bench measured"):
+                account, _ = await register_account(
+                    session,
+                    settings,
+                    CarrierRegistry(),
+                    org_id=org_id,
+                    data=CarrierAccountCreate(
+                        carrier="twilio",
+                        name=name,
+                        credentials={"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN},
+                    ),
+                )
+                assert account.id is not None
+                ids.append(account.id)
+            await session.commit()
+    finally:
+        await engine.dispose()
+    return ids[0], ids[1]
+
+
+async def inbox_counts(database_url: str) -> dict[int, dict[str, int]]:
+    """Inbox rows per account and status, straight from the database."""
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                sa.text(
+                    "SELECT account_id, status, count(*) FROM webhook_inbox "
+                    "GROUP BY account_id, status"
+                )
+            )
+            counts: dict[int, dict[str, int]] = {}
+            for account_id, status, n in rows:
+                counts.setdefault(int(account_id), {})[str(status)] = int(n)
+            return counts
+    finally:
+        await engine.dispose()
+
+
+# --- the requests -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prepared:
+    path: str
+    body: bytes
+    headers: dict[str, str]
+
+
+def status_callbacks(tag: str, count: int) -> Iterator[dict[str, str]]:
+    """Twilio status callback parameters, every (CallSid, SequenceNumber) distinct."""
+    start = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+    sent = 0
+    call = 0
+    while True:
+        script = CALL_SCRIPTS[call % len(CALL_SCRIPTS)]
+        call_sid = f"CA{tag}{call:028x}"
+        to = f"+1202555{call % 100:04d}"
+        for seq, status in enumerate(script):
+            if sent == count:
+                return
+            params = {
+                "AccountSid": ACCOUNT_SID,
+                "ApiVersion": "2010-04-01",
+                "CallSid": call_sid,
+                "CallStatus": status,
+                "Called": to,
+                "Caller": TWILIO_NUMBER,
+                "CallbackSource": "call-progress-events",
+                "Direction": "outbound-api",
+                "From": TWILIO_NUMBER,
+                "SequenceNumber": str(seq),
+                "Timestamp": format_datetime(start + timedelta(seconds=call + seq), usegmt=True),
+                "To": to,
+                "ToCountry": "US",
+                "FromCountry": "US",
+            }
+            if status == "completed":
+                params["CallDuration"] = str(30 + call % 90)
+                params["Duration"] = str(1 + (30 + call % 90) // 60)
+            yield params
+            sent += 1
+        call += 1
+
+
+def prepare(base_url: str, account_id: int, tag: str, count: int) -> list[Prepared]:
+    """Form-encoded, validly signed callbacks; signed by the twilio SDK (the independent oracle)."""
+    path = f"/webhooks/twilio/{account_id}/status"
+    validator = RequestValidator(AUTH_TOKEN)
+    prepared = []
+    for i, params in enumerate(status_callbacks(tag, count)):
+        signature = validator.compute_signature(base_url + path, params)
+        prepared.append(
+            Prepared(
+                path=path,
+                body=urlencode(params).encode(),
+                headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "User-Agent": "TwilioProxy/1.1",
+                    "I-Twilio-Idempotency-Token": f"{tag}-{i:08d}",
+                    "X-Twilio-Signature": signature,
+                },
+            )
+        )
+    return prepared
+
+
+# --- the load generator -----------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    name: str
+    requests: int
+    elapsed_s: float
+    statuses: dict[str, int]
+    latencies_ms: list[float]
+    server_cpu_s: float
+    client_cpu_s: float
+    machine_cpu: dict[str, float]
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status.startswith("2"))
+
+    def summary(self) -> dict[str, Any]:
+        lat = sorted(self.latencies_ms)
+        return {
+            "requests": self.requests,
+            "ok_2xx": self.ok,
+            "statuses": self.statuses,
+            "errors_sample": self.errors[:5],
+            "elapsed_s": round(self.elapsed_s, 3),
+            "throughput_rps": round(self.requests / self.elapsed_s, 1),
+            "latency_ms": {
+                "p50": round(percentile(lat, 50), 2),
+                "p90": round(percentile(lat, 90), 2),
+                "p99": round(percentile(lat, 99), 2),
+                "max": round(lat[-1], 2) if lat else 0.0,
+                "mean": round(sum(lat) / len(lat), 2) if lat else 0.0,
+            },
+            # CPU time per request: what each side costs, whichever one is the bottleneck.
+            "server_cpu_us_per_request": round(self.server_cpu_s / self.requests * 1e6, 1),
+            "server_cpu_utilization": round(self.server_cpu_s / self.elapsed_s, 2),
+            "client_cpu_us_per_request": round(self.client_cpu_s / self.requests * 1e6, 1),
+            "client_cpu_utilization": round(self.client_cpu_s / self.elapsed_s, 2),
+            "machine_cpu": self.machine_cpu,
+        }
+
+
+def percentile(ordered: list[float], pct: float) -> float:
+    """Nearest-rank percentile of an already sorted list."""
+    if not ordered:
+        return 0.0
+    rank = max(1, -(-len(ordered) * pct // 100))
+    return ordered[int(rank) - 1]
+
+
+async def drive(
+    name: str,
+    http: aiohttp.ClientSession,
+    base_url: str,
+    requests: list[Prepared],
+    *,
+    concurrency: int,
+    server_pid: int,
+    time_limit_s: float,
+) -> RunResult:
+    """Send every request, at most `concurrency` in flight; time each until its response ends."""
+    latencies = [0.0] * len(requests)
+    statuses: dict[str, int] = {}
+    errors: list[str] = []
+    pending = iter(range(len(requests)))
+
+    async def worker() -> None:
+        for i in pending:
+            req = requests[i]
+            start = time.perf_counter()
+            try:
+                async with http.post(
+                    base_url + req.path, data=req.body, headers=req.headers
+                ) as resp:
+                    await resp.read()
+                    status = str(resp.status)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                status = "error"
+                errors.append(repr(exc))
+            latencies[i] = (time.perf_counter() - start) * 1000
+            statuses[status] = statuses.get(status, 0) + 1
+
+    server_cpu = cpu_seconds(server_pid)
+    client_cpu = time.process_time()
+    machine_cpu = system_cpu()
+    start = time.perf_counter()
+    async with asyncio.timeout(time_limit_s):
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    return RunResult(
+        name=name,
+        requests=len(requests),
+        elapsed_s=elapsed,
+        statuses=statuses,
+        latencies_ms=latencies,
+        server_cpu_s=cpu_seconds(server_pid) - server_cpu,
+        client_cpu_s=time.process_time() - client_cpu,
+        machine_cpu=cpu_shares(machine_cpu, system_cpu()),
+        errors=errors,
+    )
+
+
+def session(concurrency: int) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency),
+        timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S),
+    )
+
+
+@dataclass
+class Plan:
+    args: argparse.Namespace
+    baseline: Server
+    gateway: Server
+    database_url: str
+    warmup_account: int
+    measured_account: int
+
+
+async def measure(plan: Plan) -> tuple[RunResult, RunResult, dict[str, Any]]:
+    args = plan.args
+    tag = f"{os.getpid() % 0xFFFF:04x}"
+    warm = prepare(plan.gateway.url, plan.warmup_account, f"{tag}0", args.warmup)
+    measured = prepare(plan.gateway.url, plan.measured_account, f"{tag}1", args.events)
+    kw: dict[str, Any] = {"concurrency": args.concurrency, "time_limit_s": args.time_limit}
+    async with session(args.concurrency) as http:
+        await asyncio.gather(plan.baseline.wait_ready(http), plan.gateway.wait_ready(http))
+        # Warm-up: connections, SQL compilation caches, the account cache; not measured.
+        await drive("warm-up", http, plan.baseline.url, warm, server_pid=plan.baseline.pid, **kw)
+        print(f"measuring the baseline (pid {plan.baseline.pid})", flush=True)
+        base = await drive(
+            "baseline", http, plan.baseline.url, measured, server_pid=plan.baseline.pid, **kw
+        )
+        warm_full = await drive(
+            "warm-up", http, plan.gateway.url, warm, server_pid=plan.gateway.pid, **kw
+        )
+        # A marker for attaching a profiler (py-spy record --pid ...) to the measured part.
+        print(f"measuring the full path (gateway pid {plan.gateway.pid})", flush=True)
+        full = await drive(
+            "full", http, plan.gateway.url, measured, server_pid=plan.gateway.pid, **kw
+        )
+    db = plan.database_url
+    counts = await inbox_counts(db)
+    at_end = counts
+
+    def by_account(counts: dict[int, dict[str, int]]) -> dict[str, dict[str, int]]:
+        return {
+            "measured": counts.get(plan.measured_account, {}),
+            "warm-up": counts.get(plan.warmup_account, {}),
+        }
+
+    def pending(counts: dict[int, dict[str, int]]) -> int:
+        return sum(c.get("pending", 0) for c in counts.values())
+
+    applier: dict[str, Any] = {"at_end_of_load": by_account(at_end)}
+    if args.drain > 0:
+        # How fast the applier (one task, same process) catches up once the load stops.
+        started = time.perf_counter()
+        deadline = started + args.drain
+        while pending(counts) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.5)
+            counts = await inbox_counts(db)
+        drain_s = time.perf_counter() - started
+        applier["drain_s"] = round(drain_s, 1)
+        applier["after_drain"] = by_account(counts)
+        applier["drain_rows_per_s"] = round((pending(at_end) - pending(counts)) / drain_s, 1)
+    if warm_full.ok != warm_full.requests:
+        full.errors.append(f"warm-up: {warm_full.statuses}")
+    return base, full, {"inbox": at_end, "applier": applier}
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def machine_info() -> dict[str, Any]:
+    from importlib.metadata import version
+    from sqlite3 import sqlite_version
+
+    cpu = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "packages": {
+            name: version(name)
+            for name in ("aiohttp", "sqlalchemy", "sqlmodel", "aiosqlite", "asyncpg")
+        },
+        "sqlite": sqlite_version,
+        # Other work on the machine skews every number: 1-minute load average at the end.
+        "loadavg_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+def source_revision() -> dict[str, Any]:
+    """The commit measured, and whether the work tree differed from it."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"],  # noqa: S607
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],  # noqa: S607
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {"commit": head, "uncommitted_changes": bool(dirty)}
+
+
+def row(label: str, s: dict[str, Any]) -> str:
+    lat = s["latency_ms"]
+    return (
+        f"{label:<22}{s['throughput_rps']:>9,.0f}{lat['p50']:>9.2f}{lat['p90']:>9.2f}"
+        f"{lat['p99']:>9.2f}{lat['max']:>9.1f}{s['ok_2xx']:>8}/{s['requests']:<7}"
+        f"{s['server_cpu_us_per_request']:>8.0f}{s['client_cpu_us_per_request']:>8.0f}"
+    )
+
+
+def report(
+    args: argparse.Namespace,
+    database: Database,
+    base: RunResult,
+    full: RunResult,
+    extra: dict[str, Any],
+    accounts: tuple[int, int],
+) -> tuple[dict[str, Any], bool]:
+    warmup_account, measured_account = accounts
+    b, f = base.summary(), full.summary()
+    committed = sum(extra["inbox"].get(measured_account, {}).values())
+    warm_committed = sum(extra["inbox"].get(warmup_account, {}).values())
+    checks = {
+        "baseline_all_2xx": base.ok == base.requests,
+        "full_all_2xx": full.ok == full.requests and not full.errors,
+        "inbox_rows_equal_events": committed == args.events,
+        "warmup_rows_equal_warmup": warm_committed == args.warmup,
+    }
+    ratios = {
+        "throughput_full_over_baseline": round(f["throughput_rps"] / b["throughput_rps"], 3),
+        "p99_full_over_baseline": round(f["latency_ms"]["p99"] / b["latency_ms"]["p99"], 2),
+        # Independent of which process is the bottleneck (see README).
+        "server_cpu_per_request_full_over_baseline": round(
+            f["server_cpu_us_per_request"] / b["server_cpu_us_per_request"], 2
+        ),
+    }
+    machine = machine_info()
+    machine["loadavg_1m_at_start"] = args.loadavg_at_start
+    print(
+        f"\nWebhook ingest: {args.events} signed Twilio status callbacks, "
+        f"concurrency {args.concurrency}, database {database.kind}; "
+        f"{machine['nproc']} CPUs, Python {machine['python']}\n"
+    )
+    print(
+        f"{'':<22}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+        f"{'2xx':>8}{'':<8}{'srv µs':>8}{'cli µs':>8}"
+    )
+    print(row("baseline (bare)", b))
+    print(row(f"full path ({database.kind})", f))
+    print(
+        f"\nfull/baseline: throughput {ratios['throughput_full_over_baseline']:.2f}x, "
+        f"p99 time-to-ack {ratios['p99_full_over_baseline']:.1f}x, "
+        f"server CPU per request {ratios['server_cpu_per_request_full_over_baseline']:.1f}x"
+    )
+    print(f"inbox rows committed: {committed} of {args.events} (warm-up {warm_committed})")
+    applier = extra["applier"]
+    print(f"applier, at end of load: {applier['at_end_of_load']}")
+    if "after_drain" in applier:
+        print(
+            f"applier, after {applier['drain_s']} s of drain: {applier['after_drain']} "
+            f"({applier['drain_rows_per_s']} rows/s)"
+        )
+    ok = all(checks.values())
+    print("verified: " + ("yes" if ok else f"NO {checks}"))
+    result = {
+        "benchmark": "webhook_ingest",
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "parameters": {
+            "events": args.events,
+            "warmup": args.warmup,
+            "concurrency": args.concurrency,
+            "database": database.kind,
+            "applier": not args.no_applier,
+            "kind": "twilio status callback, form-encoded, X-Twilio-Signature HMAC-SHA1",
+        },
+        "machine": machine,
+        "source": source_revision(),
+        "database": database.info,
+        "baseline": b,
+        "full": f,
+        "ratios": ratios,
+        "applier": applier,
+        "checks": checks,
+        "verified": ok,
+    }
+    return result, ok
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.webhook_ingest", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--events", type=int, default=20_000, help="measured requests per path")
+    parser.add_argument("--concurrency", type=int, default=64, help="requests in flight")
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument(
+        "--warmup", type=int, default=500, help="unmeasured requests per path first"
+    )
+    parser.add_argument(
+        "--drain",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="after the load, wait up to this long for the applier to apply every row",
+    )
+    parser.add_argument(
+        "--time-limit", type=float, default=300.0, help="seconds allowed for each run of requests"
+    )
+    parser.add_argument(
+        "--output", type=Path, help="JSON results (default bench/results/webhook_ingest-DB.json)"
+    )
+    parser.add_argument(
+        "--no-applier",
+        action="store_true",
+        help="diagnosis: leave committed rows pending (no applier competing for the process)",
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="write a cProfile of the gateway process to this file"
+    )
+    args = parser.parse_args(argv)
+    if args.events < 1 or args.concurrency < 1 or args.warmup < 0:
+        parser.error("--events and --concurrency must be positive, --warmup not negative")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.loadavg_at_start = round(os.getloadavg()[0], 2)
+    database = sqlite_database() if args.database == "sqlite" else postgres_database()
+    try:
+        port = free_port()
+        values = settings_values(database.url, port)
+        accounts = asyncio.run(seed(Settings(_env_file=None, **values)))
+        profile = str(args.profile.resolve()) if args.profile else None
+        base_port = free_port()
+        plan = Plan(
+            args=args,
+            baseline=Server("baseline", base_port, serve_baseline, base_port),
+            gateway=Server(
+                "gateway", port, serve_gateway, port, values, profile, not args.no_applier
+            ),
+            database_url=database.url,
+            warmup_account=accounts[0],
+            measured_account=accounts[1],
+        )
+        servers = (plan.baseline, plan.gateway)
+        try:
+            for server in servers:
+                server.start()
+            base, full, extra = asyncio.run(measure(plan))
+        finally:
+            for server in servers:
+                server.stop()
+    finally:
+        database.cleanup()
+    result, ok = report(args, database, base, full, extra, accounts)
+    output = args.output or RESULTS / f"webhook_ingest-{database.kind}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"results: {output}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
