@@ -303,6 +303,9 @@ class WebhookInbox(SQLModel, table=True):
     attempts: int = 0
     error: str | None = Field(default=None, max_length=1000)
     applied_at: datetime | None = ts_field()
+    # Matches each row of a batch insert to its new id: RETURNING in parameter order costs
+    # SQLite a statement per row, in any order one statement per batch.
+    ingest_key: str | None = Field(default=None, max_length=32)
 
 
 class IntegrationEvent(SQLModel, table=True):

@@ -7,6 +7,7 @@ accumulates, so a lone request commits at once and a burst shares its commits.
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -78,11 +79,13 @@ class GroupCommitter:
 
     async def _commit(self, rows: list[dict[str, Any]]) -> list[int]:
         table = WebhookInbox.__table__  # type: ignore[attr-defined]
+        keys = [secrets.token_hex(8) for _ in rows]
         async with self._sessionmaker() as session:
             conn = await session.connection()
             result = await conn.execute(
-                sa.insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+                sa.insert(table).returning(table.c.id, table.c.ingest_key),
+                [{**row, "ingest_key": key} for row, key in zip(rows, keys, strict=True)],
             )
-            ids = [row[0] for row in result.all()]
+            by_key = {key: row_id for row_id, key in result.all()}
             await session.commit()
-        return ids
+        return [by_key[key] for key in keys]

@@ -6,6 +6,7 @@ is committed to the inbox, and not before; applying it to calls happens afterwar
 `webhooks.applier`), except for requests whose reply carries call instructions.
 """
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -22,12 +23,16 @@ from webhooks.inbox import GroupCommitter
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-ACCOUNT_TTL_S = 2.0
+# A deactivated account stops being accepted within this many seconds.
+ACCOUNT_TTL_S = 10.0
 # At most one security log line per account and this many seconds (bad-signature floods).
 SECURITY_LOG_EVERY_S = 10.0
 
 committer_key = web.AppKey("inbox_committer", GroupCommitter)
 accounts_key: web.AppKey[dict[int, tuple[float, CarrierAccount]]] = web.AppKey("account_cache")
+account_loads_key: web.AppKey[dict[int, asyncio.Future[CarrierAccount | None]]] = web.AppKey(
+    "account_loads"
+)
 security_log_key: web.AppKey[dict[int, float]] = web.AppKey("security_log")
 
 
@@ -46,17 +51,34 @@ def public_url(request: web.Request) -> str:
 
 
 async def _account(request: web.Request, account_id: int) -> CarrierAccount | None:
-    """Accounts are read on every callback: a short cache keeps that off the database."""
+    """Accounts are read on every callback: a short cache keeps that off the database.
+
+    One read per account refreshes it (single flight): under a burst, the callbacks that
+    find it stale wait for that read instead of each queueing for a connection.
+    """
     cache = request.config_dict[accounts_key]
     now = time.monotonic()
     hit = cache.get(account_id)
     if hit is not None and hit[0] > now:
         return hit[1]
-    async with request.config_dict[sessionmaker_key]() as session:
-        account = await session.get(CarrierAccount, account_id)
-    if account is not None:
-        cache[account_id] = (now + ACCOUNT_TTL_S, account)
-    return account
+    loading = request.config_dict[account_loads_key]
+    future = loading.get(account_id)
+    if future is None:
+        future = asyncio.get_running_loop().create_future()
+        loading[account_id] = future
+        try:
+            async with request.config_dict[sessionmaker_key]() as session:
+                account = await session.get(CarrierAccount, account_id)
+            if account is not None:
+                cache[account_id] = (time.monotonic() + ACCOUNT_TTL_S, account)
+            future.set_result(account)
+        except Exception as exc:
+            future.set_exception(exc)
+            raise
+        finally:
+            del loading[account_id]
+        return account
+    return await asyncio.shield(future)
 
 
 def _security_log(request: web.Request, account: CarrierAccount, reason: str) -> None:
@@ -150,6 +172,7 @@ def _utc(ts: float) -> datetime:
 async def inbox_ctx(app: web.Application) -> AsyncIterator[None]:
     """The group committer hands committed rows to the applier (which must start first)."""
     app[accounts_key] = {}
+    app[account_loads_key] = {}
     app[security_log_key] = {}
     committer = GroupCommitter(app[sessionmaker_key], app[applier_key].enqueue)
     app[committer_key] = committer
