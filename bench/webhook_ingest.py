@@ -597,23 +597,20 @@ def machine_info() -> dict[str, Any]:
 def source_revision() -> dict[str, Any]:
     """The commit measured, and whether the work tree differed from it."""
     root = Path(__file__).resolve().parent.parent
+    git = shutil.which("git")
+    if git is None:
+        return {}
+
+    def run(*args: str) -> str:
+        done = subprocess.run(  # noqa: S603  (git, with arguments from this module only)
+            [git, *args], cwd=root, capture_output=True, text=True, check=True, timeout=10
+        )
+        return done.stdout.strip()
+
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"],  # noqa: S607
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],  # noqa: S607
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
+        head = run("rev-parse", "HEAD")
+        # Results written by earlier runs are no change to what is measured.
+        dirty = run("status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results")
     except (OSError, subprocess.SubprocessError):
         return {}
     return {"commit": head, "uncommitted_changes": bool(dirty)}
