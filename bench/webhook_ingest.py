@@ -22,9 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from importlib.metadata import version
 from pathlib import Path
-from sqlite3 import sqlite_version
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -88,10 +86,8 @@ def baseline_app() -> web.Application:
     return app
 
 
-def _run(app: web.Application, port: int, profile_path: str | None, cpu: int | None) -> None:
+def _run(app: web.Application, port: int, profile_path: str | None) -> None:
     # The same runner and log level as `dialgate serve`; SIGTERM runs the cleanup contexts.
-    if cpu is not None:
-        os.sched_setaffinity(0, {cpu})
     logsetup.configure("WARNING")
     profiler = cProfile.Profile() if profile_path else None
     if profiler is not None:
@@ -104,16 +100,16 @@ def _run(app: web.Application, port: int, profile_path: str | None, cpu: int | N
             profiler.dump_stats(profile_path)
 
 
-def serve_baseline(port: int, cpu: int | None) -> None:
-    _run(baseline_app(), port, None, cpu)
+def serve_baseline(port: int) -> None:
+    _run(baseline_app(), port, None)
 
 
 def serve_gateway(
-    port: int, values: dict[str, Any], profile_path: str | None, applier: bool, cpu: int | None
+    port: int, values: dict[str, Any], profile_path: str | None, applier: bool
 ) -> None:
     if not applier:
         _disable_applier()
-    _run(create_app(Settings(_env_file=None, **values)), port, profile_path, cpu)
+    _run(create_app(Settings(_env_file=None, **values)), port, profile_path)
 
 
 def _disable_applier() -> None:
@@ -573,6 +569,9 @@ async def measure(plan: Plan) -> tuple[RunResult, RunResult, dict[str, Any]]:
 
 
 def machine_info() -> dict[str, Any]:
+    from importlib.metadata import version
+    from sqlite3 import sqlite_version
+
     cpu = ""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -590,7 +589,7 @@ def machine_info() -> dict[str, Any]:
             for name in ("aiohttp", "sqlalchemy", "sqlmodel", "aiosqlite", "asyncpg")
         },
         "sqlite": sqlite_version,
-        # Other work on the machine skews every number.
+        # Other work on the machine skews every number: 1-minute load average at the end.
         "loadavg_1m": round(os.getloadavg()[0], 2),
     }
 
@@ -628,7 +627,6 @@ def row(label: str, s: dict[str, Any]) -> str:
 
 def report(
     args: argparse.Namespace,
-    machine: dict[str, Any],
     database: Database,
     base: RunResult,
     full: RunResult,
@@ -653,7 +651,8 @@ def report(
             f["server_cpu_us_per_request"] / b["server_cpu_us_per_request"], 2
         ),
     }
-    machine["loadavg_1m_at_end"] = round(os.getloadavg()[0], 2)
+    machine = machine_info()
+    machine["loadavg_1m_at_start"] = args.loadavg_at_start
     print(
         f"\nWebhook ingest: {args.events} signed Twilio status callbacks, "
         f"concurrency {args.concurrency}, database {database.kind}; "
@@ -689,7 +688,6 @@ def report(
             "concurrency": args.concurrency,
             "database": database.kind,
             "applier": not args.no_applier,
-            "pinned": args.pin,
             "kind": "twilio status callback, form-encoded, X-Twilio-Signature HMAC-SHA1",
         },
         "machine": machine,
@@ -729,11 +727,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--output", type=Path, help="JSON results (default bench/results/webhook_ingest-DB.json)"
     )
     parser.add_argument(
-        "--pin",
-        action="store_true",
-        help="load generator on the first CPU, the servers on the last one",
-    )
-    parser.add_argument(
         "--no-applier",
         action="store_true",
         help="diagnosis: leave committed rows pending (no applier competing for the process)",
@@ -749,16 +742,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    # Taken before --pin narrows this process's CPUs.
-    machine = machine_info()
-    machine["loadavg_1m_at_start"] = machine.pop("loadavg_1m")
-    server_cpu = None
-    if args.pin:
-        cpus = sorted(os.sched_getaffinity(0))
-        if len(cpus) < 2:
-            sys.exit("--pin needs two CPUs")
-        os.sched_setaffinity(0, {cpus[0]})
-        server_cpu = cpus[-1]
+    args.loadavg_at_start = round(os.getloadavg()[0], 2)
     database = sqlite_database() if args.database == "sqlite" else postgres_database()
     try:
         port = free_port()
@@ -768,16 +752,9 @@ def main(argv: list[str] | None = None) -> int:
         base_port = free_port()
         plan = Plan(
             args=args,
-            baseline=Server("baseline", base_port, serve_baseline, base_port, server_cpu),
+            baseline=Server("baseline", base_port, serve_baseline, base_port),
             gateway=Server(
-                "gateway",
-                port,
-                serve_gateway,
-                port,
-                values,
-                profile,
-                not args.no_applier,
-                server_cpu,
+                "gateway", port, serve_gateway, port, values, profile, not args.no_applier
             ),
             database_url=database.url,
             warmup_account=accounts[0],
@@ -793,7 +770,7 @@ def main(argv: list[str] | None = None) -> int:
                 server.stop()
     finally:
         database.cleanup()
-    result, ok = report(args, machine, database, base, full, extra, accounts)
+    result, ok = report(args, database, base, full, extra, accounts)
     output = args.output or RESULTS / f"webhook_ingest-{database.kind}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n")

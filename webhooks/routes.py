@@ -63,30 +63,22 @@ async def _account(request: web.Request, account_id: int) -> CarrierAccount | No
         return hit[1]
     loading = request.config_dict[account_loads_key]
     future = loading.get(account_id)
-    if future is not None:
+    if future is None:
+        future = asyncio.get_running_loop().create_future()
+        loading[account_id] = future
         try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if not future.cancelled() or (current is not None and current.cancelling()):
-                raise
-            # The request loading it went away (cancelled); load it here instead.
-    future = asyncio.get_running_loop().create_future()
-    loading[account_id] = future
-    try:
-        async with request.config_dict[sessionmaker_key]() as session:
-            account = await session.get(CarrierAccount, account_id)
-        if account is not None:
-            cache[account_id] = (time.monotonic() + ACCOUNT_TTL_S, account)
-        future.set_result(account)
-        return account
-    except BaseException:
-        # Whatever stopped this load (an error, a cancelled request), waiters must not hang.
-        future.cancel()
-        raise
-    finally:
-        if loading.get(account_id) is future:
+            async with request.config_dict[sessionmaker_key]() as session:
+                account = await session.get(CarrierAccount, account_id)
+            if account is not None:
+                cache[account_id] = (time.monotonic() + ACCOUNT_TTL_S, account)
+            future.set_result(account)
+        except Exception as exc:
+            future.set_exception(exc)
+            raise
+        finally:
             del loading[account_id]
+        return account
+    return await asyncio.shield(future)
 
 
 def _security_log(request: web.Request, account: CarrierAccount, reason: str) -> None:
