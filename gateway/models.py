@@ -94,6 +94,21 @@ class Organization(SQLModel, table=True):
     name: str = Field(max_length=200)
     default_region: str = Field(default="IN", max_length=2)
     timezone: str = Field(default="Asia/Kolkata", max_length=64)
+    # The callee's local calling window, "HH:MM" in the callee's own time zone(s).
+    calling_window_start: str = Field(default="09:00", max_length=5)
+    calling_window_end: str = Field(default="21:00", max_length=5)
+    # Dial attempts per lead per day (in the organization's time zone); None: no cap.
+    max_daily_attempts: int | None = Field(default=3)
+    # Wrap-up: seconds before the agent is made available again; None: no limit.
+    wrapup_limit_s: int | None = Field(default=60)
+    # True: the agent stays in wrap-up until a disposition is recorded, whatever the limit.
+    wrapup_requires_disposition: bool = False
+    # [{"key", "label", "terminal"?}] in funnel order; empty: the built-in defaults.
+    lead_statuses: list[dict[str, Any]] = json_field(list)
+    # [{"key", "label", "lead_status"?, "dnc"?, "follow_up"?}]; empty: the built-in defaults.
+    dispositions: list[dict[str, Any]] = json_field(list)
+    # [{"key", "label"}]; empty: the built-in defaults.
+    pause_reasons: list[dict[str, Any]] = json_field(list)
     created_at: datetime = ts_field(nullable=False, default_now=True)
 
 
@@ -102,6 +117,8 @@ class Team(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     org_id: int = Field(foreign_key="organization.id", index=True)
     name: str = Field(max_length=200)
+    # Outbound caller ID for the team's agents (unless an agent has their own).
+    caller_id_number_id: int | None = Field(default=None, foreign_key="carrier_number.id")
     created_at: datetime = ts_field(nullable=False, default_now=True)
 
 
@@ -117,6 +134,17 @@ class User(SQLModel, table=True):
     phone_key: str | None = Field(default=None, max_length=64, index=True)
     password_hash: str = Field(max_length=255)
     is_active: bool = True
+    # Assignment attributes: skills and languages (free tags), territories (ISO country
+    # codes or "IN-Maharashtra"-style regions), a weight for weighted rules, a cap of open leads.
+    skills: list[str] = json_field(list)
+    languages: list[str] = json_field(list)
+    territories: list[str] = json_field(list)
+    weight: int = 1
+    max_open_leads: int | None = None
+    # Shift in the organization's time zone ("HH:MM"); None: always on shift.
+    shift_start: str | None = Field(default=None, max_length=5)
+    shift_end: str | None = Field(default=None, max_length=5)
+    caller_id_number_id: int | None = Field(default=None, foreign_key="carrier_number.id")
     created_at: datetime = ts_field(nullable=False, default_now=True)
 
 
@@ -149,8 +177,236 @@ class Lead(SQLModel, table=True):
     # Consent to be called (Consent values); None: never recorded either way.
     consent: str | None = Field(default=None, max_length=16)
     consent_at: datetime | None = ts_field()
+    # Derived from the primary number: ISO country, geographic description, time zone.
+    country: str | None = Field(default=None, max_length=2)
+    region: str | None = Field(default=None, max_length=100)
+    timezone: str | None = Field(default=None, max_length=64)
+    language: str | None = Field(default=None, max_length=16)
+    attempts: int = 0
+    last_called_at: datetime | None = ts_field()
+    next_follow_up_at: datetime | None = ts_field(index=True)
+    assigned_at: datetime | None = ts_field()
+    # Set on the losing side of a merge; such a lead is hidden from lists.
+    merged_into_id: int | None = Field(default=None, foreign_key="lead.id", index=True)
     created_at: datetime = ts_field(nullable=False, default_now=True)
     updated_at: datetime = ts_field(nullable=False, default_now=True)
+
+
+class LeadStatusChange(SQLModel, table=True):
+    """The status history of a lead."""
+
+    __tablename__ = "lead_status_change"
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id")
+    lead_id: int = Field(foreign_key="lead.id", index=True)
+    from_status: str | None = Field(default=None, max_length=32)
+    to_status: str = Field(max_length=32)
+    changed_by: int | None = Field(default=None, foreign_key="user_account.id")
+    reason: str | None = Field(default=None, max_length=200)
+    created_at: datetime = ts_field(nullable=False, default_now=True)
+
+
+class LeadNote(SQLModel, table=True):
+    __tablename__ = "lead_note"
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id")
+    lead_id: int = Field(foreign_key="lead.id", index=True)
+    call_id: int | None = Field(default=None, foreign_key="call.id", index=True)
+    author_id: int | None = Field(default=None, foreign_key="user_account.id")
+    body: str = Field(sa_column=Column(sa.Text, nullable=False))
+    created_at: datetime = ts_field(nullable=False, default_now=True)
+
+
+class Disposition(SQLModel, table=True):
+    """What an agent recorded after a call (one per call; lead-level ones have no call)."""
+
+    __tablename__ = "disposition"
+    __table_args__ = (sa.Index("ix_disposition_org_created", "org_id", "created_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id")
+    lead_id: int = Field(foreign_key="lead.id", index=True)
+    call_id: int | None = Field(default=None, foreign_key="call.id", unique=True)
+    agent_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
+    code: str = Field(max_length=32)
+    notes: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
+    created_at: datetime = ts_field(nullable=False, default_now=True)
+
+
+class FollowUpStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    CANCELED = "canceled"
+
+
+class FollowUp(SQLModel, table=True):
+    __tablename__ = "follow_up"
+    __table_args__ = (sa.Index("ix_follow_up_status_due", "status", "due_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id")
+    lead_id: int = Field(foreign_key="lead.id", index=True)
+    agent_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
+    call_id: int | None = Field(default=None, foreign_key="call.id")
+    due_at: datetime = ts_field(nullable=False)
+    # The zone the time was given in (the lead's local zone unless stated).
+    timezone: str = Field(max_length=64)
+    note: str | None = Field(default=None, max_length=1000)
+    status: str = Field(default=FollowUpStatus.OPEN, max_length=16)
+    notified_at: datetime | None = ts_field()
+    completed_at: datetime | None = ts_field()
+    created_by: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = ts_field(nullable=False, default_now=True)
+
+
+class AssignmentRule(SQLModel, table=True):
+    """One rule of an organization's (or team's) ordered auto-assignment policy."""
+
+    __tablename__ = "assignment_rule"
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id", index=True)
+    team_id: int | None = Field(default=None, foreign_key="team.id")
+    position: int = 0
+    # round_robin | least_loaded | weighted | territory | skill | sticky
+    kind: str = Field(max_length=32)
+    config: dict[str, Any] = json_field(dict)
+    # Round-robin's cursor: the last agent this rule chose (updated under a row lock).
+    last_agent_id: int | None = Field(default=None, foreign_key="user_account.id")
+    is_active: bool = True
+    created_at: datetime = ts_field(nullable=False, default_now=True)
+
+
+class LeadAssignment(SQLModel, table=True):
+    """Why a lead went to an agent: every assignment, automatic or manual, audited."""
+
+    __tablename__ = "lead_assignment"
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id")
+    lead_id: int = Field(foreign_key="lead.id", index=True)
+    agent_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
+    previous_agent_id: int | None = Field(default=None, foreign_key="user_account.id")
+    rule_id: int | None = Field(default=None, foreign_key="assignment_rule.id")
+    # auto | manual | bulk | import
+    method: str = Field(max_length=16)
+    rule_kind: str | None = Field(default=None, max_length=32)
+    reason: str = Field(max_length=500)
+    # [{"agent_id", "eligible", "reason"}] for every candidate considered.
+    candidates: list[dict[str, Any]] = json_field(list)
+    assigned_by: int | None = Field(default=None, foreign_key="user_account.id")
+    created_at: datetime = ts_field(nullable=False, default_now=True)
+
+
+class PresenceState(StrEnum):
+    OFFLINE = "offline"
+    AVAILABLE = "available"
+    ON_CALL = "on-call"
+    WRAP_UP = "wrap-up"
+    PAUSED = "paused"
+
+
+class AgentPresence(SQLModel, table=True):
+    """An agent's current state (one row per agent)."""
+
+    __tablename__ = "agent_presence"
+    user_id: int = Field(foreign_key="user_account.id", primary_key=True)
+    org_id: int = Field(foreign_key="organization.id", index=True)
+    state: str = Field(default=PresenceState.OFFLINE, max_length=16)
+    reason: str | None = Field(default=None, max_length=64)
+    since: datetime = ts_field(nullable=False, default_now=True)
+    call_id: int | None = Field(default=None, foreign_key="call.id")
+    progressive: bool = False
+    last_seen_at: datetime | None = ts_field()
+
+
+class PresenceEvent(SQLModel, table=True):
+    """Every presence interval of an agent (the reports' working hours)."""
+
+    __tablename__ = "presence_event"
+    __table_args__ = (sa.Index("ix_presence_event_org_started", "org_id", "started_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id")
+    user_id: int = Field(foreign_key="user_account.id", index=True)
+    state: str = Field(max_length=16)
+    reason: str | None = Field(default=None, max_length=64)
+    started_at: datetime = ts_field(nullable=False)
+    ended_at: datetime | None = ts_field()
+
+
+class ImportJob(SQLModel, table=True):
+    """A bulk lead import: the uploaded file, its options, progress and a resumable checkpoint."""
+
+    __tablename__ = "import_job"
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id", index=True)
+    created_by: int | None = Field(default=None, foreign_key="user_account.id")
+    # queued | running | completed | failed
+    status: str = Field(default="queued", max_length=16)
+    filename: str | None = Field(default=None, max_length=255)
+    # Where the uploaded file is kept until the job ends (under the data directory).
+    source_path: str = Field(max_length=1000)
+    options: dict[str, Any] = json_field(dict)
+    total_rows: int | None = None
+    processed_rows: int = 0
+    created_count: int = 0
+    updated_count: int = 0
+    merged_count: int = 0
+    skipped_count: int = 0
+    error_count: int = 0
+    error: str | None = Field(default=None, max_length=1000)
+    created_at: datetime = ts_field(nullable=False, default_now=True)
+    started_at: datetime | None = ts_field()
+    finished_at: datetime | None = ts_field()
+
+
+class ImportRowIssue(SQLModel, table=True):
+    """One row of an import that was not imported as given, and why."""
+
+    __tablename__ = "import_row_issue"
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: int = Field(foreign_key="import_job.id", index=True)
+    row_number: int
+    # invalid_phone | duplicate_in_file | exists_skipped | exists_updated | exists_merged |
+    # dnc_suppressed | missing_field | ...
+    code: str = Field(max_length=32)
+    field: str | None = Field(default=None, max_length=64)
+    message: str = Field(max_length=500)
+    lead_id: int | None = None
+
+
+class WebhookSubscription(SQLModel, table=True):
+    """An integration's URL subscribed to event types, with its Standard Webhooks secret."""
+
+    __tablename__ = "webhook_subscription"
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id", index=True)
+    url: str = Field(max_length=2048)
+    events: list[str] = json_field(list)
+    secret: str = Field(max_length=200)
+    description: str | None = Field(default=None, max_length=200)
+    is_active: bool = True
+    created_at: datetime = ts_field(nullable=False, default_now=True)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event to one subscription: attempts, backoff and the receiver's last answer."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        sa.UniqueConstraint("subscription_id", "event_id", name="uq_webhook_delivery_event"),
+        sa.Index("ix_webhook_delivery_status_next", "status", "next_attempt_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organization.id")
+    subscription_id: int = Field(foreign_key="webhook_subscription.id", index=True)
+    event_id: int = Field(foreign_key="integration_event.id")
+    event_type: str = Field(max_length=64)
+    # pending | succeeded | failed (will retry) | dead (gave up)
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime | None = ts_field()
+    last_status_code: int | None = None
+    last_response: str | None = Field(default=None, max_length=2000)
+    last_error: str | None = Field(default=None, max_length=1000)
+    created_at: datetime = ts_field(nullable=False, default_now=True)
+    delivered_at: datetime | None = ts_field()
 
 
 class LeadPhone(SQLModel, table=True):
@@ -318,3 +574,5 @@ class IntegrationEvent(SQLModel, table=True):
     type: str = Field(max_length=64)
     data: dict[str, Any] = json_field(dict)
     created_at: datetime = ts_field(nullable=False, default_now=True)
+    # Set once deliveries to the subscriptions of the moment have been fanned out.
+    dispatched_at: datetime | None = ts_field(index=True)

@@ -1,5 +1,6 @@
 """The OpenAPI 3.1 document of the REST API, served at `/api/openapi.json`."""
 
+import importlib
 from typing import Any
 
 from aiohttp import web
@@ -326,13 +327,29 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+# Feature packages document their own endpoints: each module here exports `PATHS` and
+# `SCHEMAS` (imported when the document is built, so they may use this module's helpers).
+PARTS: tuple[str, ...] = ()
+
+
 def build_spec() -> dict[str, Any]:
+    spec = _core_spec()
+    for name in PARTS:
+        part = importlib.import_module(name)
+        overlap = set(part.PATHS) & set(spec["paths"])
+        assert not overlap, f"{name} documents paths twice: {overlap}"
+        spec["paths"].update(part.PATHS)
+        spec["components"]["schemas"].update(part.SCHEMAS)
+    return spec
+
+
+def _core_spec() -> dict[str, Any]:
     ref = "#/components/schemas/"
     return {
         "openapi": "3.1.0",
         "info": {"title": "Dialgate API", "version": "0.1.0"},
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": dict(SCHEMAS),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],
