@@ -33,6 +33,7 @@ class GroupCommitter:
             asyncio.Queue()
         )
         self._task: asyncio.Task[None] | None = None
+        self._in_flight: list[asyncio.Future[int]] = []
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -41,6 +42,15 @@ class GroupCommitter:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        # Requests still waiting get an error (the carrier retries) rather than waiting forever;
+        # a batch cut off mid-commit may or may not have landed, and the retry is deduplicated.
+        waiting = self._in_flight
+        while not self._queue.empty():
+            waiting.append(self._queue.get_nowait()[2])
+        for future in waiting:
+            if not future.done():
+                future.set_exception(ConnectionAbortedError("the gateway is shutting down"))
+        self._in_flight = []
 
     async def submit(self, row: dict[str, Any], *, enqueue: bool = True) -> int:
         """Store one raw request; returns its inbox id once committed.
@@ -56,6 +66,7 @@ class GroupCommitter:
             batch = [await self._queue.get()]
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            self._in_flight = [future for _, _, future in batch]
             try:
                 ids = await self._commit([row for row, _, _ in batch])
             except Exception as exc:

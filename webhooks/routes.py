@@ -9,8 +9,9 @@ is committed to the inbox, and not before; applying it to calls happens afterwar
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 
@@ -30,7 +31,7 @@ SECURITY_LOG_EVERY_S = 10.0
 
 committer_key = web.AppKey("inbox_committer", GroupCommitter)
 accounts_key: web.AppKey[dict[int, tuple[float, CarrierAccount]]] = web.AppKey("account_cache")
-account_loads_key: web.AppKey[dict[int, asyncio.Future[CarrierAccount | None]]] = web.AppKey(
+account_loads_key: web.AppKey[dict[int, asyncio.Task[CarrierAccount | None]]] = web.AppKey(
     "account_loads"
 )
 security_log_key: web.AppKey[dict[int, float]] = web.AppKey("security_log")
@@ -54,31 +55,33 @@ async def _account(request: web.Request, account_id: int) -> CarrierAccount | No
     """Accounts are read on every callback: a short cache keeps that off the database.
 
     One read per account refreshes it (single flight): under a burst, the callbacks that
-    find it stale wait for that read instead of each queueing for a connection.
+    find it stale wait for that read instead of each queueing for a connection. The read is
+    a task of its own, not part of the request that started it, so a request that goes away
+    (the carrier hung up) never leaves the others waiting on a read nobody finishes.
     """
-    cache = request.config_dict[accounts_key]
-    now = time.monotonic()
-    hit = cache.get(account_id)
-    if hit is not None and hit[0] > now:
+    app = request.config_dict
+    hit = app[accounts_key].get(account_id)
+    if hit is not None and hit[0] > time.monotonic():
         return hit[1]
-    loading = request.config_dict[account_loads_key]
-    future = loading.get(account_id)
-    if future is None:
-        future = asyncio.get_running_loop().create_future()
-        loading[account_id] = future
-        try:
-            async with request.config_dict[sessionmaker_key]() as session:
-                account = await session.get(CarrierAccount, account_id)
-            if account is not None:
-                cache[account_id] = (time.monotonic() + ACCOUNT_TTL_S, account)
-            future.set_result(account)
-        except Exception as exc:
-            future.set_exception(exc)
-            raise
-        finally:
-            del loading[account_id]
+    loading = app[account_loads_key]
+    task = loading.get(account_id)
+    if task is None:
+        task = asyncio.create_task(_load_account(app, account_id))
+        loading[account_id] = task
+        # Nobody may be left to await a failed read; retrieving it here keeps asyncio quiet.
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+    return await asyncio.shield(task)
+
+
+async def _load_account(app: Mapping[Any, Any], account_id: int) -> CarrierAccount | None:
+    try:
+        async with app[sessionmaker_key]() as session:
+            account: CarrierAccount | None = await session.get(CarrierAccount, account_id)
+        if account is not None:
+            app[accounts_key][account_id] = (time.monotonic() + ACCOUNT_TTL_S, account)
         return account
-    return await asyncio.shield(future)
+    finally:
+        del app[account_loads_key][account_id]
 
 
 def _security_log(request: web.Request, account: CarrierAccount, reason: str) -> None:
@@ -179,6 +182,10 @@ async def inbox_ctx(app: web.Application) -> AsyncIterator[None]:
     committer.start()
     yield
     await committer.stop()
+    loads = list(app[account_loads_key].values())
+    for task in loads:
+        task.cancel()
+    await asyncio.gather(*loads, return_exceptions=True)
 
 
 def webhooks_app() -> web.Application:
