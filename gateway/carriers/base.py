@@ -185,3 +185,27 @@ class Carrier(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class CarrierDefaults:
+    """What most adapters share: no commands after events, no call-details API, nothing to close.
+
+    An adapter subclasses it and overrides what its carrier does differently.
+    """
+
+    async def act(
+        self,
+        runtime: CarrierRuntime,
+        credentials: Mapping[str, Any],
+        events: list[CallEvent],
+        voice: VoiceInstructions | None,
+    ) -> None:
+        return None
+
+    async def fetch_status(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
+    ) -> CallEvent | None:
+        return None
+
+    async def close(self) -> None:
+        return None

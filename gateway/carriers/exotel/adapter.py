@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.carriers.base import (
     CallEvent,
+    CarrierDefaults,
     CarrierRuntime,
     InboundWebhook,
     InvalidCredentials,
@@ -30,7 +31,9 @@ MAX_SECRETS = 5
 MAX_RINGING_S = 30
 
 
-class ExotelCarrier:
+class ExotelCarrier(CarrierDefaults):
+    # No commands after events (the default `act`):
+    # Exotel bridges the two legs itself; flows take their answer in the reply.
     name: ClassVar[str] = const.NAME
     webhook_kinds: ClassVar[frozenset[str]] = const.WEBHOOK_KINDS
     sync_kinds: ClassVar[frozenset[str]] = const.SYNC_KINDS
@@ -146,15 +149,6 @@ class ExotelCarrier:
             runtime.http, credentials, request, timeout_s=runtime.settings.outbound_timeout_s
         )
 
-    async def act(
-        self,
-        runtime: CarrierRuntime,
-        credentials: Mapping[str, Any],
-        events: list[CallEvent],
-        voice: VoiceInstructions | None,
-    ) -> None:
-        return None  # Exotel bridges the two legs itself; flows take their answer in the reply
-
     async def fetch_status(
         self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
     ) -> CallEvent | None:
@@ -164,9 +158,6 @@ class ExotelCarrier:
             carrier_call_id,
             timeout_s=runtime.settings.outbound_timeout_s,
         )
-
-    async def close(self) -> None:
-        return None
 
 
 Adapter = ExotelCarrier

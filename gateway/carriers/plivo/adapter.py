@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from gateway.carriers.base import (
     CallEvent,
+    CarrierDefaults,
     CarrierRuntime,
     InboundWebhook,
     InvalidCredentials,
@@ -42,7 +43,9 @@ def xml_reply(root: ET.Element) -> WebhookReply:
     return WebhookReply(body=ET.tostring(root, encoding="unicode"), content_type="text/xml")
 
 
-class PlivoCarrier:
+class PlivoCarrier(CarrierDefaults):
+    # No commands after events (the default `act`):
+    # the XML replies carry every instruction Plivo needs.
     name: ClassVar[str] = const.NAME
     webhook_kinds: ClassVar[frozenset[str]] = const.WEBHOOK_KINDS
     sync_kinds: ClassVar[frozenset[str]] = const.SYNC_KINDS
@@ -127,15 +130,6 @@ class PlivoCarrier:
         return await originate.originate(
             runtime.http, credentials, request, timeout_s=runtime.settings.outbound_timeout_s
         )
-
-    async def act(
-        self,
-        runtime: CarrierRuntime,
-        credentials: Mapping[str, Any],
-        events: list[CallEvent],
-        voice: VoiceInstructions | None,
-    ) -> None:
-        return None  # the XML replies carry every instruction Plivo needs
 
     async def fetch_status(
         self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from gateway.carriers.base import (
     CallEvent,
+    CarrierDefaults,
     CarrierRuntime,
     InboundWebhook,
     InvalidCredentials,
@@ -25,7 +26,7 @@ def api_url(runtime: CarrierRuntime) -> str:
     return runtime.settings.sandbox_api_url or f"{runtime.settings.public_base_url}/sandbox-carrier"
 
 
-class SandboxCarrier:
+class SandboxCarrier(CarrierDefaults):
     name: ClassVar[str] = const.NAME
     webhook_kinds: ClassVar[frozenset[str]] = const.WEBHOOK_KINDS
     sync_kinds: ClassVar[frozenset[str]] = frozenset({"voice"})
@@ -103,9 +104,6 @@ class SandboxCarrier:
             carrier_call_id,
             timeout_s=runtime.settings.outbound_timeout_s,
         )
-
-    async def close(self) -> None:
-        return None
 
 
 Adapter = SandboxCarrier

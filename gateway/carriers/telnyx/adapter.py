@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from gateway.carriers.base import (
     CallEvent,
     CarrierAPIError,
+    CarrierDefaults,
     CarrierRuntime,
     InboundWebhook,
     InvalidCredentials,
@@ -51,7 +52,7 @@ def _token(credentials: Mapping[str, Any], name: str, *, min_chars: int = 1) -> 
     return value
 
 
-class TelnyxCarrier:
+class TelnyxCarrier(CarrierDefaults):
     name: ClassVar[str] = const.NAME
     webhook_kinds: ClassVar[frozenset[str]] = const.WEBHOOK_KINDS
     # `voice` events (see parse) get call instructions, which `act()` turns into commands.
@@ -159,9 +160,6 @@ class TelnyxCarrier:
             carrier_call_id,
             timeout_s=runtime.settings.outbound_timeout_s,
         )
-
-    async def close(self) -> None:
-        return None
 
 
 Adapter = TelnyxCarrier

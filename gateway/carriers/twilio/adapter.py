@@ -8,6 +8,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from gateway.carriers.base import (
     CallEvent,
+    CarrierDefaults,
     CarrierRuntime,
     InboundWebhook,
     InvalidCredentials,
@@ -21,7 +22,9 @@ from gateway.carriers.common import form_params
 from gateway.carriers.twilio import const, originate, parse, signature
 
 
-class TwilioCarrier:
+class TwilioCarrier(CarrierDefaults):
+    # No commands after events (the default `act`):
+    # TwiML in the webhook reply carries every instruction Twilio needs.
     name: ClassVar[str] = const.NAME
     webhook_kinds: ClassVar[frozenset[str]] = const.WEBHOOK_KINDS
     sync_kinds: ClassVar[frozenset[str]] = frozenset({"voice"})
@@ -113,15 +116,6 @@ class TwilioCarrier:
             credentials, self._http_client(runtime), runtime.settings.twilio_api_base_url
         )
         return await originate.originate(client, request)
-
-    async def act(
-        self,
-        runtime: CarrierRuntime,
-        credentials: Mapping[str, Any],
-        events: list[CallEvent],
-        voice: VoiceInstructions | None,
-    ) -> None:
-        return None  # TwiML in the webhook reply carries every instruction Twilio needs
 
     async def fetch_status(
         self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str

@@ -10,6 +10,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 
 from gateway.carriers.base import (
     CallEvent,
+    CarrierDefaults,
     CarrierRuntime,
     InboundWebhook,
     InvalidCredentials,
@@ -73,7 +74,9 @@ def ncco(hook: InboundWebhook, voice: VoiceInstructions | None) -> list[dict[str
     return [action]
 
 
-class VonageCarrier:
+class VonageCarrier(CarrierDefaults):
+    # No commands after events (the default `act`):
+    # the NCCO in the answer webhook's reply carries every instruction.
     name: ClassVar[str] = const.NAME
     webhook_kinds: ClassVar[frozenset[str]] = const.WEBHOOK_KINDS
     sync_kinds: ClassVar[frozenset[str]] = const.SYNC_KINDS
@@ -147,15 +150,6 @@ class VonageCarrier:
             runtime.http, credentials, request, timeout_s=runtime.settings.outbound_timeout_s
         )
 
-    async def act(
-        self,
-        runtime: CarrierRuntime,
-        credentials: Mapping[str, Any],
-        events: list[CallEvent],
-        voice: VoiceInstructions | None,
-    ) -> None:
-        return None  # the NCCO in the answer webhook's reply carries every instruction
-
     async def fetch_status(
         self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
     ) -> CallEvent | None:
@@ -165,9 +159,6 @@ class VonageCarrier:
             carrier_call_id,
             timeout_s=runtime.settings.outbound_timeout_s,
         )
-
-    async def close(self) -> None:
-        return None
 
 
 Adapter = VonageCarrier
