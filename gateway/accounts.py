@@ -15,9 +15,10 @@ from gateway.carriers.base import InvalidCredentials
 from gateway.carriers.registry import CarrierRegistry
 from gateway.errors import Conflict, Forbidden, InvalidInput, NotFound, read_model
 from gateway.keys import carriers_key, sessionmaker_key, settings_key
-from gateway.models import CarrierAccount, CarrierNumber, Role
+from gateway.models import CarrierAccount, CarrierNumber, Role, Team, User
 from gateway.phones import InvalidPhoneNumber, lookup_key, to_e164
 from gateway.settings import Settings
+from webhooks.routes import forget_account
 
 routes = web.RouteTableDef()
 SECRET_MARKERS = ("token", "secret", "key", "password")
@@ -39,6 +40,19 @@ class CarrierAccountCreate(BaseModel):
     numbers: list[str] = Field(default_factory=list, max_length=500)
     # Calls are paced to this rate (e.g. Twilio's default of 1 per second); null: unpaced.
     calls_per_second: float | None = Field(default=None, gt=0, le=1000)
+
+
+class CarrierAccountUpdate(BaseModel):
+    """Only the fields given change; `credentials` are merged over the stored ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    credentials: dict[str, Any] | None = None
+    calls_per_second: float | None = Field(default=None, gt=0, le=1000)
+    is_active: bool | None = None
+    add_numbers: list[str] = Field(default_factory=list, max_length=500)
+    remove_numbers: list[str] = Field(default_factory=list, max_length=500)
 
 
 def _redact(credentials: Mapping[str, Any]) -> dict[str, Any]:
@@ -86,6 +100,54 @@ def _require_admin(principal: Principal) -> None:
         raise Forbidden("only admins manage carrier accounts")
 
 
+async def _new_numbers(
+    session: AsyncSession, settings: Settings, org_id: int, given: list[str], *, field: str
+) -> list[str]:
+    """Normalize numbers to register; each must be valid and not the org's already."""
+    region = await org_region(session, settings, org_id)
+    numbers: list[str] = []
+    for i, raw in enumerate(given):
+        try:
+            e164 = to_e164(raw, region)
+        except InvalidPhoneNumber as exc:
+            raise InvalidInput(
+                f"{raw!r}: {exc}", field=f"{field}.{i}", code="invalid_phone"
+            ) from None
+        key = lookup_key(settings.lookup_key_secret, e164)
+        taken = (
+            await session.exec(
+                select(CarrierNumber.id).where(
+                    col(CarrierNumber.org_id) == org_id, col(CarrierNumber.phone_key) == key
+                )
+            )
+        ).first()
+        if taken is not None or e164 in numbers:
+            raise Conflict(
+                f"{e164} is already registered", field=f"{field}.{i}", code="duplicate_number"
+            )
+        if await agent_with_key(session, org_id=org_id, key=key) is not None:
+            raise Conflict(
+                f"{e164} is an agent's phone", field=f"{field}.{i}", code="internal_number"
+            )
+        numbers.append(e164)
+    return numbers
+
+
+def _add_numbers(
+    session: AsyncSession, settings: Settings, account: CarrierAccount, numbers: list[str]
+) -> None:
+    assert account.id is not None
+    for e164 in numbers:
+        session.add(
+            CarrierNumber(
+                org_id=account.org_id,
+                account_id=account.id,
+                e164=e164,
+                phone_key=lookup_key(settings.lookup_key_secret, e164),
+            )
+        )
+
+
 async def register_account(
     session: AsyncSession,
     settings: Settings,
@@ -104,32 +166,7 @@ async def register_account(
         credentials = adapter.check_credentials(data.credentials)
     except InvalidCredentials as exc:
         raise InvalidInput(exc.message, field=exc.field) from None
-    region = await org_region(session, settings, org_id)
-    numbers: list[str] = []
-    for i, raw in enumerate(data.numbers):
-        try:
-            e164 = to_e164(raw, region)
-        except InvalidPhoneNumber as exc:
-            raise InvalidInput(
-                f"{raw!r}: {exc}", field=f"numbers.{i}", code="invalid_phone"
-            ) from None
-        key = lookup_key(settings.lookup_key_secret, e164)
-        taken = (
-            await session.exec(
-                select(CarrierNumber.id).where(
-                    col(CarrierNumber.org_id) == org_id, col(CarrierNumber.phone_key) == key
-                )
-            )
-        ).first()
-        if taken is not None or e164 in numbers:
-            raise Conflict(
-                f"{e164} is already registered", field=f"numbers.{i}", code="duplicate_number"
-            )
-        if await agent_with_key(session, org_id=org_id, key=key) is not None:
-            raise Conflict(
-                f"{e164} is an agent's phone", field=f"numbers.{i}", code="internal_number"
-            )
-        numbers.append(e164)
+    numbers = await _new_numbers(session, settings, org_id, data.numbers, field="numbers")
     account = CarrierAccount(
         org_id=org_id,
         carrier=data.carrier,
@@ -139,17 +176,80 @@ async def register_account(
     )
     session.add(account)
     await session.flush()
-    assert account.id is not None
-    for e164 in numbers:
-        session.add(
-            CarrierNumber(
-                org_id=org_id,
-                account_id=account.id,
-                e164=e164,
-                phone_key=lookup_key(settings.lookup_key_secret, e164),
-            )
-        )
+    _add_numbers(session, settings, account, numbers)
     return account, numbers
+
+
+async def update_account(
+    session: AsyncSession,
+    settings: Settings,
+    registry: CarrierRegistry,
+    *,
+    account: CarrierAccount,
+    data: CarrierAccountUpdate,
+) -> None:
+    """Apply a partial update (rotated secrets, pacing, on/off, numbers); the caller commits."""
+    given = data.model_fields_set
+    if "name" in given and data.name is not None:
+        account.name = data.name
+    if "credentials" in given:
+        adapter = registry.get(account.carrier)
+        assert adapter is not None
+        if data.credentials is None:
+            raise InvalidInput("credentials cannot be null", field="credentials")
+        try:
+            account.credentials = adapter.check_credentials(
+                {**account.credentials, **data.credentials}
+            )
+        except InvalidCredentials as exc:
+            raise InvalidInput(exc.message, field=exc.field) from None
+    if "calls_per_second" in given:
+        account.calls_per_second = data.calls_per_second
+    if "is_active" in given:
+        if data.is_active is None:
+            raise InvalidInput("is_active is true or false", field="is_active")
+        account.is_active = data.is_active
+    assert account.id is not None
+    if data.remove_numbers:
+        region = await org_region(session, settings, account.org_id)
+        for i, raw in enumerate(data.remove_numbers):
+            field = f"remove_numbers.{i}"
+            try:
+                e164 = to_e164(raw, region)
+            except InvalidPhoneNumber as exc:
+                raise InvalidInput(f"{raw!r}: {exc}", field=field, code="invalid_phone") from None
+            row = (
+                await session.exec(
+                    select(CarrierNumber).where(
+                        col(CarrierNumber.account_id) == account.id,
+                        col(CarrierNumber.phone_key)
+                        == lookup_key(settings.lookup_key_secret, e164),
+                    )
+                )
+            ).first()
+            if row is None:
+                raise NotFound(f"{e164} is not a number of this account", field=field)
+            if await _used_as_caller_id(session, row):
+                raise Conflict(
+                    f"{e164} is the caller ID of a team or agent", field=field, code="in_use"
+                )
+            await session.delete(row)
+        await session.flush()
+    added = await _new_numbers(
+        session, settings, account.org_id, data.add_numbers, field="add_numbers"
+    )
+    _add_numbers(session, settings, account, added)
+    session.add(account)
+
+
+async def _used_as_caller_id(session: AsyncSession, number: CarrierNumber) -> bool:
+    for table in (Team, User):
+        used = (
+            await session.exec(select(table.id).where(col(table.caller_id_number_id) == number.id))
+        ).first()
+        if used is not None:
+            return True
+    return False
 
 
 @routes.post("/api/carrier-accounts")
@@ -202,16 +302,46 @@ async def list_accounts(request: web.Request) -> web.Response:
     )
 
 
+async def _own_account(
+    session: AsyncSession, principal: Principal, request: web.Request
+) -> CarrierAccount:
+    raw = request.match_info["account_id"]
+    account = await session.get(CarrierAccount, int(raw)) if raw.isdigit() else None
+    if account is None or account.org_id != principal.org_id:
+        raise NotFound("no such carrier account", field="account_id")
+    return account
+
+
+@routes.patch("/api/carrier-accounts/{account_id}")
+async def patch_account(request: web.Request) -> web.Response:
+    """Rotate credentials, change pacing, switch off or on, add or remove numbers.
+
+    Other gateway processes see a deactivated account or new secrets within the webhook
+    pipeline's account cache time (ACCOUNT_TTL_S); this process at once.
+    """
+    principal = current(request)
+    _require_admin(principal)
+    data = await read_model(request, CarrierAccountUpdate)
+    settings, registry = request.app[settings_key], request.app[carriers_key]
+    async with request.app[sessionmaker_key]() as session:
+        account = await _own_account(session, principal, request)
+        await update_account(session, settings, registry, account=account, data=data)
+        await session.commit()
+        numbers = await _numbers(session, [account.id or 0])
+    assert account.id is not None
+    forget_account(request.app, account.id)
+    return web.json_response(
+        account_to_json(settings, registry, account, numbers.get(account.id, []))
+    )
+
+
 @routes.get("/api/carrier-accounts/{account_id}")
 async def get_account(request: web.Request) -> web.Response:
     principal = current(request)
     _require_admin(principal)
-    raw = request.match_info["account_id"]
     settings, registry = request.app[settings_key], request.app[carriers_key]
     async with request.app[sessionmaker_key]() as session:
-        account = await session.get(CarrierAccount, int(raw)) if raw.isdigit() else None
-        if account is None or account.org_id != principal.org_id:
-            raise NotFound("no such carrier account", field="account_id")
+        account = await _own_account(session, principal, request)
         numbers = await _numbers(session, [account.id or 0])
     return web.json_response(
         account_to_json(settings, registry, account, numbers.get(account.id or 0, []))

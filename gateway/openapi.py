@@ -292,6 +292,25 @@ SCHEMAS: dict[str, Any] = {
             "invalid_count": {"type": "integer"},
         },
     },
+    "CarrierAccountUpdate": {
+        "type": "object",
+        "description": "Only the fields given change",
+        "properties": {
+            "name": {"type": "string"},
+            "credentials": {
+                "type": "object",
+                "description": "Merged over the stored credentials and validated again: send "
+                "only what rotates, e.g. a new auth token",
+            },
+            "calls_per_second": {"type": ["number", "null"]},
+            "is_active": {
+                "type": "boolean",
+                "description": "false: its webhooks answer 404 and click-to-call skips it",
+            },
+            "add_numbers": {"type": "array", "items": {"type": "string"}},
+            "remove_numbers": {"type": "array", "items": {"type": "string"}},
+        },
+    },
     "CarrierAccountCreate": {
         "type": "object",
         "required": ["carrier"],
@@ -557,7 +576,22 @@ def _core_spec() -> dict[str, Any]:
                         "200": _json({"$ref": ref + "CarrierAccount"}),
                         **_errors(401, 403, 404),
                     },
-                }
+                },
+                "patch": {
+                    "summary": "Rotate credentials, change pacing, switch off or on, add or "
+                    "remove numbers (admin)",
+                    "parameters": [_path("account_id")],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": ref + "CarrierAccountUpdate"}}
+                        },
+                    },
+                    "responses": {
+                        "200": _json({"$ref": ref + "CarrierAccount"}),
+                        **_errors(400, 401, 403, 404, 409),
+                    },
+                },
             },
         },
     }

@@ -73,6 +73,11 @@ async def _account(request: web.Request, account_id: int) -> CarrierAccount | No
     return await asyncio.shield(task)
 
 
+def forget_account(app: Mapping[Any, Any], account_id: int) -> None:
+    """Drop a cached account (after it changed) so the next callback reads it again."""
+    app[accounts_key].pop(account_id, None)
+
+
 async def _load_account(app: Mapping[Any, Any], account_id: int) -> CarrierAccount | None:
     try:
         async with app[sessionmaker_key]() as session:
