@@ -59,6 +59,8 @@ class InboundWebhook:
     kind: str
     # Unix time the request arrived: signature timestamps are judged against it.
     received_at: float = field(default_factory=time.time)
+    # The form body once decoded (verify and parse both need it; decoding is not free).
+    _form: dict[str, list[str]] | None = field(default=None, compare=False, repr=False)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
