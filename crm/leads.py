@@ -254,7 +254,8 @@ async def link_earlier_calls(session: AsyncSession, lead: Lead, numbers: list[st
 
     Only calls that matched no lead (`lead_match` "none") are taken: an ambiguous call stays
     for a person to resolve, and an internal one is not a customer's. The other party's
-    number is `to_number` on outbound calls and `from_number` on inbound ones.
+    number is `to_number` on outbound calls and `from_number` on inbound ones. `updated_at`
+    is left alone: reconciliation reads it as the time of the carrier's last word.
     """
     if not numbers:
         return 0
@@ -277,7 +278,6 @@ async def link_earlier_calls(session: AsyncSession, lead: Lead, numbers: list[st
             lead_id=lead.id,
             lead_match="matched",
             team_id=sa.func.coalesce(col(Call.team_id), lead.team_id),
-            updated_at=utcnow(),
         )
         .execution_options(synchronize_session=False)
     )

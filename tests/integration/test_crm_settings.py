@@ -2,8 +2,6 @@
 
 from typing import Any
 
-import pytest
-
 from crm.orgconfig import DEFAULT_DISPOSITIONS, DEFAULT_LEAD_STATUSES, DEFAULT_PAUSE_REASONS
 from tests.conftest import Gateway
 from tests.integration.test_lead_management import create, patch
@@ -72,50 +70,49 @@ async def test_defaults_then_an_admin_replaces_the_lists(gateway: Gateway) -> No
     assert status == 400 and body["error"]["field"] == "status"
 
 
-@pytest.mark.parametrize(
-    ("lists", "field"),
-    [
-        ({}, "body"),
-        ({"lead_statuses": []}, "lead_statuses"),
-        ({"lead_statuses": None}, "lead_statuses"),
-        ({"lead_statuses": [*STATUSES, {"key": "new", "label": "Again"}]}, "lead_statuses.3.key"),
-        ({"lead_statuses": [{"key": "Not OK", "label": "x"}]}, "lead_statuses.0.key"),
-        ({"lead_statuses": [{"key": "", "label": "x"}]}, "lead_statuses.0.key"),
-        ({"lead_statuses": [{"key": "-x", "label": "x"}]}, "lead_statuses.0.key"),
-        ({"lead_statuses": [{"key": "ok", "label": ""}]}, "lead_statuses.0.label"),
-        ({"lead_statuses": [{"key": "ok"}]}, "lead_statuses.0.label"),
-        (
-            {"lead_statuses": [{"key": "ok", "label": "x", "colour": "red"}]},
-            "lead_statuses.0.colour",
-        ),
-        (
-            {"dispositions": [{"key": "a", "label": "A", "lead_status": "nope"}]},
-            "dispositions.0.lead_status",
-        ),
-        (
-            {
-                "lead_statuses": STATUSES,
-                "dispositions": [{"key": "a", "label": "A", "lead_status": "lost"}],
-            },
-            "dispositions.0.lead_status",
-        ),
-        (
-            {"pause_reasons": [{"key": "a", "label": "A"}, {"key": "a", "label": "B"}]},
-            "pause_reasons.1.key",
-        ),
-        ({"pause_reasons": "break"}, "pause_reasons"),
-        ({"holidays": []}, "holidays"),
-    ],
-)
-async def test_invalid_lists_are_400_naming_the_field(
-    gateway: Gateway, lists: dict[str, Any], field: str
-) -> None:
+BAD_LISTS: list[tuple[dict[str, Any], str]] = [
+    ({}, "body"),
+    ({"lead_statuses": []}, "lead_statuses"),
+    ({"lead_statuses": None}, "lead_statuses"),
+    ({"lead_statuses": [*STATUSES, {"key": "new", "label": "Again"}]}, "lead_statuses.3.key"),
+    ({"lead_statuses": [{"key": "Not OK", "label": "x"}]}, "lead_statuses.0.key"),
+    ({"lead_statuses": [{"key": "", "label": "x"}]}, "lead_statuses.0.key"),
+    ({"lead_statuses": [{"key": "-x", "label": "x"}]}, "lead_statuses.0.key"),
+    ({"lead_statuses": [{"key": "ok", "label": ""}]}, "lead_statuses.0.label"),
+    ({"lead_statuses": [{"key": "ok"}]}, "lead_statuses.0.label"),
+    (
+        {"lead_statuses": [{"key": "ok", "label": "x", "colour": "red"}]},
+        "lead_statuses.0.colour",
+    ),
+    (
+        {"dispositions": [{"key": "a", "label": "A", "lead_status": "nope"}]},
+        "dispositions.0.lead_status",
+    ),
+    (
+        {
+            "lead_statuses": STATUSES,
+            "dispositions": [{"key": "a", "label": "A", "lead_status": "lost"}],
+        },
+        "dispositions.0.lead_status",
+    ),
+    (
+        {"pause_reasons": [{"key": "a", "label": "A"}, {"key": "a", "label": "B"}]},
+        "pause_reasons.1.key",
+    ),
+    ({"pause_reasons": "break"}, "pause_reasons"),
+    ({"holidays": []}, "holidays"),
+]
+
+
+async def test_invalid_lists_are_400_naming_the_field(gateway: Gateway) -> None:
     admin = await gateway.login("admin@demo.test")
-    status, body = await put(gateway, admin, **lists)
-    assert status == 400 and body["error"]["field"] == field, body
+    for lists, field in BAD_LISTS:
+        status, body = await put(gateway, admin, **lists)
+        assert status == 400 and body["error"]["field"] == field, (lists, body)
     _, after = await gateway.request("GET", "/api/settings/crm", admin)
     assert after["lead_statuses"] == list(DEFAULT_LEAD_STATUSES)
     assert after["dispositions"] == list(DEFAULT_DISPOSITIONS)
+    assert after["pause_reasons"] == list(DEFAULT_PAUSE_REASONS)
 
 
 async def test_statuses_in_use_cannot_be_removed(gateway: Gateway) -> None:

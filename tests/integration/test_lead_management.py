@@ -4,7 +4,6 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from sqlmodel import col, delete, select
 
 from crm.leads import add_phone_keys
@@ -171,38 +170,37 @@ async def test_patch_changes_fields_records_status_and_emits_an_event(gateway: G
     assert history["next_cursor"] is None
 
 
-@pytest.mark.parametrize(
-    ("fields", "status", "field", "code"),
-    [
-        ({"owner_id": 3}, 400, "owner_id", "invalid"),
-        ({"team_id": None}, 400, "team_id", "invalid"),
-        ({"colour": "red"}, 400, "colour", "invalid"),
-        ({"status": "sleeping"}, 400, "status", "invalid"),
-        ({"email": "nope"}, 400, "email", "invalid"),
-        ({"name": None}, 400, "name", "invalid"),
-        ({"phone": "12345"}, 400, "phone", "invalid_phone"),
-        ({"alt_phones": ["+1 212 736 4455", "nope"]}, 400, "alt_phones.1", "invalid_phone"),
-        ({"alt_phones": ["+91 90000 23456"]}, 400, "alt_phones.0", "internal_number"),
-        ({"phone": "+91 98200 11223"}, 409, "phone", "duplicate_phone"),
-        ({"alt_phones": ["98200 11223"]}, 409, "alt_phones.0", "duplicate_phone"),
-    ],
-)
-async def test_bad_patches_are_refused_and_change_nothing(
-    gateway: Gateway, fields: dict[str, Any], status: int, field: str, code: str
-) -> None:
+BAD_PATCHES: list[tuple[dict[str, Any], int, str, str]] = [
+    ({"owner_id": 3}, 400, "owner_id", "invalid"),
+    ({"team_id": None}, 400, "team_id", "invalid"),
+    ({"colour": "red"}, 400, "colour", "invalid"),
+    ({"status": "sleeping"}, 400, "status", "invalid"),
+    ({"email": "nope"}, 400, "email", "invalid"),
+    ({"name": None}, 400, "name", "invalid"),
+    ({"phone": "12345"}, 400, "phone", "invalid_phone"),
+    ({"alt_phones": ["+1 212 736 4455", "nope"]}, 400, "alt_phones.1", "invalid_phone"),
+    ({"alt_phones": ["+91 90000 23456"]}, 400, "alt_phones.0", "internal_number"),
+    ({"phone": "+91 98200 11223"}, 409, "phone", "duplicate_phone"),
+    ({"alt_phones": ["98200 11223"]}, 409, "alt_phones.0", "duplicate_phone"),
+]
+
+
+async def test_bad_patches_are_refused_and_change_nothing(gateway: Gateway) -> None:
     token = await gateway.login("admin@demo.test")
     lead = await create(gateway, token, name="Kept", phone="98450 12366", company="Kept Co")
-    got, body = await patch(gateway, token, lead["id"], **{"name": "Changed", **fields})
-    assert got == status, body
-    assert (body["error"]["field"], body["error"]["code"]) == (field, code)
-    if "owner_id" in fields or "team_id" in fields:
-        assert "assignment" in body["error"]["message"]
-    if code == "duplicate_phone":
-        assert len(body["error"]["lead_ids"]) == 1
+    for fields, status, field, code in BAD_PATCHES:
+        got, body = await patch(gateway, token, lead["id"], **{"name": "Changed", **fields})
+        assert got == status, (fields, body)
+        assert (body["error"]["field"], body["error"]["code"]) == (field, code), fields
+        if "owner_id" in fields or "team_id" in fields:
+            assert "assignment" in body["error"]["message"]
+        if code == "duplicate_phone":
+            assert len(body["error"]["lead_ids"]) == 1
     _, after = await gateway.request("GET", f"/api/leads/{lead['id']}", token)
     assert after["name"] == "Kept" and after["phone"] == "+919845012366"
     assert after["alt_phones"] == [] and after["updated_at"] == lead["updated_at"]
     assert await events(gateway, "lead.updated") == []
+    assert await names(gateway, token, q="Kept") == ["Kept"]
 
 
 async def test_patch_follows_the_same_visibility_as_get(gateway: Gateway) -> None:
@@ -311,24 +309,22 @@ async def test_list_filters_combine(gateway: Gateway) -> None:
     assert second["next_cursor"] is None
 
 
-@pytest.mark.parametrize(
-    ("params", "field"),
-    [
-        ({"created_from": "yesterday"}, "created_from"),
-        ({"created_to": "2026-13-01T00:00:00Z"}, "created_to"),
-        ({"updated_from": "2026-11-01T10:00:00"}, "updated_from"),
-        ({"updated_to": "x"}, "updated_to"),
-        ({"owner_id": "nobody"}, "owner_id"),
-        ({"team_id": "-1"}, "team_id"),
-        ({"phone": "12345"}, "phone"),
-    ],
-)
-async def test_bad_filters_are_400_naming_the_field(
-    gateway: Gateway, params: dict[str, str], field: str
-) -> None:
+BAD_FILTERS: list[tuple[dict[str, str], str]] = [
+    ({"created_from": "yesterday"}, "created_from"),
+    ({"created_to": "2026-13-01T00:00:00Z"}, "created_to"),
+    ({"updated_from": "2026-11-01T10:00:00"}, "updated_from"),
+    ({"updated_to": "x"}, "updated_to"),
+    ({"owner_id": "nobody"}, "owner_id"),
+    ({"team_id": "-1"}, "team_id"),
+    ({"phone": "12345"}, "phone"),
+]
+
+
+async def test_bad_filters_are_400_naming_the_field(gateway: Gateway) -> None:
     token = await gateway.login("manager@demo.test")
-    status, body = await gateway.request("GET", "/api/leads", token, params=params)
-    assert status == 400 and body["error"]["field"] == field, body
+    for params, field in BAD_FILTERS:
+        status, body = await gateway.request("GET", "/api/leads", token, params=params)
+        assert status == 400 and body["error"]["field"] == field, (params, body)
 
 
 async def test_agents_filters_stay_within_their_own_leads(gateway: Gateway) -> None:
