@@ -252,11 +252,17 @@ async def add_phone_keys(session: AsyncSession, settings: Settings, lead: Lead) 
 async def link_earlier_calls(session: AsyncSession, lead: Lead, numbers: list[str]) -> int:
     """Attach calls logged before any lead had one of `numbers`; returns how many.
 
-    Only calls that matched no lead (`lead_match` "none") are taken: an ambiguous call stays
-    for a person to resolve, and an internal one is not a customer's. The other party's
-    number is `to_number` on outbound calls and `from_number` on inbound ones. `updated_at`
-    is left alone: reconciliation reads it as the time of the carrier's last word.
+    Only calls that matched no lead (`lead_match` "none") are taken: an ambiguous call waits
+    until its number has one lead (`link_resolved_calls`), an internal one is no customer's.
+    The other party's number is `to_number` on outbound calls and `from_number` on inbound
+    ones. `updated_at` is left alone: reconciliation reads it as the carrier's last word.
     """
+    return await _link_calls(session, lead, numbers, lead_match="none")
+
+
+async def _link_calls(
+    session: AsyncSession, lead: Lead, numbers: list[str], *, lead_match: str
+) -> int:
     if not numbers:
         return 0
     result = await session.exec(
@@ -264,7 +270,7 @@ async def link_earlier_calls(session: AsyncSession, lead: Lead, numbers: list[st
         .where(
             col(Call.org_id) == lead.org_id,
             col(Call.lead_id).is_(None),
-            col(Call.lead_match) == "none",
+            col(Call.lead_match) == lead_match,
             sa.or_(
                 sa.and_(
                     col(Call.direction) == Direction.OUTBOUND, col(Call.to_number).in_(numbers)
@@ -282,6 +288,18 @@ async def link_earlier_calls(session: AsyncSession, lead: Lead, numbers: list[st
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)
+
+
+async def link_resolved_calls(session: AsyncSession, settings: Settings, lead: Lead) -> int:
+    """Attach ambiguous calls whose number now belongs to this lead alone (after a merge)."""
+    sole: list[str] = []
+    for e164 in [lead.phone, *lead.alt_phones]:
+        match = await leads_with_key(
+            session, org_id=lead.org_id, key=lookup_key(settings.lookup_key_secret, e164)
+        )
+        if match.unique == lead.id:
+            sole.append(e164)
+    return await _link_calls(session, lead, sole, lead_match="ambiguous")
 
 
 async def _refuse_taken_numbers(

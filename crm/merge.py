@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from crm.leads import add_phone_keys, lead_to_json, visible_lead
+from crm.leads import add_phone_keys, lead_to_json, link_resolved_calls, visible_lead
 from crm.outbox import emit
 from gateway.auth import Principal
 from gateway.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -142,6 +142,8 @@ async def merge_leads(
         delete(LeadPhone).where(col(LeadPhone.lead_id).in_([survivor.id, *loser_ids]))
     )
     await add_phone_keys(session, settings, survivor)
+    # Calls left unattached because their number was on several of these leads now have one.
+    await link_resolved_calls(session, settings, survivor)
     survivor.updated_at = now
     session.add(survivor)
     await session.flush()

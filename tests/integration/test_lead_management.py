@@ -388,7 +388,7 @@ async def test_calls_logged_before_the_lead_existed_are_linked_to_it(gateway: Ga
     assert len(detail["calls"]) == 2
 
 
-async def test_a_number_two_leads_hold_is_shown_as_shared(gateway: Gateway) -> None:
+async def test_a_number_two_leads_hold_is_shown_as_shared_until_merged(gateway: Gateway) -> None:
     admin = await gateway.login("admin@demo.test")
     first = await create(gateway, admin, name="Shared A", phone="98450 12001")
     second = await create(gateway, admin, name="Shared B", phone="98450 12002")
@@ -411,3 +411,16 @@ async def test_a_number_two_leads_hold_is_shown_as_shared(gateway: Gateway) -> N
     )
     assert status == 200, body
     assert body["shared_numbers"] == [{"number": "+919845012001", "lead_ids": [first["id"]]}]
+
+    # A call to the shared number cannot pick a lead; merging the two gives it one.
+    await place_console_call(gateway, "+919845012001")
+    call = await ended_call_to(gateway, "+919845012001")
+    assert (call.lead_id, call.lead_match) == (None, "ambiguous")
+    status, merged = await gateway.request(
+        "POST", f"/api/leads/{first['id']}/merge", admin, json={"from_lead_ids": [second["id"]]}
+    )
+    assert status == 200, merged
+    assert merged["shared_numbers"] == []
+    assert merged["alt_phones"] == ["+919845012002", "+919845012003"]
+    _, detail = await gateway.request("GET", f"/api/leads/{first['id']}", admin)
+    assert [(c["id"], c["lead_match"]) for c in detail["calls"]] == [(call.id, "matched")]
