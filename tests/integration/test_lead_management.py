@@ -424,3 +424,20 @@ async def test_a_number_two_leads_hold_is_shown_as_shared_until_merged(gateway: 
     assert merged["alt_phones"] == ["+919845012002", "+919845012003"]
     _, detail = await gateway.request("GET", f"/api/leads/{first['id']}", admin)
     assert [(c["id"], c["lead_match"]) for c in detail["calls"]] == [(call.id, "matched")]
+
+
+async def test_openapi_documents_lead_management(gateway: Gateway) -> None:
+    status, spec = await gateway.request("GET", "/api/openapi.json")
+    assert status == 200
+    for path, methods in {
+        "/api/leads/{lead_id}": {"get", "patch"},
+        "/api/leads/{lead_id}/merge": {"post"},
+        "/api/leads/{lead_id}/history": {"get"},
+        "/api/leads/{lead_id}/notes": {"get", "post"},
+        "/api/settings/crm": {"get", "put"},
+    }.items():
+        assert methods <= set(spec["paths"][path]), path
+    listed = {p["name"] for p in spec["paths"]["/api/leads"]["get"]["parameters"]}
+    assert {"q", "phone", "tag", "country", "created_from", "updated_to", "owner_id"} <= listed
+    lead = spec["components"]["schemas"]["Lead"]["properties"]
+    assert {"country", "region", "timezone", "timezones", "merged_into_id"} <= set(lead)
