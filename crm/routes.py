@@ -26,6 +26,8 @@ from crm.leads import (
     lead_to_json,
     list_leads,
     org_region,
+    parse_filters,
+    shared_numbers,
     visible_lead,
 )
 from gateway.auth import current
@@ -60,9 +62,7 @@ async def get_leads(request: web.Request) -> web.Response:
             session,
             request.app[settings_key],
             principal,
-            q=q.get("q", "").strip() or None,
-            status=q.get("status") or None,
-            owner_id=parse_int(q.get("owner_id"), "owner_id"),
+            filters=parse_filters(q),
             limit=parse_limit(q.get("limit")),
             before_id=decode_cursor(q.get("cursor")),
         )
@@ -93,7 +93,9 @@ async def get_lead(request: web.Request) -> web.Response:
         lead = await visible_lead(session, principal, lead_id)
         calls, _ = await list_calls(session, principal, lead_id=lead_id, limit=100)
         dnc = lead_id in await leads_on_dnc(session, org_id=lead.org_id, lead_ids=[lead_id])
+        shared = await shared_numbers(session, request.app[settings_key], lead)
     body = lead_to_json(lead, dnc=dnc)
+    body["shared_numbers"] = shared
     body["calls"] = calls
     return web.json_response(body)
 

@@ -62,6 +62,32 @@ PAGING = [
 
 TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}
 
+
+def _time_filter(name: str, description: str) -> dict[str, Any]:
+    return _query(
+        name,
+        {"type": "string", "format": "date-time"},
+        f"{description} (ISO 8601 with an offset, e.g. 2026-11-01T00:00:00Z)",
+    )
+
+
+LEAD_FILTERS = [
+    _query("name", {"type": "string"}, "Name contains (any case)"),
+    _query("company", {"type": "string"}, "Company contains (any case)"),
+    _query("email", {"type": "string"}, "E-mail contains (any case)"),
+    _query("status", {"type": "string"}, "Lead status; several comma-separated"),
+    _query("owner_id", {"type": "string"}, "Owner's user id, or none for unassigned leads"),
+    _query("team_id", {"type": "string"}, "Team id, or none for leads in no team"),
+    _query("tag", {"type": "string"}, "Has this tag"),
+    _query("source", {"type": "string"}, "Source (api, import, inbound-call, dialer, ...)"),
+    _query("country", {"type": "string"}, "ISO country of the primary number"),
+    _query("phone", {"type": "string"}, "Has this number (any format, exact)"),
+    _time_filter("created_from", "Created at or after"),
+    _time_filter("created_to", "Created before"),
+    _time_filter("updated_from", "Updated at or after"),
+    _time_filter("updated_to", "Updated before"),
+]
+
 SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -101,15 +127,9 @@ SCHEMAS: dict[str, Any] = {
             "alt_phones": {"type": "array", "items": {"type": "string"}},
             "address": {"type": ["string", "null"]},
             "status": {
-                "enum": [
-                    "new",
-                    "contacted",
-                    "interested",
-                    "callback",
-                    "not-interested",
-                    "converted",
-                    "lost",
-                ]
+                "type": "string",
+                "description": "One of the organization's lead statuses (GET /api/settings/crm); "
+                "default new",
             },
             "owner_id": {"type": ["integer", "null"]},
             "team_id": {"type": ["integer", "null"]},
@@ -141,6 +161,33 @@ SCHEMAS: dict[str, Any] = {
                 "type": "boolean",
                 "description": "The primary phone is on the organization's do-not-call list",
             },
+            "country": {
+                "type": ["string", "null"],
+                "description": "ISO 3166 region of the primary number",
+            },
+            "region": {
+                "type": ["string", "null"],
+                "description": "Where the primary number is (e.g. Mumbai, California); null for "
+                "numbers that only tell the country",
+            },
+            "timezone": {
+                "type": ["string", "null"],
+                "description": "The first of `timezones`; null if the number tells none",
+            },
+            "timezones": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Every IANA zone the primary number may be in",
+            },
+            "attempts": {"type": "integer"},
+            "last_called_at": TIMESTAMP,
+            "next_follow_up_at": TIMESTAMP,
+            "assigned_at": TIMESTAMP,
+            "merged_into_id": {
+                "type": ["integer", "null"],
+                "description": "Set when this lead was merged into another (it is then hidden "
+                "from lists)",
+            },
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"},
         },
@@ -151,7 +198,18 @@ SCHEMAS: dict[str, Any] = {
             {
                 "type": "object",
                 "properties": {
-                    "calls": {"type": "array", "items": {"$ref": "#/components/schemas/Call"}}
+                    "calls": {"type": "array", "items": {"$ref": "#/components/schemas/Call"}},
+                    "shared_numbers": {
+                        "type": "array",
+                        "description": "The lead's numbers that other leads hold too",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "number": {"type": "string"},
+                                "lead_ids": {"type": "array", "items": {"type": "integer"}},
+                            },
+                        },
+                    },
                 },
             },
         ]
@@ -348,16 +406,19 @@ SCHEMAS: dict[str, Any] = {
 
 # Feature packages document their own endpoints: each module here exports `PATHS` and
 # `SCHEMAS` (imported when the document is built, so they may use this module's helpers).
-PARTS: tuple[str, ...] = ()
+PARTS: tuple[str, ...] = ("crm.openapi_leads",)
 
 
 def build_spec() -> dict[str, Any]:
     spec = _core_spec()
     for name in PARTS:
         part = importlib.import_module(name)
-        overlap = set(part.PATHS) & set(spec["paths"])
-        assert not overlap, f"{name} documents paths twice: {overlap}"
-        spec["paths"].update(part.PATHS)
+        # A part may add methods to a path documented elsewhere, never document one twice.
+        for path, methods in part.PATHS.items():
+            existing = spec["paths"].setdefault(path, {})
+            overlap = set(methods) & set(existing)
+            assert not overlap, f"{name} documents {path} {overlap} twice"
+            existing.update(methods)
         spec["components"]["schemas"].update(part.SCHEMAS)
     return spec
 
@@ -414,15 +475,15 @@ def _core_spec() -> dict[str, Any]:
             },
             "/api/leads": {
                 "get": {
-                    "summary": "List leads visible to the caller, newest first",
+                    "summary": "List leads visible to the caller, newest first (merged leads "
+                    "left out); filters combine",
                     "parameters": [
                         _query(
                             "q",
                             {"type": "string"},
                             "Name, company, e-mail, or a phone number in any format",
                         ),
-                        _query("status", {"type": "string"}, "Lead status"),
-                        _query("owner_id", {"type": "integer"}, "Owner"),
+                        *LEAD_FILTERS,
                         *PAGING,
                     ],
                     "responses": {"200": _json(_list_of(ref + "Lead")), **_errors(400, 401)},

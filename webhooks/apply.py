@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from crm.leads import emit_lead_created
+from crm.leads import add_phone_keys, emit_lead_created
 from crm.numbers import agent_with_key, is_internal, leads_with_key
 from crm.outbox import call_ended
 from gateway import callstate
@@ -21,7 +21,6 @@ from gateway.models import (
     CarrierAccount,
     Direction,
     Lead,
-    LeadPhone,
     LegRole,
     Organization,
     User,
@@ -168,15 +167,7 @@ async def _lead_for_unknown_caller(
     )
     session.add(lead)
     await session.flush()
-    assert lead.id is not None
-    session.add(
-        LeadPhone(
-            org_id=org_id,
-            lead_id=lead.id,
-            phone_key=lookup_key(settings.lookup_key_secret, e164),
-            is_primary=True,
-        )
-    )
+    await add_phone_keys(session, settings, lead)
     emit_lead_created(session, lead)
     return lead
 
