@@ -16,11 +16,12 @@ def emit(session: AsyncSession, *, org_id: int, type: str, data: dict[str, Any])
     session.add(IntegrationEvent(org_id=org_id, type=type, data=data))
 
 
-def call_ended(session: AsyncSession, call: Call) -> None:
+def call_ended(session: AsyncSession, call: Call) -> bool:
     """`call.missed` for an inbound call nobody answered, `call.completed` for every other end.
 
     An inbound call can "complete" at the carrier with nobody on our side: answered by a
     recorded message (no agent), or for no time at all. Those are missed calls too.
+    Returns whether the call was missed (its owner is alerted once it is committed).
     """
     missed = call.direction == Direction.INBOUND and (
         call.outcome != CallOutcome.COMPLETED or call.agent_id is None or not call.duration_s
@@ -31,3 +32,4 @@ def call_ended(session: AsyncSession, call: Call) -> None:
         type="call.missed" if missed else "call.completed",
         data=call_to_json(call),
     )
+    return missed

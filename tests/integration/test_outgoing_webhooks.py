@@ -11,10 +11,14 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from sqlmodel import col, select
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from gateway.keys import sessionmaker_key
+from gateway.models import User
 from tests.conftest import Gateway, GatewayFactory, free_port
+from tests.integration.test_inbound_and_openapi import ring_in
 
 # Fast retries and a short timeout, so that the schedule is observable within a test.
 FAST = {
@@ -402,3 +406,85 @@ async def test_a_slow_receiver_delays_no_one_else(
     await asyncio.sleep(0.5)
     assert len(receiver.at("/slow")) == sent <= 4
     assert await deliveries(gw, admin, subscription_id=slow_sub["id"], status="pending")
+
+
+@dataclass
+class Alerts:
+    """`missed_call` events one Socket.IO client received."""
+
+    received: list[dict[str, Any]] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def next(self, count: int, timeout: float = 10.0) -> dict[str, Any]:
+        async with asyncio.timeout(timeout):
+            while len(self.received) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+        return self.received[count - 1]
+
+
+async def listen(gw: Gateway, email: str) -> Alerts:
+    alerts = Alerts()
+    live = await gw.connect(await gw.login(email))
+
+    async def on_missed(data: dict[str, Any]) -> None:
+        alerts.received.append(data)
+        alerts.arrived.set()
+
+    live.client.on("missed_call", on_missed, namespace="/dialer")
+    return alerts
+
+
+async def test_a_missed_inbound_call_alerts_the_owner_and_is_delivered(
+    start_gateway: GatewayFactory, receiver: Receiver
+) -> None:
+    gw = await start_gateway(**FAST)
+    admin = await gw.login("admin@demo.test")
+    await subscribe(gw, admin, receiver, "/missed", ["call.missed"])
+    # Priya Sharma belongs to agent1, whose phone now rings out unanswered.
+    async with gw.app[sessionmaker_key]() as session:
+        agent1 = (
+            await session.exec(select(User).where(col(User.email) == "agent1@demo.test"))
+        ).one()
+        agent1.phone = "+919000000002"
+        await session.commit()
+    owner, other, manager = [
+        await listen(gw, email)
+        for email in ("agent1@demo.test", "agent2@demo.test", "manager@demo.test")
+    ]
+
+    await ring_in(gw, "+919876543210")
+    alert = await owner.next(1)
+    assert alert["call"]["direction"] == "inbound" and alert["call"]["outcome"] == "no-answer"
+    assert alert["call"]["from_number"] == "+919876543210"
+    assert alert["lead"]["name"] == "Priya Sharma" and alert["lead"]["owner_id"] == agent1.id
+    (delivered,) = await receiver.wait_for("/missed", 1)
+    assert delivered.payload["type"] == "call.missed"
+    assert delivered.payload["data"]["id"] == alert["call"]["id"]
+
+    # A caller nobody owns: the supervisors are told, and the new lead comes with it.
+    await ring_in(gw, "+447911123411")
+    unowned = await manager.next(1)
+    assert unowned["call"]["id"] != alert["call"]["id"]
+    assert unowned["lead"]["phone"] == "+447911123411" and unowned["lead"]["owner_id"] is None
+    assert unowned["lead"]["source"] == "inbound-call"
+    await receiver.wait_for("/missed", 2)
+
+    # An answered inbound call is no missed call.
+    async with gw.app[sessionmaker_key]() as session:
+        agent1 = (
+            await session.exec(select(User).where(col(User.email) == "agent1@demo.test"))
+        ).one()
+        agent1.phone = "+919000012345"
+        await session.commit()
+    await ring_in(gw, "+919876543210")
+    async with asyncio.timeout(10):
+        while True:
+            _, calls = await gw.request("GET", "/api/calls", admin, params={"status": "completed"})
+            if len(calls["data"]) == 3:
+                break
+            await asyncio.sleep(0.05)
+    assert calls["data"][0]["outcome"] == "completed" and calls["data"][0]["duration_s"]
+    await asyncio.sleep(0.3)
+    assert len(owner.received) == len(manager.received) == 1 and other.received == []
+    assert len(receiver.at("/missed")) == 2
