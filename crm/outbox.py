@@ -11,9 +11,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from crm.calls import call_to_json
 from gateway.models import Call, CallOutcome, Direction, IntegrationEvent
 
+# Set on a session that wrote events: its commit wakes this process's webhook dispatcher.
+EVENTS_WRITTEN = "integration_events_written"
+
 
 def emit(session: AsyncSession, *, org_id: int, type: str, data: dict[str, Any]) -> None:
     session.add(IntegrationEvent(org_id=org_id, type=type, data=data))
+    session.info[EVENTS_WRITTEN] = True
 
 
 def call_ended(session: AsyncSession, call: Call) -> bool:

@@ -23,6 +23,7 @@ import aiohttp
 import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from standardwebhooks import Webhook
 
@@ -36,7 +37,8 @@ from crm.integrations.deliveries import (
     message_id,
 )
 from crm.integrations.subscriptions import subscribed
-from gateway.keys import http_key, sessionmaker_key, settings_key
+from crm.outbox import EVENTS_WRITTEN
+from gateway.keys import engine_key, http_key, sessionmaker_key, settings_key
 from gateway.models import IntegrationEvent, WebhookDelivery, WebhookSubscription, utcnow
 
 log = logging.getLogger(__name__)
@@ -244,6 +246,8 @@ class Dispatcher:
                 if taken[sub_id] < cap:
                     taken[sub_id] += 1
                     chosen[delivery_id] = sub_id
+            if not chosen:
+                return []
             lease_until = now + self.lease
             # The conditions are re-checked by the UPDATE itself: on SQLite, under its write
             # lock; on PostgreSQL, after waiting for a concurrent claim's commit.
@@ -382,8 +386,17 @@ dispatcher_key = web.AppKey("integrations_dispatcher", Dispatcher)
 async def integrations_ctx(app: web.Application) -> AsyncIterator[None]:
     dispatcher = Dispatcher(app)
     app[dispatcher_key] = dispatcher
+    engine = app[engine_key].sync_engine
+
+    def after_commit(session: Session) -> None:
+        # Events committed by this process go out at once; other processes' at the next poll.
+        if session.bind is engine and session.info.pop(EVENTS_WRITTEN, False):
+            dispatcher.poke()
+
+    sa.event.listen(Session, "after_commit", after_commit)
     task = asyncio.get_running_loop().create_task(dispatcher.run())
     yield
+    sa.event.remove(Session, "after_commit", after_commit)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await dispatcher.close()

@@ -217,7 +217,8 @@ async def test_subscriptions_are_validated_and_the_secret_shown_once(gateway: Ga
 async def test_real_events_are_delivered_signed_to_their_subscribers(
     start_gateway: GatewayFactory, receiver: Receiver
 ) -> None:
-    gw = await start_gateway(**FAST)
+    # No polling: events committed in this process wake its dispatcher.
+    gw = await start_gateway(**{**FAST, "WEBHOOK_OUT_POLL_S": 60})
     admin = await gw.login("admin@demo.test")
     everything = await subscribe(gw, admin, receiver, "/all", ["*"])
     calls_only = await subscribe(gw, admin, receiver, "/calls", ["call.completed"])
@@ -282,6 +283,28 @@ async def test_real_events_are_delivered_signed_to_their_subscribers(
     assert latest.payload["data"]["phone"] == "+919600056565"
     with pytest.raises(WebhookVerificationError):
         Webhook(everything["secret"]).verify(latest.body, latest.headers)
+
+
+async def test_two_gateways_send_each_message_once(
+    start_gateway: GatewayFactory, receiver: Receiver
+) -> None:
+    first = await start_gateway(**FAST)
+    second = await start_gateway(**FAST)
+    admin = await first.login("admin@demo.test")
+    sub = await subscribe(first, admin, receiver, "/once", ["lead.created"])
+    # Both dispatchers poll the same database while the events arrive through either one.
+    for i in range(12):
+        gw = (first, second)[i % 2]
+        await new_lead(gw, admin, f"96000 454{i:02d}")
+    got = await receiver.wait_for("/once", 12)
+    await asyncio.sleep(0.5)
+    assert len(receiver.at("/once")) == 12
+    assert len({d.headers["webhook-id"] for d in got}) == 12
+    assert sorted(d.payload["data"]["phone"] for d in got) == sorted(
+        f"+9196000454{i:02d}" for i in range(12)
+    )
+    done = await deliveries(first, admin, subscription_id=sub["id"], status="succeeded")
+    assert len(done) == 12 and {d["attempts"] for d in done} == {1}
 
 
 async def test_failures_back_off_then_succeed_or_die_and_can_be_replayed(
