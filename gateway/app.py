@@ -10,6 +10,8 @@ import socketio
 from aiohttp import web
 from redis.asyncio import Redis
 
+from crm.integration_routes import routes as integration_routes
+from crm.integrations.dispatcher import integrations_ctx
 from crm.lead_routes import routes as lead_routes
 from crm.routes import routes as crm_routes
 from dialer.locks import setup_locks
@@ -118,6 +120,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(applier_ctx)
     app.cleanup_ctx.append(inbox_ctx)
     app.cleanup_ctx.append(reconcile_ctx)
+    app.cleanup_ctx.append(integrations_ctx)
     app.cleanup_ctx.append(tasks_ctx)
 
     sio = make_sio(settings)
@@ -133,6 +136,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(crm_routes)
     app.add_routes(lead_routes)
     app.add_routes(dialer_routes)
+    app.add_routes(integration_routes)
     app.add_subapp("/webhooks", webhooks_app())
     if settings.sandbox_api_enabled:
         sim_app = web.Application()

@@ -406,7 +406,10 @@ SCHEMAS: dict[str, Any] = {
 
 # Feature packages document their own endpoints: each module here exports `PATHS` and
 # `SCHEMAS` (imported when the document is built, so they may use this module's helpers).
-PARTS: tuple[str, ...] = ("crm.openapi_leads",)
+PARTS: tuple[str, ...] = (
+    "crm.openapi_leads",
+    "crm.openapi_integrations",
+)
 
 
 def build_spec() -> dict[str, Any]:

@@ -59,6 +59,16 @@ class Settings(BaseSettings):
     # also the prefix of Dialgate's other Redis keys.
     socketio_channel: str = Field("dialgate", alias="SOCKETIO_CHANNEL")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
+    # Outgoing webhooks: how often the outbox is polled, the wait for a receiver's answer,
+    # sends at once (in all, and to one receiver, so one slow receiver cannot hold them all),
+    # the retry schedule in seconds (its last step repeats; jittered) and the attempts before
+    # a delivery is given up as dead.
+    webhook_out_poll_s: float = Field(1.0, alias="WEBHOOK_OUT_POLL_S", gt=0)
+    webhook_out_timeout_s: float = Field(10.0, alias="WEBHOOK_OUT_TIMEOUT_S", gt=0)
+    webhook_out_concurrency: int = Field(32, alias="WEBHOOK_OUT_CONCURRENCY", ge=1)
+    webhook_out_per_receiver: int = Field(4, alias="WEBHOOK_OUT_PER_RECEIVER", ge=1)
+    webhook_out_backoff_s: str = Field("5,30,120,600,1800,3600", alias="WEBHOOK_OUT_BACKOFF_S")
+    webhook_out_max_attempts: int = Field(8, alias="WEBHOOK_OUT_MAX_ATTEMPTS", ge=1)
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> "Settings":
@@ -77,6 +87,17 @@ class Settings(BaseSettings):
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
+    @field_validator("webhook_out_backoff_s")
+    @classmethod
+    def _backoff_schedule(cls, value: str) -> str:
+        try:
+            steps = [float(x) for x in value.split(",") if x.strip()]
+        except ValueError:
+            raise ValueError("must be comma-separated seconds") from None
+        if not steps or any(x <= 0 for x in steps):
+            raise ValueError("must be one or more positive numbers of seconds")
+        return value
+
     @field_validator("default_region")
     @classmethod
     def _upper_region(cls, value: str) -> str:
@@ -86,6 +107,10 @@ class Settings(BaseSettings):
     def sandbox_api_enabled(self) -> bool:
         """SANDBOX_ENABLED, defaulting to on in dev mode only."""
         return self.env == "dev" if self.sandbox_enabled is None else self.sandbox_enabled
+
+    @property
+    def webhook_out_backoff(self) -> tuple[float, ...]:
+        return tuple(float(x) for x in self.webhook_out_backoff_s.split(",") if x.strip())
 
     @property
     def is_sqlite(self) -> bool:

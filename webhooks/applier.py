@@ -25,7 +25,7 @@ from redis.exceptions import RedisError, ResponseError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select, update
 
-from dialer.push import push_calls
+from dialer.push import push_calls, push_missed_calls
 from gateway.carriers.base import InboundWebhook, MalformedWebhook
 from gateway.keys import carriers_key, redis_key, runtime_key, sessionmaker_key, settings_key
 from gateway.models import CarrierAccount, InboxStatus, WebhookInbox, utcnow
@@ -266,6 +266,8 @@ class Applier:
                         raise
         if result.changed:
             await push_calls(app, list(result.changed.values()))
+        if result.missed:
+            await push_missed_calls(app, result.missed)
         if result.duplicates < len(events):
             # Commands (a Call Control transfer) follow new events only: a redelivered
             # "answered" must not dial the lead a second time.

@@ -39,6 +39,8 @@ class CallMismatch(Exception):
 @dataclass
 class ApplyResult:
     changed: dict[int, Call] = field(default_factory=dict)
+    # Inbound calls that ended unanswered here: their owners are alerted after the commit.
+    missed: list[Call] = field(default_factory=list)
     duplicates: int = 0
     voice: VoiceInstructions | None = None
 
@@ -317,8 +319,8 @@ async def apply_event(
             if reason:
                 call.end_reason = reason
             callstate.advance(call, status, outcome, at, duration_s=duration)
-            if call.status == CallStatus.COMPLETED:
-                call_ended(session, call)
+            if call.status == CallStatus.COMPLETED and call_ended(session, call):
+                result.missed.append(call)
             call.updated_at = utcnow()
             result.changed[call.id or 0] = call
     session.add(

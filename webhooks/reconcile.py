@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.outbox import call_ended
-from dialer.push import push_calls
+from dialer.push import push_calls, push_missed_calls
 from gateway import callstate
 from gateway.carriers.base import CarrierAPIError
 from gateway.keys import carriers_key, redis_key, runtime_key, sessionmaker_key, settings_key
@@ -90,19 +90,22 @@ async def _reconcile(app: Mapping[Any, Any], call: Call, *, give_up_before: Any)
             )
             fresh = await session.get(Call, call.id)
             assert fresh is not None
+            missed = result.missed
             if fresh.status != CallStatus.COMPLETED:
                 # Only the agent's leg ever existed (it hung up before the customer was
                 # dialed): the call ends canceled, as the lead was never rung.
                 agent_only = fresh.bridged and not event.parent_call_id
-                _settle(
+                if _settle(
                     session,
                     fresh,
                     CallOutcome.CANCELED if agent_only else event.outcome or "failed",
                     "agent_hangup" if agent_only else None,
-                )
+                ):
+                    missed.append(fresh)
             fresh.reconciled_at = utcnow()
             await session.commit()
         await push_calls(app, [fresh, *result.changed.values()])
+        await push_missed_calls(app, missed)
         return True
     # A call the carrier never confirmed (no carrier id) cannot be looked up: past the
     # silence threshold it is settled, so that its agent is free to dial again.
@@ -114,7 +117,7 @@ async def _reconcile(app: Mapping[Any, Any], call: Call, *, give_up_before: Any)
         assert fresh is not None
         if fresh.status == CallStatus.COMPLETED:
             return False
-        _settle(
+        was_missed = _settle(
             session,
             fresh,
             CallOutcome.FAILED,
@@ -138,16 +141,19 @@ async def _reconcile(app: Mapping[Any, Any], call: Call, *, give_up_before: Any)
         )
         await session.commit()
     await push_calls(app, [fresh])
+    if was_missed:
+        await push_missed_calls(app, [fresh])
     return True
 
 
-def _settle(session: AsyncSession, call: Call, outcome: str, reason: str | None = None) -> None:
+def _settle(session: AsyncSession, call: Call, outcome: str, reason: str | None = None) -> bool:
+    """End the call by the carrier's records (or for good); whether it was a missed call."""
     if reason is not None:
         call.end_reason = reason
     call.reconciled_at = utcnow()
     callstate.advance(call, CallStatus.COMPLETED, CallOutcome(outcome), utcnow())
     call.updated_at = utcnow()
-    call_ended(session, call)
+    return call_ended(session, call)
 
 
 async def _sweep_forever(app: web.Application) -> None:

@@ -1,0 +1,1 @@
+"""Outgoing webhooks: subscriptions, their deliveries, and the dispatcher that sends them."""
