@@ -10,6 +10,8 @@ import socketio
 from aiohttp import web
 from redis.asyncio import Redis
 
+from crm.assignment_routes import routes as assignment_routes
+from crm.people_routes import routes as people_routes
 from crm.routes import routes as crm_routes
 from dialer.locks import setup_locks
 from dialer.namespace import DialerNamespace
@@ -130,6 +132,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(accounts.routes)
     app.add_routes(openapi.routes)
     app.add_routes(crm_routes)
+    app.add_routes(assignment_routes)
+    app.add_routes(people_routes)
     app.add_routes(dialer_routes)
     app.add_subapp("/webhooks", webhooks_app())
     if settings.sandbox_api_enabled:

@@ -8,12 +8,16 @@ with plain values and every decision can be explained from its inputs.
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import time
-from typing import Any
+from typing import Any, Literal, get_args
 
 from crm.assignment.territory import parse_territory, region_name
 
-KINDS = ("round_robin", "least_loaded", "weighted", "territory", "skill", "language", "sticky")
-MEASURES = ("open_leads", "calls_today")
+Kind = Literal[
+    "round_robin", "least_loaded", "weighted", "territory", "skill", "language", "sticky"
+]
+Measure = Literal["open_leads", "calls_today"]
+KINDS: tuple[str, ...] = get_args(Kind)
+MEASURES: tuple[str, ...] = get_args(Measure)
 
 
 @dataclass(frozen=True)
