@@ -454,6 +454,11 @@ async def get_assignments(request: web.Request) -> web.Response:
             limit=parse_limit(q.get("limit")),
             before_id=decode_cursor(q.get("cursor")),
         )
-    return web.json_response(
-        {"data": [assignment_to_json(r) for r in rows], "next_cursor": next_cursor}
-    )
+    data = [assignment_to_json(r) for r in rows]
+    if principal.role == Role.AGENT:
+        # An agent sees why a lead came to them, not their colleagues' states.
+        for row in data:
+            row["candidates"] = [
+                c for c in row["candidates"] if c.get("agent_id") == principal.user_id
+            ]
+    return web.json_response({"data": data, "next_cursor": next_cursor})

@@ -236,7 +236,8 @@ PATHS: dict[str, Any] = {
     },
     "/api/leads/{lead_id}/assignments": {
         "get": {
-            "summary": "Why the lead went where it did: its assignments, newest first",
+            "summary": "Why the lead went where it did: its assignments, newest first "
+            "(agents see only their own candidate verdicts)",
             "parameters": [_path("lead_id"), *PAGING],
             "responses": {
                 "200": _json(_list_of(REF + "LeadAssignment")),

@@ -161,6 +161,10 @@ async def test_round_robin_follows_presence_and_records_why(gateway: Gateway) ->
 
     first = await new_lead(gateway, admin, "98450 20001")
     assert first["owner_id"] == agent1
+    (own,) = await trail(gateway, await gateway.login("agent1@demo.test"), first["id"])
+    assert own["candidates"] == [
+        {"agent_id": agent1, "eligible": True, "reason": "eligible", "rule_id": own["rule_id"]}
+    ]
     (row,) = await trail(gateway, admin, first["id"])
     assert row["method"] == "auto" and row["rule_kind"] == "round_robin"
     assert row["assigned_by"] == ids["admin"] and row["previous_agent_id"] is None
@@ -425,8 +429,9 @@ async def test_lead_assigned_reaches_the_agents_socket(gateway: Gateway) -> None
 
 
 async def test_concurrent_assignments_never_double_assign_or_skew(gateway: Gateway) -> None:
-    """50 simultaneous lead creations, each auto-assigned; then 20 assigners racing for one
-    lead. Runs on SQLite (one writer) and PostgreSQL (row locks, real parallel sessions)."""
+    """50 simultaneous lead creations, each auto-assigned, then 50 simultaneous re-runs;
+    then 20 assigners racing for one lead. Runs on SQLite (one writer) and PostgreSQL (row
+    locks, real parallel sessions)."""
     admin = await gateway.login("admin@demo.test")
     ids = await user_ids(gateway)
     agents = [ids["agent1"], ids["agent2"]]
@@ -442,6 +447,16 @@ async def test_concurrent_assignments_never_double_assign_or_skew(gateway: Gatew
     assert all(status == 201 for status, _ in creations), creations
     counts = Counter(body["owner_id"] for _, body in creations)
     assert counts == {agents[0]: 25, agents[1]: 25}
+    # Explicit re-runs read the lead before they lock it: the lock must still serialize them.
+    reruns = await asyncio.gather(
+        *(
+            gateway.request("POST", f"/api/leads/{body['id']}/assign", admin, json={"auto": True})
+            for _, body in creations
+        )
+    )
+    assert all(status == 200 for status, _ in reruns), reruns
+    rerun_counts = Counter(body["assignment"]["agent_id"] for _, body in reruns)
+    assert rerun_counts == {agents[0]: 25, agents[1]: 25}
 
     async with gateway.app[sessionmaker_key]() as session:
         org = (await session.exec(select(Organization))).one()
