@@ -221,7 +221,9 @@ async def test_round_robin_follows_presence_and_records_why(gateway: Gateway) ->
     async with gateway.app[sessionmaker_key]() as session:
         events = (
             await session.exec(
-                select(IntegrationEvent).where(col(IntegrationEvent.type) == "lead.assigned")
+                select(IntegrationEvent)
+                .where(col(IntegrationEvent.type) == "lead.assigned")
+                .order_by(col(IntegrationEvent.id))
             )
         ).all()
     assert [e.data["lead"]["id"] for e in events] == [
