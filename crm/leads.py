@@ -371,6 +371,18 @@ async def create_lead(
     await session.flush()
     await add_phone_keys(session, settings, lead)
     emit_lead_created(session, lead)
+    if owner_id is None and lead.id is not None:
+        # Imported here: the assignment service renders leads with this module's JSON.
+        from crm.assignment.service import auto_assign
+
+        await auto_assign(
+            session,
+            settings,
+            org_id=principal.org_id,
+            lead_ids=[lead.id],
+            method="auto",
+            assigned_by=principal.user_id,
+        )
     return lead
 
 

@@ -5,6 +5,7 @@ import asyncio
 from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
+from crm.assignment.service import push_assigned
 from crm.calls import call_detail, list_calls, parse_time
 from crm.dnc import (
     MAX_UPLOAD_BYTES,
@@ -82,6 +83,7 @@ async def post_lead(request: web.Request) -> web.Response:
         assert lead.id is not None
         dnc = lead.id in await leads_on_dnc(session, org_id=lead.org_id, lead_ids=[lead.id])
         await session.commit()
+        await push_assigned(request.app, session)
     return web.json_response(lead_to_json(lead, dnc=dnc), status=201)
 
 

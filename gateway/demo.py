@@ -9,7 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from crm.leads import add_phone_keys
 from gateway.accounts import CarrierAccountCreate, register_account
 from gateway.carriers.registry import CarrierRegistry
-from gateway.models import Lead, Organization, Role, Team, User, utcnow
+from gateway.models import AssignmentRule, Lead, Organization, Role, Team, User, utcnow
 from gateway.phones import to_e164
 from gateway.settings import Settings
 from gateway.users import create_user
@@ -109,6 +109,8 @@ async def seed_demo(session: AsyncSession, settings: Settings, registry: Carrier
             phone=spec.phone,
         )
     agents = [users["agent1@demo.test"], users["agent2@demo.test"]]
+    # New unowned leads take turns between the team's agents who are online.
+    session.add(AssignmentRule(org_id=org.id, team_id=team.id, kind="round_robin"))
     now = utcnow()
     for i, (name, company, raw) in enumerate(DEMO_LEADS):
         e164 = to_e164(raw, "IN")

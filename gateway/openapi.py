@@ -409,6 +409,8 @@ SCHEMAS: dict[str, Any] = {
 PARTS: tuple[str, ...] = (
     "crm.openapi_leads",
     "crm.openapi_integrations",
+    "crm.openapi_assignment",
+    "crm.openapi_people",
 )
 
 

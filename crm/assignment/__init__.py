@@ -1,0 +1,1 @@
+"""Lead assignment: pure policies, the service that applies them, and its audit trail."""

@@ -1,0 +1,79 @@
+"""Where a lead is, from its number: ISO country and a state/province, for territory rules."""
+
+from functools import lru_cache
+
+import phonenumbers
+from phonenumbers import geocoder
+
+# The geocoder names big cities without their state; these are the ones agents' territories
+# ("IN:Maharashtra") would otherwise miss.
+_CITY_STATE = {
+    ("IN", "mumbai"): "Maharashtra",
+    ("IN", "new delhi"): "Delhi",
+    ("IN", "delhi"): "Delhi",
+}
+
+# The geocoder writes North American places as "City, ST".
+_US_STATES = (
+    "AL=Alabama, AK=Alaska, AZ=Arizona, AR=Arkansas, CA=California, CO=Colorado, "
+    "CT=Connecticut, DE=Delaware, DC=District of Columbia, FL=Florida, GA=Georgia, "
+    "HI=Hawaii, ID=Idaho, IL=Illinois, IN=Indiana, IA=Iowa, KS=Kansas, KY=Kentucky, "
+    "LA=Louisiana, ME=Maine, MD=Maryland, MA=Massachusetts, MI=Michigan, MN=Minnesota, "
+    "MS=Mississippi, MO=Missouri, MT=Montana, NE=Nebraska, NV=Nevada, NH=New Hampshire, "
+    "NJ=New Jersey, NM=New Mexico, NY=New York, NC=North Carolina, ND=North Dakota, OH=Ohio, "
+    "OK=Oklahoma, OR=Oregon, PA=Pennsylvania, RI=Rhode Island, SC=South Carolina, "
+    "SD=South Dakota, TN=Tennessee, TX=Texas, UT=Utah, VT=Vermont, VA=Virginia, "
+    "WA=Washington, WV=West Virginia, WI=Wisconsin, WY=Wyoming, PR=Puerto Rico"
+)
+_CA_PROVINCES = (
+    "AB=Alberta, BC=British Columbia, MB=Manitoba, NB=New Brunswick, "
+    "NL=Newfoundland and Labrador, NS=Nova Scotia, ON=Ontario, PE=Prince Edward Island, "
+    "QC=Quebec, SK=Saskatchewan"
+)
+_STATE_NAMES = {
+    country: dict(pair.strip().split("=") for pair in table.split(","))
+    for country, table in (("US", _US_STATES), ("CA", _CA_PROVINCES))
+}
+
+
+def region_name(country: str, region: str) -> str:
+    """A region's full name: "CA" in the US is "California"; other names pass through."""
+    text = region.strip()
+    return _STATE_NAMES.get(country.upper(), {}).get(text.upper(), text)
+
+
+@lru_cache(maxsize=65536)
+def locate(e164: str) -> tuple[str | None, str | None]:
+    """(ISO country, state or province) of an E.164 number; either may be unknown (None)."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return None, None
+    country = phonenumbers.region_code_for_number(number)
+    if not country or country == "001":
+        return None, None
+    description = geocoder.description_for_number(number, "en")
+    country_name = geocoder.country_name_for_number(number, "en")
+    if not description or description == country_name:
+        return country, None
+    last = description.rsplit(",", 1)[-1].strip()
+    if "," not in description:
+        last = _CITY_STATE.get((country, last.lower()), last)
+    return country, region_name(country, last)[:100]
+
+
+def parse_territory(entry: str) -> tuple[str, str | None]:
+    """ "IN" -> ("IN", None); "IN:Maharashtra" or "IN-Maharashtra" -> ("IN", "Maharashtra")."""
+    text = entry.strip()
+    country, sep, region = text[:2], text[2:3], text[3:]
+    if sep and sep in ":-" and region.strip():
+        return country.upper(), region_name(country, region)
+    return text.upper(), None
+
+
+def valid_territory(entry: str) -> bool:
+    country, region = parse_territory(entry)
+    rest = entry.strip()[2:]
+    if rest and region is None:
+        return False
+    return country in phonenumbers.SUPPORTED_REGIONS
