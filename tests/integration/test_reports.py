@@ -452,3 +452,36 @@ async def test_working_hours_dispositions_and_funnel(gateway: Gateway) -> None:
     ]  # fmt: skip
     status, listing = await gateway.request("GET", "/api/reports", admin)
     assert status == 200 and len(listing["data"]) == 8
+
+
+async def test_days_and_hours_follow_daylight_saving_time(gateway: Gateway) -> None:
+    """New York falls back on 2026-11-01: that day has 25 hours, and 01:00-02:00 twice."""
+    async with gateway.app[sessionmaker_key]() as session:
+        org = (await session.exec(select(Organization))).one()
+        org.timezone = "America/New_York"
+        session.add(org)
+        session.add_all(
+            Call(org_id=org.id, carrier="sandbox", direction=OUT, status="completed",
+                 outcome=NA, created_at=at(t))
+            for t in (
+                "2026-11-01T03:59:59",  # 23:59:59 EDT on Oct 31
+                "2026-11-01T04:30:00",  # 00:30 EDT
+                "2026-11-01T05:30:00",  # 01:30 EDT
+                "2026-11-01T06:30:00",  # 01:30 EST, the same wall-clock hour again
+                "2026-11-02T04:30:00",  # 23:30 EST, still Nov 1
+                "2026-11-02T05:30:00",  # 00:30 EST on Nov 2
+            )
+        )  # fmt: skip
+        await session.commit()
+    admin = await gateway.login("admin@demo.test")
+    days = {"from": "2026-10-31", "to": "2026-11-02"}
+    _, body = await report(gateway, admin, "calls-summary", group_by="day", **days)
+    assert [(r["day"], r["total"]) for r in body["rows"]] == [
+        ("2026-10-31", 1), ("2026-11-01", 4), ("2026-11-02", 1)
+    ]  # fmt: skip
+    _, body = await report(gateway, admin, "calls-summary", group_by="hour", to="2026-11-01")
+    assert body["from"] == "2026-11-01T00:00:00-04:00" and body["to"] == "2026-11-02T00:00:00-05:00"
+    hours = {r["hour"]: r["total"] for r in body["rows"]}
+    # Buckets are wall-clock hours: the repeated 01:00 holds both of its calls.
+    assert len(hours) == 24 and sum(hours.values()) == 4
+    assert hours["2026-11-01T01:00:00-04:00"] == 2 and hours["2026-11-01T23:00:00-05:00"] == 1
