@@ -164,7 +164,16 @@ async def calls_summary(session: AsyncSession, params: ReportParams) -> Report:
     where = call_conditions(params)
     stmt = sa.select(*exprs, *_metrics(t)).where(*where).group_by(*[e for e in exprs])
     grouped = [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
-    total = dict((await conn.execute(sa.select(*_metrics(t)).where(*where))).one()._mapping)
+    # Every call is in exactly one group: the totals add up from the groups, without a
+    # second pass over the calls.
+    total: dict[str, Any] = {
+        k: sum(int(g[k]) for g in grouped)
+        for k in ("incoming", "outgoing", "connected", "missed", "rejected", "talk_time_s")
+    }
+    firsts = [to_utc(g["first_call_at"]) for g in grouped]
+    lasts = [to_utc(g["last_call_at"]) for g in grouped]
+    total["first_call_at"] = min((x for x in firsts if x), default=None)
+    total["last_call_at"] = max((x for x in lasts if x), default=None)
 
     time_dims = [d for d in dims if d in TIME_DIMS]
     if len(dims) == 1 and time_dims:
@@ -219,12 +228,9 @@ async def never_attended(session: AsyncSession, params: ReportParams) -> Report:
     conn, _ = await _conn(session)
     m = CALL.alias("m")
     cb = CALL.alias("cb")
-    later_outbound = [
-        cb.c.org_id == m.c.org_id,
-        cb.c.direction == Direction.OUTBOUND,
-        cb.c.created_at > m.c.created_at,
-    ]
-    # Two subqueries rather than one with OR: each can walk its own index.
+    later_outbound = [cb.c.direction == Direction.OUTBOUND, cb.c.created_at > m.c.created_at]
+    # Two subqueries rather than one with OR: each is answered by the first entry of its own
+    # index past the missed call, without reading the table. A lead is one organization's.
     by_lead = (
         sa.select(sa.func.min(cb.c.created_at))
         .where(*later_outbound, m.c.lead_id.is_not(None), cb.c.lead_id == m.c.lead_id)
@@ -232,7 +238,12 @@ async def never_attended(session: AsyncSession, params: ReportParams) -> Report:
     )
     by_number = (
         sa.select(sa.func.min(cb.c.created_at))
-        .where(*later_outbound, m.c.from_number.is_not(None), cb.c.to_number == m.c.from_number)
+        .where(
+            *later_outbound,
+            cb.c.org_id == m.c.org_id,
+            m.c.from_number.is_not(None),
+            cb.c.to_number == m.c.from_number,
+        )
         .scalar_subquery()
     )
     stmt = (
@@ -360,27 +371,35 @@ async def _lead_rows(
 ) -> tuple[list[dict[str, Any]], int]:
     conn, _ = await _conn(session)
     g = stats.subquery("g")
-    count = (await conn.execute(sa.select(sa.func.count()).select_from(g))).scalar_one()
+    # The page first (with how many leads matched in all, in the same pass), then the
+    # names of only the leads on it.
+    page = (
+        sa.select(g, sa.func.count().over().label("matched"))
+        .order_by(*[o(g) for o in order], g.c.lead_id)
+        .limit(params.limit)
+        .subquery("page")
+    )
     stmt = (
         sa.select(
-            g,
+            page,
             LEAD.c.name.label("lead_name"),
             LEAD.c.phone.label("phone"),
             LEAD.c.status.label("lead_status"),
             LEAD.c.owner_id.label("owner_id"),
         )
-        .select_from(g.join(LEAD, LEAD.c.id == g.c.lead_id))
-        .order_by(*[o(g) for o in order], g.c.lead_id)
-        .limit(params.limit)
+        .select_from(page.join(LEAD, LEAD.c.id == page.c.lead_id))
+        .order_by(*[o(page) for o in order], page.c.lead_id)
     )
     rows = []
+    count = 0
     for r in (await conn.execute(stmt)).all():
         row = dict(r._mapping)
+        count = int(row.pop("matched"))
         row["owner_name"] = params.directory.user_name(row["owner_id"])
         for key in ("first_call_at", "last_call_at", "last_attempt_at"):
             row[key] = to_utc(row[key])
         rows.append(row)
-    return rows, int(count)
+    return rows, count
 
 
 async def never_connected(session: AsyncSession, params: ReportParams) -> Report:

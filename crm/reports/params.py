@@ -186,6 +186,9 @@ def check_filters(
     if principal.role == Role.ADMIN:
         return
     if principal.role == Role.MANAGER:
+        if principal.team_id is None:
+            # A scope of "team IS NULL" would be the calls and people of no team, not none.
+            raise Forbidden("a manager without a team has no team to report on")
         if team_id is not None and team_id != principal.team_id:
             raise Forbidden("managers see their own team only", field="team_id")
         if agent_id is not None and directory.team_of(agent_id) != principal.team_id:

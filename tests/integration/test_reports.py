@@ -280,6 +280,15 @@ async def test_scoping_by_role(gateway: Gateway) -> None:
     ):
         status, body = await report(gateway, token, "call-history", **params)
         assert status == 403 and body["error"]["field"] == field, params
+    # A manager of no team reports on nothing (not on the calls of no team).
+    async with gateway.app[sessionmaker_key]() as session:
+        org = (await session.exec(select(Organization))).one()
+        await create_user(session, gateway.settings, org=org, email="m2@demo.test",
+                          password="demo", name="Teamless", role=Role.MANAGER)  # fmt: skip
+        await session.commit()
+    teamless = await gateway.login("m2@demo.test")
+    status, body = await report(gateway, teamless, "calls-summary", **DAY)
+    assert status == 403 and body["error"]["code"] == "forbidden"
 
 
 async def test_bad_parameters_are_400_naming_the_field(gateway: Gateway) -> None:
