@@ -476,8 +476,14 @@ class Call(SQLModel, table=True):
         sa.Index("ix_call_org_created_at", "org_id", "created_at"),
         sa.Index("ix_call_org_team_created_at", "org_id", "team_id", "created_at"),
         sa.Index("ix_call_agent_created_at", "agent_id", "created_at"),
-        sa.Index("ix_call_lead_created_at", "lead_id", "created_at"),
-        sa.Index("ix_call_to_number_created_at", "to_number", "created_at"),
+        sa.Index("ix_call_lead_direction_created_at", "lead_id", "direction", "created_at"),
+        sa.Index(
+            "ix_call_org_to_number_direction_created_at",
+            "org_id",
+            "to_number",
+            "direction",
+            "created_at",
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     org_id: int = Field(foreign_key="organization.id")

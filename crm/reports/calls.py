@@ -93,7 +93,12 @@ def rejected(t: Any) -> Any:
 
 
 def _count(cond: Any) -> Any:
-    return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
+    # FILTER (both databases have it) skips the rows instead of summing a CASE over each.
+    return sa.func.count().filter(cond)
+
+
+def _talk_time(conn_: Any, t: Any) -> Any:
+    return sa.func.coalesce(sa.func.sum(t.c.duration_s).filter(conn_), 0)
 
 
 def call_conditions(params: ReportParams, t: Any = CALL) -> list[Any]:
@@ -124,9 +129,7 @@ def _metrics(t: Any) -> list[Any]:
         _count(conn_).label("connected"),
         _count(missed(t)).label("missed"),
         _count(rejected(t)).label("rejected"),
-        sa.func.coalesce(sa.func.sum(sa.case((conn_, t.c.duration_s), else_=0)), 0).label(
-            "talk_time_s"
-        ),
+        _talk_time(conn_, t).label("talk_time_s"),
         sa.func.min(t.c.created_at).label("first_call_at"),
         sa.func.max(t.c.created_at).label("last_call_at"),
     ]
@@ -352,14 +355,12 @@ def _lead_stats(params: ReportParams) -> Any:
             _count(conn_).label("connected"),
             _count(sa.and_(conn_, t.c.direction == Direction.INBOUND)).label("connected_incoming"),
             _count(sa.and_(conn_, t.c.direction == Direction.OUTBOUND)).label("connected_outgoing"),
-            sa.func.coalesce(sa.func.sum(sa.case((conn_, t.c.duration_s), else_=0)), 0).label(
-                "talk_time_s"
-            ),
+            _talk_time(conn_, t).label("talk_time_s"),
             sa.func.min(t.c.created_at).label("first_call_at"),
             sa.func.max(t.c.created_at).label("last_call_at"),
-            sa.func.max(
-                sa.case((t.c.direction == Direction.OUTBOUND, t.c.created_at), else_=None)
-            ).label("last_attempt_at"),
+            sa.func.max(t.c.created_at)
+            .filter(t.c.direction == Direction.OUTBOUND)
+            .label("last_attempt_at"),
         )
         .where(*call_conditions(params), t.c.lead_id.is_not(None))
         .group_by(t.c.lead_id)
