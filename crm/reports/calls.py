@@ -317,11 +317,10 @@ async def never_attended(session: AsyncSession, params: ReportParams) -> Report:
             "buckets": buckets,
         },
     }
-    columns = list(open_rows[0]) if open_rows else _NEVER_ATTENDED_COLUMNS
     return Report(
         "never-attended",
         params,
-        columns,
+        _NEVER_ATTENDED_COLUMNS,
         open_rows[: params.limit],
         extra=extra,
         truncated=len(open_rows) > params.limit,
