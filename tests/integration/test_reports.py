@@ -407,6 +407,14 @@ async def test_call_history_and_csv_downloads(gateway: Gateway) -> None:
     assert rows[1][1:6] == ["Anita Agent", "1", "3", "4", "2"]
     assert rows[-1][0] == "total" and rows[-1][2:5] == ["4", "7", "11"]
     assert len(rows) == 6
+    # Every report downloads: its header is the JSON's columns, a line per row.
+    _, listing = await gateway.request("GET", "/api/reports", admin)
+    for entry in listing["data"]:
+        _, body = await report(gateway, admin, entry["name"], **DAY)
+        rows, _ = await csv_report(gateway, admin, entry["name"], format="csv", **DAY)
+        assert rows[0] == body["columns"], entry["name"]
+        totals_row = 1 if entry["name"] in ("calls-summary", "working-hours") else 0
+        assert len(rows) == 1 + len(body["rows"]) + totals_row, entry["name"]
 
 
 async def test_working_hours_dispositions_and_funnel(gateway: Gateway) -> None:
