@@ -15,6 +15,7 @@ from crm.integration_routes import routes as integration_routes
 from crm.integrations.dispatcher import integrations_ctx
 from crm.lead_routes import routes as lead_routes
 from crm.people_routes import routes as people_routes
+from crm.report_routes import routes as report_routes
 from crm.routes import routes as crm_routes
 from dialer.locks import setup_locks
 from dialer.namespace import DialerNamespace
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(lead_routes)
     app.add_routes(assignment_routes)
     app.add_routes(people_routes)
+    app.add_routes(report_routes)
     app.add_routes(dialer_routes)
     app.add_routes(integration_routes)
     app.add_subapp("/webhooks", webhooks_app())

@@ -160,6 +160,8 @@ class ApiToken(SQLModel, table=True):
 
 class Lead(SQLModel, table=True):
     __tablename__ = "lead"
+    # The leads funnel of a period.
+    __table_args__ = (sa.Index("ix_lead_org_created", "org_id", "created_at"),)
     id: int | None = Field(default=None, primary_key=True)
     org_id: int = Field(foreign_key="organization.id", index=True)
     name: str = Field(default="", max_length=200)
@@ -320,7 +322,11 @@ class PresenceEvent(SQLModel, table=True):
     """Every presence interval of an agent (the reports' working hours)."""
 
     __tablename__ = "presence_event"
-    __table_args__ = (sa.Index("ix_presence_event_org_started", "org_id", "started_at"),)
+    __table_args__ = (
+        sa.Index("ix_presence_event_org_started", "org_id", "started_at"),
+        # The working-hours report: intervals that end after a period starts (or never ended).
+        sa.Index("ix_presence_event_org_ended", "org_id", "ended_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     org_id: int = Field(foreign_key="organization.id")
     user_id: int = Field(foreign_key="user_account.id", index=True)
@@ -465,6 +471,19 @@ class Call(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("account_id", "carrier_call_id", name="uq_call_account_carrier_id"),
         sa.Index("ix_call_org_created", "org_id", "id"),
+        # The reports: a period of the organization, of a team or of an agent, and the later
+        # calls to the same lead or number (callbacks).
+        sa.Index("ix_call_org_created_at", "org_id", "created_at"),
+        sa.Index("ix_call_org_team_created_at", "org_id", "team_id", "created_at"),
+        sa.Index("ix_call_agent_created_at", "agent_id", "created_at"),
+        sa.Index("ix_call_lead_direction_created_at", "lead_id", "direction", "created_at"),
+        sa.Index(
+            "ix_call_org_to_number_direction_created_at",
+            "org_id",
+            "to_number",
+            "direction",
+            "created_at",
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     org_id: int = Field(foreign_key="organization.id")

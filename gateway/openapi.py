@@ -411,6 +411,7 @@ PARTS: tuple[str, ...] = (
     "crm.openapi_integrations",
     "crm.openapi_assignment",
     "crm.openapi_people",
+    "crm.openapi_reports",
 )
 
 

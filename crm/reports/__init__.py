@@ -1,0 +1,1 @@
+"""Managers' reports: SQL aggregates of calls, presence, dispositions and leads; JSON or CSV."""
