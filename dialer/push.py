@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from crm.calls import call_update_json
+from dialer.presence import follow_calls
 from dialer.rooms import call_audience
 from gateway.keys import sio_key
 from gateway.models import Call
@@ -22,3 +23,5 @@ async def push_calls(app: Mapping[Any, Any], calls: list[Call]) -> None:
         except Exception:
             # The call is already committed; a push failure must not fail the carrier's request.
             log.exception("could not push call %s", call.id)
+    # Calls move their agents' presence (on-call, wrap-up); never fails the caller either.
+    await follow_calls(app, calls)

@@ -11,9 +11,11 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from crm.routes import routes as crm_routes
+from dialer.clock import setup_clock
 from dialer.locks import setup_locks
 from dialer.namespace import DialerNamespace
 from dialer.pacing import setup_pacing
+from dialer.presence import presence_ctx, setup_presence
 from dialer.routes import routes as dialer_routes
 from gateway import accounts, health, openapi, users
 from gateway.auth import setup_auth
@@ -99,6 +101,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[carriers_key] = CarrierRegistry()
     setup_locks(app)
     setup_pacing(app)
+    setup_clock(app)
+    setup_presence(app)
     simulator = Simulator(http=None, speed=settings.sandbox_speed)
     app[simulator_key] = simulator
 
@@ -118,6 +122,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(inbox_ctx)
     app.cleanup_ctx.append(reconcile_ctx)
     app.cleanup_ctx.append(tasks_ctx)
+    app.cleanup_ctx.append(presence_ctx)
 
     sio = make_sio(settings)
     sio.register_namespace(DialerNamespace(app))

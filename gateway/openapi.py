@@ -329,7 +329,7 @@ SCHEMAS: dict[str, Any] = {
 
 # Feature packages document their own endpoints: each module here exports `PATHS` and
 # `SCHEMAS` (imported when the document is built, so they may use this module's helpers).
-PARTS: tuple[str, ...] = ()
+PARTS: tuple[str, ...] = ("dialer.openapi_dialer",)
 
 
 def build_spec() -> dict[str, Any]:

@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     # also the prefix of Dialgate's other Redis keys.
     socketio_channel: str = Field("dialgate", alias="SOCKETIO_CHANNEL")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
+    # Dialer: an agent whose sockets are all gone (or silent) this long goes offline.
+    presence_grace_s: float = Field(30.0, alias="PRESENCE_GRACE_S", gt=0)
+    # Progressive dialing: seconds between offering the next lead and dialing it.
+    progressive_countdown_s: float = Field(5.0, alias="PROGRESSIVE_COUNTDOWN_S", ge=0)
+    # The queue retries a busy / no-answer lead only this long after its last attempt...
+    retry_backoff_s: float = Field(1800.0, alias="RETRY_BACKOFF_S", ge=0)
+    # ... and never once it has had this many attempts in all.
+    max_total_attempts: int = Field(10, alias="MAX_TOTAL_ATTEMPTS", ge=1)
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> "Settings":

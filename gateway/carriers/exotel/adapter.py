@@ -16,6 +16,7 @@ from gateway.carriers.base import (
     OriginateResult,
     VoiceInstructions,
     WebhookReply,
+    not_supported,
 )
 from gateway.carriers.exotel import const, originate, parse, signature
 
@@ -164,6 +165,11 @@ class ExotelCarrier:
             carrier_call_id,
             timeout_s=runtime.settings.outbound_timeout_s,
         )
+
+    async def hangup(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
+    ) -> None:
+        raise not_supported(self.name, "hanging up")
 
     async def close(self) -> None:
         return None

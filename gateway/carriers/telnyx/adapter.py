@@ -24,6 +24,7 @@ from gateway.carriers.base import (
     SignatureError,
     VoiceInstructions,
     WebhookReply,
+    not_supported,
 )
 from gateway.carriers.telnyx import const, originate, parse, signature
 
@@ -159,6 +160,11 @@ class TelnyxCarrier:
             carrier_call_id,
             timeout_s=runtime.settings.outbound_timeout_s,
         )
+
+    async def hangup(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
+    ) -> None:
+        raise not_supported(self.name, "hanging up")
 
     async def close(self) -> None:
         return None

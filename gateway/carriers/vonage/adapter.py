@@ -17,6 +17,7 @@ from gateway.carriers.base import (
     OriginateResult,
     VoiceInstructions,
     WebhookReply,
+    not_supported,
 )
 from gateway.carriers.vonage import const, originate, parse, signature
 from gateway.models import LegRole
@@ -165,6 +166,11 @@ class VonageCarrier:
             carrier_call_id,
             timeout_s=runtime.settings.outbound_timeout_s,
         )
+
+    async def hangup(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
+    ) -> None:
+        raise not_supported(self.name, "hanging up")
 
     async def close(self) -> None:
         return None
