@@ -8,9 +8,10 @@ import socketio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from crm.calls import call_update_json
-from dialer import presence
+from dialer import presence, progressive
 from dialer.clicktocall import DialRequest, start_call
 from dialer.hangup import hang_up
+from dialer.queue import build_queue
 from dialer.rooms import rooms_for
 from gateway.auth import Principal, authenticate_token
 from gateway.errors import DomainError, Unauthorized, from_validation_error
@@ -32,6 +33,18 @@ class SetStateRequest(BaseModel):
 
     state: str = Field(min_length=1, max_length=16)
     reason: str | None = Field(default=None, max_length=64)
+
+
+class ProgressiveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    enabled: bool
+
+
+class QueueRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=20, ge=1, le=200)
 
 
 class CallRef(BaseModel):
@@ -142,3 +155,31 @@ class DialerNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return {"call_id": ref.call_id}
 
         return await self._ack(sid, data, handle, "call_id")
+
+    async def on_set_progressive(self, sid: str, data: Any = None) -> dict[str, Any]:
+        async def handle(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
+            request = ProgressiveRequest.model_validate(body)
+            snapshot = await presence.set_progressive(self.app, principal.user_id, request.enabled)
+            return {"presence": snapshot.to_json()}
+
+        return await self._ack(sid, data, handle, "enabled")
+
+    async def on_skip_next(self, sid: str, data: Any = None) -> dict[str, Any]:
+        async def handle(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
+            await progressive.skip_next(self.app, principal.user_id)
+            return {}
+
+        return await self._ack(sid, data, handle, "body")
+
+    async def on_cancel_next(self, sid: str, data: Any = None) -> dict[str, Any]:
+        async def handle(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
+            return {"canceled": await progressive.cancel_next(self.app, principal.user_id)}
+
+        return await self._ack(sid, data, handle, "body")
+
+    async def on_queue(self, sid: str, data: Any = None) -> dict[str, Any]:
+        async def handle(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
+            request = QueueRequest.model_validate(body)
+            return {"queue": await build_queue(self.app, principal, limit=request.limit)}
+
+        return await self._ack(sid, data, handle, "limit")

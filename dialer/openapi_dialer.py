@@ -2,13 +2,24 @@
 
 from typing import Any
 
-from gateway.openapi import TIMESTAMP, _errors, _json, _path
+from gateway.openapi import TIMESTAMP, _errors, _json, _path, _query
 
 REF = "#/components/schemas/"
 
 PRESENCE_STATES = ["offline", "available", "on-call", "wrap-up", "paused"]
 
 SCHEMAS: dict[str, Any] = {
+    "QueueEntry": {
+        "type": "object",
+        "description": "Also the `next_dial` event's lead and reason",
+        "properties": {
+            "lead": {"$ref": REF + "Lead"},
+            "reason": {"enum": ["missed_call", "follow_up", "new", "retry"]},
+            "due_at": TIMESTAMP,
+            "call_id": {"type": "integer", "description": "The missed call (missed_call)"},
+            "follow_up_id": {"type": "integer", "description": "The follow-up (follow_up)"},
+        },
+    },
     "AgentPresence": {
         "type": "object",
         "description": "Also the payload of the Socket.IO `presence` event (without the "
@@ -44,6 +55,30 @@ SCHEMAS: dict[str, Any] = {
             },
         },
     },
+}
+
+PATHS: dict[str, Any] = {
+    "/api/queue": {
+        "get": {
+            "summary": "The caller's call queue: missed calls not yet called back, due "
+            "follow-ups, leads never called, then busy / no-answer retries; leads the dial "
+            "guard would refuse now (do-not-call, calling hours, attempt caps) are left out",
+            "parameters": [
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "Default 20")
+            ],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "data": {"type": "array", "items": {"$ref": REF + "QueueEntry"}}
+                        },
+                    }
+                ),
+                **_errors(400, 401),
+            },
+        }
+    },
     "/api/calls/{call_id}/hangup": {
         "post": {
             "summary": "Ask the carrier to end a call (the caller's own; managers: their team's; "
@@ -67,9 +102,6 @@ SCHEMAS: dict[str, Any] = {
             },
         }
     },
-}
-
-PATHS: dict[str, Any] = {
     "/api/presence": {
         "get": {
             "summary": "Wallboard: presence and today's counters of the agents visible to the "

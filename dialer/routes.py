@@ -6,9 +6,11 @@ from pydantic import ValidationError
 from crm.calls import call_to_json
 from dialer.clicktocall import DialRequest, start_call
 from dialer.hangup import hang_up
+from dialer.queue import build_queue
 from dialer.wallboard import wallboard
 from gateway.auth import current
 from gateway.errors import InvalidInput, NotFound, from_validation_error
+from gateway.pagination import parse_limit
 
 routes = web.RouteTableDef()
 
@@ -42,3 +44,11 @@ async def hangup_call(request: web.Request) -> web.Response:
         raise NotFound("no such call", field="call_id")
     call = await hang_up(request.app, current(request), int(raw))
     return web.json_response({"ok": True, "call_id": call.id}, status=202)
+
+
+@routes.get("/api/queue")
+async def get_queue(request: web.Request) -> web.Response:
+    limit = parse_limit(request.query.get("limit") or "20")
+    return web.json_response(
+        {"data": await build_queue(request.app, current(request), limit=limit)}
+    )

@@ -16,6 +16,7 @@ from dialer.locks import setup_locks
 from dialer.namespace import DialerNamespace
 from dialer.pacing import setup_pacing
 from dialer.presence import presence_ctx, setup_presence
+from dialer.progressive import setup_progressive
 from dialer.routes import routes as dialer_routes
 from gateway import accounts, health, openapi, users
 from gateway.auth import setup_auth
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     setup_pacing(app)
     setup_clock(app)
     setup_presence(app)
+    setup_progressive(app)
     simulator = Simulator(http=None, speed=settings.sandbox_speed)
     app[simulator_key] = simulator
 

@@ -4,6 +4,7 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
+import pytest
 from sqlmodel import col, select
 
 from dialer.presence import finish_wrap_up
@@ -11,6 +12,9 @@ from gateway.keys import sessionmaker_key
 from gateway.models import Disposition, Organization, PresenceEvent, User
 from tests.conftest import Gateway, GatewayFactory
 from tests.integration.dialer_client import connect
+from tests.integration.test_redis_scaleout import channel, redis_url
+
+__all__ = ["channel", "redis_url"]  # fixtures shared with the scale-out tests
 
 
 async def user_id(gw: Gateway, email: str) -> int:
@@ -173,3 +177,30 @@ async def test_a_call_takes_the_agent_on_call_then_through_wrap_up(gateway: Gate
     await set_org(gateway, wrapup_requires_disposition=False)
     ack = await tab.call("end_wrap_up", {"call_id": second})
     assert ack["ok"] is False and ack["code"] == "not_in_wrap_up"
+
+
+@pytest.mark.redis
+async def test_processes_agree_on_presence_through_redis(
+    channel: str, redis_url: str, start_gateway: GatewayFactory
+) -> None:
+    common = {"REDIS_URL": redis_url, "SOCKETIO_CHANNEL": channel, "PRESENCE_GRACE_S": 1.0}
+    first = await start_gateway(**common)
+    second = await start_gateway(**common)
+    agent1 = await user_id(first, "agent1@demo.test")
+    manager = await connect(second, await second.login("manager@demo.test"))
+    token = await first.login("agent1@demo.test")
+    tab = await connect(first, token)
+    tab.start_heartbeats()
+    await manager.wait_state("available", user_id=agent1)
+
+    # A socket on the other process shares the state and changes it for both.
+    extension = await connect(second, token)
+    ack = await extension.call("set_state", {"state": "paused", "reason": "meeting"})
+    assert ack["ok"] is True
+    await tab.wait_state("paused", reason="meeting")
+    # The second process's own socket leaves; the first's still beats, and both sweeps know it.
+    await extension.disconnect()
+    await asyncio.sleep(1.6)
+    assert [p["state"] for p in manager.of("presence") if p["user_id"] == agent1][-1] == "paused"
+    await tab.disconnect()
+    await manager.wait_state("offline", user_id=agent1, timeout=4)
