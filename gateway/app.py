@@ -18,6 +18,7 @@ from dialer.pacing import setup_pacing
 from dialer.presence import presence_ctx, setup_presence
 from dialer.progressive import setup_progressive
 from dialer.routes import routes as dialer_routes
+from dialer.routing import setup_routing
 from gateway import accounts, health, openapi, users
 from gateway.auth import setup_auth
 from gateway.carriers.base import CarrierRuntime
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     setup_clock(app)
     setup_presence(app)
     setup_progressive(app)
+    setup_routing(app)
     simulator = Simulator(http=None, speed=settings.sandbox_speed)
     app[simulator_key] = simulator
 
