@@ -3,7 +3,7 @@
 import asyncio
 import logging
 from collections.abc import Coroutine, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -15,6 +15,8 @@ from crm.dnc import is_listed
 from crm.leads import add_phone_keys, emit_lead_created, org_region, visible_lead
 from crm.numbers import is_internal, leads_with_key
 from crm.outbox import call_ended
+from dialer.clock import now as clock_now
+from dialer.guard import require_attempts_left, require_window
 from dialer.locks import agent_dial_lock
 from dialer.pacing import wait_for_slot
 from dialer.push import push_calls
@@ -33,6 +35,8 @@ from gateway.models import (
     Consent,
     Direction,
     Lead,
+    Organization,
+    Team,
     User,
     utcnow,
 )
@@ -49,6 +53,9 @@ class DialRequest(BaseModel):
 
     lead_id: int | None = Field(default=None, ge=1)
     number: str | None = Field(default=None, min_length=1, max_length=40)
+    # One of the organization's numbers to show as caller ID; default: the agent's, the team's,
+    # then the first line of the first active carrier account.
+    caller_id_number_id: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _one_target(self) -> "DialRequest":
@@ -120,7 +127,13 @@ async def _refuse_if_listed(session: AsyncSession, org_id: int, key: str, *, fie
 
 
 async def _ensure_dialable(
-    session: AsyncSession, settings: Settings, lead: Lead, *, field: str
+    session: AsyncSession,
+    settings: Settings,
+    org: Organization,
+    lead: Lead,
+    now: datetime,
+    *,
+    field: str,
 ) -> None:
     """The compliance guard: runs before a call is recorded, so a refusal leaves no trace."""
     # The number dialed is the lead's primary phone (Call.to_number), so that is what is checked.
@@ -130,17 +143,46 @@ async def _ensure_dialable(
         raise Conflict(
             "the lead has withdrawn consent to be called", field=field, code="consent_withdrawn"
         )
+    require_window(org, lead, now, field=field)
+    await require_attempts_left(session, org, lead, now, field=field)
 
 
-async def _carrier_line(session: AsyncSession, org_id: int) -> tuple[CarrierAccount, str]:
-    """The organization's first active account that has a number to show as caller ID."""
-    rows = await session.exec(
+def _lines(org_id: int) -> Any:
+    return (
         select(CarrierAccount, CarrierNumber)
         .join(CarrierNumber, col(CarrierNumber.account_id) == CarrierAccount.id)
         .where(col(CarrierAccount.org_id) == org_id, col(CarrierAccount.is_active) == True)  # noqa: E712
         .order_by(col(CarrierAccount.id), col(CarrierNumber.id))
     )
-    first = rows.first()
+
+
+async def _carrier_line(
+    session: AsyncSession, agent: User, requested: int | None
+) -> tuple[CarrierAccount, str]:
+    """The line to call from: the one asked for, else the agent's, the team's, the default."""
+    if requested is not None:
+        row = (
+            await session.exec(_lines(agent.org_id).where(col(CarrierNumber.id) == requested))
+        ).first()
+        if row is None:
+            raise InvalidInput(
+                "not one of the organization's numbers on an active carrier account",
+                field="caller_id_number_id",
+                code="caller_id_number_id",
+            )
+        return row[0], row[1].e164
+    team = await session.get(Team, agent.team_id) if agent.team_id is not None else None
+    for preferred in (agent.caller_id_number_id, team.caller_id_number_id if team else None):
+        if preferred is None:
+            continue
+        row = (
+            await session.exec(_lines(agent.org_id).where(col(CarrierNumber.id) == preferred))
+        ).first()
+        if row is not None:
+            return row[0], row[1].e164
+        # A configured number on an inactive account: fall back rather than refuse to dial.
+        log.info("caller ID number %s is not usable; using the default line", preferred)
+    first = (await session.exec(_lines(agent.org_id))).first()
     if first is None:
         raise Unavailable("no carrier account with a number is set up", code="no_carrier")
     account, number = first
@@ -160,7 +202,10 @@ async def _record_call(
     app: Mapping[Any, Any], principal: Principal, request: DialRequest
 ) -> tuple[Call, str]:
     settings: Settings = app[settings_key]
+    now = clock_now(app)
     async with app[sessionmaker_key]() as session:
+        org = await session.get(Organization, principal.org_id)
+        assert org is not None
         agent = await session.get(User, principal.user_id)
         if agent is None or not agent.is_active:
             raise Forbidden("your account is disabled")
@@ -172,23 +217,23 @@ async def _record_call(
             )
         if request.lead_id is not None:
             lead = await visible_lead(session, principal, request.lead_id)
-            await _ensure_dialable(session, settings, lead, field="lead_id")
+            await _ensure_dialable(session, settings, org, lead, now, field="lead_id")
         else:
             assert request.number is not None
             lead = await _lead_for_number(session, settings, principal, request.number)
-            await _ensure_dialable(session, settings, lead, field="number")
+            await _ensure_dialable(session, settings, org, lead, now, field="number")
         busy = (
             await session.exec(
                 select(Call.id).where(
                     col(Call.agent_id) == principal.user_id,
                     col(Call.status) != CallStatus.COMPLETED,
-                    col(Call.created_at) > utcnow() - STALE_ACTIVE_CALL,
+                    col(Call.created_at) > now - STALE_ACTIVE_CALL,
                 )
             )
         ).first()
         if busy is not None:
             raise Conflict("you are already on a call", code="agent_busy", call_id=busy)
-        account, caller_id = await _carrier_line(session, principal.org_id)
+        account, caller_id = await _carrier_line(session, agent, request.caller_id_number_id)
         call = Call(
             org_id=principal.org_id,
             account_id=account.id,
@@ -202,8 +247,14 @@ async def _record_call(
             agent_id=principal.user_id,
             team_id=agent.team_id,
             status=CallStatus.QUEUED,
+            created_at=now,
+            updated_at=now,
         )
         session.add(call)
+        # The queue's retry back-off and caps read these.
+        lead.attempts += 1
+        lead.last_called_at = now
+        session.add(lead)
         await session.flush()
         session.add(_local_event(call, "queued", CallStatus.QUEUED, None))
         await session.commit()

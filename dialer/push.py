@@ -6,6 +6,7 @@ from typing import Any
 
 from crm.calls import call_to_json, call_update_json
 from crm.leads import lead_to_json
+from dialer.presence import follow_calls
 from dialer.rooms import agent_room, call_audience, org_supervisors_room, team_managers_room
 from gateway.keys import sessionmaker_key, sio_key
 from gateway.models import Call, Lead, User
@@ -23,6 +24,8 @@ async def push_calls(app: Mapping[Any, Any], calls: list[Call]) -> None:
         except Exception:
             # The call is already committed; a push failure must not fail the carrier's request.
             log.exception("could not push call %s", call.id)
+    # Calls move their agents' presence (on-call, wrap-up); never fails the caller either.
+    await follow_calls(app, calls)
 
 
 def missed_call_room(call: Call, lead: Lead | None, owner: User | None) -> str:

@@ -17,10 +17,14 @@ from crm.lead_routes import routes as lead_routes
 from crm.people_routes import routes as people_routes
 from crm.report_routes import routes as report_routes
 from crm.routes import routes as crm_routes
+from dialer.clock import setup_clock
 from dialer.locks import setup_locks
 from dialer.namespace import DialerNamespace
 from dialer.pacing import setup_pacing
+from dialer.presence import presence_ctx, setup_presence
+from dialer.progressive import setup_progressive
 from dialer.routes import routes as dialer_routes
+from dialer.routing import setup_routing
 from gateway import accounts, health, openapi, users
 from gateway.auth import setup_auth
 from gateway.carriers.base import CarrierRuntime
@@ -105,6 +109,10 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[carriers_key] = CarrierRegistry()
     setup_locks(app)
     setup_pacing(app)
+    setup_clock(app)
+    setup_presence(app)
+    setup_progressive(app)
+    setup_routing(app)
     simulator = Simulator(http=None, speed=settings.sandbox_speed)
     app[simulator_key] = simulator
 
@@ -125,6 +133,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(reconcile_ctx)
     app.cleanup_ctx.append(integrations_ctx)
     app.cleanup_ctx.append(tasks_ctx)
+    app.cleanup_ctx.append(presence_ctx)
 
     sio = make_sio(settings)
     sio.register_namespace(DialerNamespace(app))

@@ -81,7 +81,14 @@ async def seed_demo(session: AsyncSession, settings: Settings, registry: Carrier
     ).first()
     if existing is not None:
         return False
-    org = Organization(name=DEMO_ORG, default_region="IN", timezone="Asia/Kolkata")
+    # The whole day is the calling window, so that the demo dials at any hour of the day.
+    org = Organization(
+        name=DEMO_ORG,
+        default_region="IN",
+        timezone="Asia/Kolkata",
+        calling_window_start="00:00",
+        calling_window_end="24:00",
+    )
     session.add(org)
     await session.flush()
     assert org.id is not None

@@ -305,7 +305,15 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
         "description": "Exactly one of lead_id or number",
-        "properties": {"lead_id": {"type": "integer"}, "number": {"type": "string"}},
+        "properties": {
+            "lead_id": {"type": "integer"},
+            "number": {"type": "string"},
+            "caller_id_number_id": {
+                "type": "integer",
+                "description": "One of the organization's carrier numbers to call from; "
+                "default: the agent's, the team's, then the first line",
+            },
+        },
     },
     "DncCreate": {
         "type": "object",
@@ -412,6 +420,7 @@ PARTS: tuple[str, ...] = (
     "crm.openapi_assignment",
     "crm.openapi_people",
     "crm.openapi_reports",
+    "dialer.openapi_dialer",
 )
 
 
@@ -546,7 +555,9 @@ def _core_spec() -> dict[str, Any]:
                         "409": _json(
                             ERROR,
                             "Conflict; code dnc (the number is on the do-not-call list), "
-                            "consent_withdrawn, agent_busy, ambiguous_number, ...",
+                            "consent_withdrawn, agent_busy, ambiguous_number, "
+                            "outside_calling_hours (with local_times and window), "
+                            "unknown_timezone, attempt_cap_reached, ...",
                         ),
                     },
                 },

@@ -69,6 +69,14 @@ class Settings(BaseSettings):
     webhook_out_per_receiver: int = Field(4, alias="WEBHOOK_OUT_PER_RECEIVER", ge=1)
     webhook_out_backoff_s: str = Field("5,30,120,600,1800,3600", alias="WEBHOOK_OUT_BACKOFF_S")
     webhook_out_max_attempts: int = Field(8, alias="WEBHOOK_OUT_MAX_ATTEMPTS", ge=1)
+    # Dialer: an agent whose sockets are all gone (or silent) this long goes offline.
+    presence_grace_s: float = Field(30.0, alias="PRESENCE_GRACE_S", gt=0)
+    # Progressive dialing: seconds between offering the next lead and dialing it.
+    progressive_countdown_s: float = Field(5.0, alias="PROGRESSIVE_COUNTDOWN_S", ge=0)
+    # The queue retries a busy / no-answer lead only this long after its last attempt...
+    retry_backoff_s: float = Field(1800.0, alias="RETRY_BACKOFF_S", ge=0)
+    # ... and never once it has had this many attempts in all.
+    max_total_attempts: int = Field(10, alias="MAX_TOTAL_ATTEMPTS", ge=1)
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> "Settings":

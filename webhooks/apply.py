@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from crm.leads import add_phone_keys, emit_lead_created
 from crm.numbers import agent_with_key, is_internal, leads_with_key
 from crm.outbox import call_ended
+from dialer.routing import choose_agent
 from gateway import callstate
 from gateway.carriers.base import CallEvent, VoiceInstructions
 from gateway.models import (
@@ -147,7 +148,10 @@ async def _new_call(
             call.lead_match = f"internal-{internal}"
     if agent is None and call.lead_id is not None:
         owned = await session.get(Lead, call.lead_id)
-        if owned is not None and owned.owner_id is not None:
+        if owned is not None and direction == Direction.INBOUND:
+            # Ring someone who can answer: the owner if available, else a free teammate.
+            agent = await choose_agent(session, owned)
+        elif owned is not None and owned.owner_id is not None:
             agent = await session.get(User, owned.owner_id)
     if agent is not None:
         call.agent_id = agent.id

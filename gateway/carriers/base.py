@@ -40,6 +40,17 @@ class CarrierAPIError(Exception):
         return self.status is None or self.status >= 500
 
 
+class NotSupported(CarrierAPIError):
+    """The carrier (or its adapter) cannot do what was asked, e.g. end a call through its API."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status=501, code="not_supported")
+
+
+def not_supported(carrier: str, what: str) -> NotSupported:
+    return NotSupported(f"{what} is not supported for {carrier} calls")
+
+
 class InvalidCredentials(Exception):
     def __init__(self, message: str, *, field: str) -> None:
         super().__init__(message)
@@ -186,11 +197,21 @@ class Carrier(Protocol):
         """The call's current state from the carrier's call-details API (None: no such API)."""
         ...
 
+    async def hangup(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
+    ) -> None:
+        """Ask the carrier to end the call (every leg); its callbacks then report the end.
+
+        Adapters whose carrier has no such API raise `NotSupported` (see `not_supported`).
+        """
+        raise not_supported(self.name, "hanging up")
+
     async def close(self) -> None: ...
 
 
 class CarrierDefaults:
-    """What most adapters share: no commands after events, no call-details API, nothing to close.
+    """What most adapters share: no commands after events, no call-details or hang-up API,
+    nothing to close.
 
     An adapter subclasses it and overrides what its carrier does differently.
     """
@@ -208,6 +229,11 @@ class CarrierDefaults:
         self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
     ) -> CallEvent | None:
         return None
+
+    async def hangup(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
+    ) -> None:
+        raise not_supported(getattr(self, "name", type(self).__name__), "hanging up")
 
     async def close(self) -> None:
         return None

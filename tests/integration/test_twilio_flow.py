@@ -808,3 +808,24 @@ async def test_concurrent_callbacks_for_one_call_make_one_call(gateway: Gateway)
     assert sorted(e["carrier_status"] for e in detail["events"]) == sorted(
         ["initiated", "ringing", "in-progress", "completed"]
     )
+
+
+async def test_hangup_asks_twilio_to_complete_the_parent_call(
+    gateway: Gateway, standin: TwilioStandin
+) -> None:
+    dialed = await dial_priya(gateway, standin)
+    # The gateway stores the SID from Twilio's answer to the create request.
+    for _ in range(100):
+        _, call = await gateway.request("GET", f"/api/calls/{dialed.call_id}", dialed.token)
+        if call["carrier_call_id"]:
+            break
+        await asyncio.sleep(0.05)
+    ack = await dialed.live.client.call("hangup", {"call_id": dialed.call_id}, namespace="/dialer")
+    assert ack == {"ok": True, "call_id": dialed.call_id}
+    (update,) = [r for r in standin.requests if r.path.endswith(f"/Calls/{dialed.parent_sid}.json")]
+    assert update.method == "POST" and update.status == 200
+    assert update.form.getall("Status") == ["completed"]
+    assert update.auth == (ACCOUNT_SID, AUTH_TOKEN)
+    # Twilio refuses to end it twice; the agent is told the call has ended.
+    ack = await dialed.live.client.call("hangup", {"call_id": dialed.call_id}, namespace="/dialer")
+    assert ack["ok"] is False and ack["code"] == "call_ended"

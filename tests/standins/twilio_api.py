@@ -263,7 +263,14 @@ class TwilioStandin(CallsStandin[StandinCall]):
             and parts[1] == "Accounts"
             and parts[3] == "Calls.json"
         )
-        if not is_calls:
+        is_call = (
+            len(parts) == 5
+            and parts[0] == API_VERSION
+            and parts[1] == "Accounts"
+            and parts[3] == "Calls"
+            and parts[4].endswith(".json")
+        )
+        if not (is_calls or is_call):
             return twilio_error(404, 20404, "The requested resource was not found")
         account_sid = parts[2]
         # Twilio answers 401/20003 for a wrong SID or token alike.
@@ -275,7 +282,27 @@ class TwilioStandin(CallsStandin[StandinCall]):
             return twilio_error(401, 20003, "Authenticate")
         if request.method != "POST":
             return twilio_error(405, 20004, "Method not allowed")
+        if is_call:
+            return self._update_call(account_sid, parts[4].removesuffix(".json"), record.form)
         return await self._create_call(account_sid, record.form)
+
+    def _update_call(self, account_sid: str, sid: str, form: MultiDict[str]) -> web.Response:
+        """`POST .../Calls/{Sid}.json` with `Status=completed` (or `canceled`) ends a live call.
+
+        https://www.twilio.com/docs/voice/api/call-resource#update-a-call-resource
+        """
+        call = self.calls.get(sid)
+        if call is None or call.account_sid != account_sid:
+            return twilio_error(404, 20404, "The requested resource was not found")
+        status = form.get("Status")
+        if status not in ("completed", "canceled"):
+            return twilio_error(400, 21218, "Invalid Status")
+        if call.parent.status in TERMINAL_STATUSES:
+            return twilio_error(400, 21220, "Call is not in-progress. Cannot redirect.")
+        call.parent.status = status
+        resource = _call_resource(call)
+        resource["status"] = status
+        return web.json_response(resource, status=200)
 
     async def _create_call(self, account_sid: str, form: MultiDict[str]) -> web.Response:
         to, from_ = form.get("To"), form.get("From")

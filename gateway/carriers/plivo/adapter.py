@@ -18,6 +18,7 @@ from gateway.carriers.base import (
     SignatureError,
     VoiceInstructions,
     WebhookReply,
+    not_supported,
 )
 from gateway.carriers.common import form_params
 from gateway.carriers.plivo import const, originate, parse, signature
@@ -140,6 +141,11 @@ class PlivoCarrier(CarrierDefaults):
             carrier_call_id,
             timeout_s=runtime.settings.outbound_timeout_s,
         )
+
+    async def hangup(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
+    ) -> None:
+        raise not_supported(self.name, "hanging up")
 
     async def close(self) -> None:
         return None  # the HTTP session is the gateway's

@@ -105,5 +105,16 @@ class SandboxCarrier(CarrierDefaults):
             timeout_s=runtime.settings.outbound_timeout_s,
         )
 
+    async def hangup(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
+    ) -> None:
+        await originate.hangup(
+            runtime.http,
+            api_url(runtime),
+            credentials,
+            carrier_call_id,
+            timeout_s=runtime.settings.outbound_timeout_s,
+        )
+
 
 Adapter = SandboxCarrier

@@ -87,3 +87,30 @@ async def fetch_status(
         duration_s=leg.get("duration"),
         raw=data,
     )
+
+
+async def hangup(
+    http: aiohttp.ClientSession,
+    api_url: str,
+    credentials: Mapping[str, Any],
+    carrier_call_id: str,
+    *,
+    timeout_s: float,
+) -> None:
+    try:
+        async with http.post(
+            f"{api_url}/v1/calls/{carrier_call_id}/hangup",
+            headers={"Authorization": f"Bearer {credentials['api_key']}"},
+            timeout=aiohttp.ClientTimeout(total=timeout_s),
+        ) as resp:
+            if resp.status == 202:
+                return
+            data = await resp.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        raise CarrierAPIError(f"sandbox unreachable: {exc!r}") from exc
+    error = data.get("error", {}) if isinstance(data, dict) else {}
+    raise CarrierAPIError(
+        error.get("message", f"sandbox answered {resp.status}"),
+        status=resp.status,
+        code=error.get("code"),
+    )

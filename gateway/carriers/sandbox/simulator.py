@@ -9,6 +9,7 @@ statuses (`drop`, a list) or a share of all of them (`drop_rate`), or hold each 
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -33,6 +34,7 @@ CUSTOMER_RING_S = 1.0
 NO_ANSWER_AFTER_S = 3.0
 TALK_S = 4
 DELIVERY_ATTEMPTS = 4
+LEG_FIELDS = ("call_id", "parent_call_id", "direction", "from", "to")
 
 
 @dataclass
@@ -50,6 +52,9 @@ class SimulatedCall:
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     dropped: list[dict[str, Any]] = field(default_factory=list)
     created_at: float = field(default_factory=time.monotonic)
+    # Set by the hang-up API: the script stops and every live leg ends at once.
+    hung_up: asyncio.Event = field(default_factory=asyncio.Event)
+    finished: bool = False
 
 
 def _new_id() -> str:
@@ -109,6 +114,7 @@ class Simulator:
         routes = web.RouteTableDef()
         routes.post("/v1/calls")(self.create_call)
         routes.get("/v1/calls/{call_id}")(self.get_call)
+        routes.post("/v1/calls/{call_id}/hangup")(self.hangup_call)
         routes.post("/v1/inbound")(self.inbound_call)
         return routes
 
@@ -153,6 +159,19 @@ class Simulator:
         if call is None or call.api_key != api_key:
             return web.json_response({"error": {"code": "not_found"}}, status=404)
         return web.json_response({"call_id": call.call_id, "legs": call.legs})
+
+    async def hangup_call(self, request: web.Request) -> web.Response:
+        """End a call now: legs still ringing are canceled, answered ones complete."""
+        api_key = self._api_key(request)
+        call = self.calls.get(request.match_info["call_id"])
+        if call is None or call.api_key != api_key:
+            return web.json_response({"error": {"code": "not_found"}}, status=404)
+        if call.finished or call.hung_up.is_set():
+            return web.json_response(
+                {"error": {"code": "call_ended", "message": "the call has ended"}}, status=409
+            )
+        call.hung_up.set()
+        return web.json_response({"call_id": call.call_id, "status": "completing"}, status=202)
 
     async def inbound_call(self, request: web.Request) -> web.Response:
         """Simulate a customer calling one of the account's numbers."""
@@ -291,14 +310,22 @@ class Simulator:
         for at, _, item in plan:
             delay = t0 + at / self.speed - loop.time()
             if delay > 0:
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(call.hung_up.wait(), delay)
+            if call.hung_up.is_set():
+                await self._end_now(call, sequences)
+                return
             leg = call.legs.setdefault(item.payload["call_id"], {})
             leg.update(
                 status=item.payload["status"],
                 to=item.payload["to"],
                 parent_call_id=item.payload.get("parent_call_id"),
                 duration=item.payload.get("duration"),
+                url=item.url,
+                base={k: item.payload.get(k) for k in LEG_FIELDS},
             )
+            if item.payload["status"] == "answered":
+                leg["answered_at"] = loop.time()
             dropped = item.payload["status"] in set(chaos.get("drop") or ()) or (
                 rng.random() < float(chaos.get("drop_rate") or 0)
             )
@@ -310,6 +337,30 @@ class Simulator:
                 await asyncio.sleep(int(chaos["delay_ms"]) / 1000)
             for _ in range(copies):
                 await self._post(call, item.url, item.payload, sequence=item.payload["sequence"])
+        call.finished = True
+
+    async def _end_now(self, call: SimulatedCall, sequences: dict[str, int]) -> None:
+        """Hung up through the API: end the live legs, the customer's first."""
+        loop = asyncio.get_running_loop()
+        live = [
+            (leg_id, leg)
+            for leg_id, leg in call.legs.items()
+            if leg.get("status") in ("initiated", "ringing", "answered")
+        ]
+        live.sort(key=lambda item: item[1].get("parent_call_id") is None)
+        for leg_id, leg in live:
+            answered_at = leg.get("answered_at")
+            if answered_at is not None:
+                duration = max(0, round((loop.time() - answered_at) * self.speed))
+                status = "completed"
+            else:
+                duration, status = 0, "canceled"
+            seq = sequences.get(leg_id, 0)
+            sequences[leg_id] = seq + 1
+            leg.update(status=status, duration=duration)
+            payload = {**leg["base"], "status": status, "duration": duration}
+            await self._post(call, leg["url"], payload, sequence=seq)
+        call.finished = True
 
     async def _post(
         self, call: SimulatedCall, url: str, payload: dict[str, Any], *, sequence: int

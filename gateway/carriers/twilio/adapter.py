@@ -125,6 +125,14 @@ class TwilioCarrier(CarrierDefaults):
         )
         return await originate.fetch_status(client, carrier_call_id)
 
+    async def hangup(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
+    ) -> None:
+        client = originate.make_client(
+            credentials, self._http_client(runtime), runtime.settings.twilio_api_base_url
+        )
+        await originate.hangup(client, carrier_call_id)
+
     def _http_client(self, runtime: CarrierRuntime) -> AsyncTwilioHttpClient:
         if self._http is None:
             self._http = AsyncTwilioHttpClient(timeout=runtime.settings.outbound_timeout_s)

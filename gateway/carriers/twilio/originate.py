@@ -11,6 +11,9 @@ from twilio.twiml.voice_response import VoiceResponse
 from gateway.carriers.base import CallEvent, CarrierAPIError, OriginateRequest, OriginateResult
 from gateway.carriers.twilio.const import STATUS_CALLBACK_EVENTS, STATUS_MAP
 
+# "Call is not in-progress. Cannot redirect." (https://www.twilio.com/docs/api/errors/21220)
+CALL_NOT_IN_PROGRESS = 21220
+
 
 def bridge_twiml(request: OriginateRequest) -> str:
     """TwiML run when the agent answers: dial the customer as a child leg with its own callbacks."""
@@ -50,6 +53,23 @@ async def originate(client: Client, request: OriginateRequest) -> OriginateResul
             exc.msg or "Twilio refused the call", status=exc.status, code=str(exc.code)
         ) from exc
     return OriginateResult(carrier_call_id=call.sid, carrier_status=call.status)
+
+
+async def hangup(client: Client, call_sid: str) -> None:
+    """End the call: completing the parent (agent) leg ends its <Dial>ed child leg too.
+
+    https://www.twilio.com/docs/voice/api/call-resource#update-a-call-resource
+    """
+    try:
+        await client.calls(call_sid).update_async(status="completed")
+    except TwilioRestException as exc:
+        if exc.code == CALL_NOT_IN_PROGRESS:
+            raise CarrierAPIError(
+                "the call has already ended", status=409, code=str(exc.code)
+            ) from exc
+        raise CarrierAPIError(
+            exc.msg or "Twilio refused to end the call", status=exc.status, code=str(exc.code)
+        ) from exc
 
 
 async def fetch_status(client: Client, call_sid: str) -> CallEvent | None:

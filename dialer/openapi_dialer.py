@@ -1,0 +1,123 @@
+"""OpenAPI paths and schemas of the dialer's REST endpoints (presence, queue, hang-up)."""
+
+from typing import Any
+
+from gateway.openapi import TIMESTAMP, _errors, _json, _path, _query
+
+REF = "#/components/schemas/"
+
+PRESENCE_STATES = ["offline", "available", "on-call", "wrap-up", "paused"]
+
+SCHEMAS: dict[str, Any] = {
+    "QueueEntry": {
+        "type": "object",
+        "description": "Also the `next_dial` event's lead and reason",
+        "properties": {
+            "lead": {"$ref": REF + "Lead"},
+            "reason": {"enum": ["missed_call", "follow_up", "new", "retry"]},
+            "due_at": TIMESTAMP,
+            "call_id": {"type": "integer", "description": "The missed call (missed_call)"},
+            "follow_up_id": {"type": "integer", "description": "The follow-up (follow_up)"},
+        },
+    },
+    "AgentPresence": {
+        "type": "object",
+        "description": "Also the payload of the Socket.IO `presence` event (without the "
+        "wallboard-only fields time_in_state_s, call and today).",
+        "properties": {
+            "user_id": {"type": "integer"},
+            "name": {"type": "string"},
+            "team_id": {"type": ["integer", "null"]},
+            "state": {"enum": PRESENCE_STATES},
+            "reason": {"type": ["string", "null"], "description": "Pause reason key"},
+            "since": {"type": "string", "format": "date-time"},
+            "call_id": {"type": ["integer", "null"]},
+            "progressive": {"type": "boolean"},
+            "time_in_state_s": {"type": "integer"},
+            "call": {
+                "type": ["object", "null"],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "lead_id": {"type": ["integer", "null"]},
+                    "direction": {"enum": ["inbound", "outbound"]},
+                    "status": {"type": "string"},
+                    "started_at": TIMESTAMP,
+                },
+            },
+            "today": {
+                "type": "object",
+                "description": "Since midnight in the organization's time zone",
+                "properties": {
+                    "calls": {"type": "integer"},
+                    "connected": {"type": "integer", "description": "Calls answered"},
+                    "talk_time_s": {"type": "integer"},
+                },
+            },
+        },
+    },
+}
+
+PATHS: dict[str, Any] = {
+    "/api/queue": {
+        "get": {
+            "summary": "The caller's call queue: missed calls not yet called back, due "
+            "follow-ups, leads never called, then busy / no-answer retries; leads the dial "
+            "guard would refuse now (do-not-call, calling hours, attempt caps) are left out",
+            "parameters": [
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "Default 20")
+            ],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "data": {"type": "array", "items": {"$ref": REF + "QueueEntry"}}
+                        },
+                    }
+                ),
+                **_errors(400, 401),
+            },
+        }
+    },
+    "/api/calls/{call_id}/hangup": {
+        "post": {
+            "summary": "Ask the carrier to end a call (the caller's own; managers: their team's; "
+            "admins: any). The end arrives as call_updated through the carrier's callbacks",
+            "parameters": [_path("call_id")],
+            "responses": {
+                "202": _json(
+                    {
+                        "type": "object",
+                        "properties": {"ok": {"const": True}, "call_id": {"type": "integer"}},
+                    },
+                    "The carrier accepted",
+                ),
+                **_errors(401, 404),
+                "409": _json(
+                    {"$ref": "#/components/schemas/Error"},
+                    "code call_ended, call_not_placed (not confirmed by the carrier yet) or "
+                    "hangup_not_supported (the carrier's adapter cannot end calls)",
+                ),
+                "503": _json({"$ref": "#/components/schemas/Error"}, "The carrier failed"),
+            },
+        }
+    },
+    "/api/presence": {
+        "get": {
+            "summary": "Wallboard: presence and today's counters of the agents visible to the "
+            "caller (admins: all, managers: their team, agents: themselves)",
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "data": {"type": "array", "items": {"$ref": REF + "AgentPresence"}},
+                            "as_of": {"type": "string", "format": "date-time"},
+                        },
+                    }
+                ),
+                **_errors(401),
+            },
+        }
+    },
+}
