@@ -15,7 +15,7 @@ from dialer.locks import setup_locks
 from dialer.namespace import DialerNamespace
 from dialer.pacing import setup_pacing
 from dialer.routes import routes as dialer_routes
-from gateway import accounts, health, openapi, users
+from gateway import accounts, health, openapi, users, webui
 from gateway.auth import setup_auth
 from gateway.carriers.base import CarrierRuntime
 from gateway.carriers.registry import CarrierRegistry
@@ -131,6 +131,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(openapi.routes)
     app.add_routes(crm_routes)
     app.add_routes(dialer_routes)
+    app.add_routes(webui.routes)
     app.add_subapp("/webhooks", webhooks_app())
     if settings.sandbox_api_enabled:
         sim_app = web.Application()
