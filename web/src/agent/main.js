@@ -151,7 +151,13 @@ async function loadQueue() {
     const body = await optional("/api/queue");
     rows = body ? body.data || body.leads || body : null;
   }
-  if (!rows) rows = (await api("/api/leads?limit=200")).data;
+  if (!rows) {
+    // Without the queue endpoint, each lead's last call comes from my recent calls.
+    const [leads, calls] = await Promise.all([api("/api/leads?limit=200"), api("/api/calls?limit=200")]);
+    const last = new Map();
+    for (const call of calls.data) if (call.lead_id && !last.has(call.lead_id)) last.set(call.lead_id, call);
+    rows = leads.data.map((lead) => ({ ...lead, last_call: last.get(lead.id) || lead.last_call }));
+  }
   state.queue = rows.map((row) => (row.lead ? { ...row.lead, ...row, lead: undefined } : row));
   for (const lead of state.queue) state.leads.set(lead.id, { ...(state.leads.get(lead.id) || {}), ...lead });
   renderQueue();

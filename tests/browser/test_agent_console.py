@@ -1,0 +1,131 @@
+"""The agent console in a real browser: sign in, dial a lead, follow the call, wrap up."""
+
+import re
+
+from playwright.async_api import Browser, Page, expect
+
+from tests.browser.conftest import js_errors, needs_route, new_page, screenshot, sign_in
+from tests.conftest import Gateway, GatewayFactory
+
+# Records every text #call-state shows, so fast transitions are not missed between polls.
+RECORD_CALL_STATES = """
+() => {
+  window.callStates = [];
+  const panel = document.querySelector('#call-panel');
+  const note = () => {
+    const el = document.querySelector('#call-state');
+    const text = el ? el.textContent : null;
+    const seen = window.callStates;
+    if (text && seen[seen.length - 1] !== text) seen.push(text);
+  };
+  new MutationObserver(note).observe(panel, {subtree: true, childList: true, characterData: true});
+  note();
+}
+"""
+
+
+async def dial_priya(page: Page, gw: Gateway) -> None:
+    await sign_in(page, f"{gw.url}/app/", "agent1@demo.test")
+    queue = page.locator("#queue-list")
+    await expect(queue.locator(".lead-item")).not_to_have_count(0)
+    await queue.get_by_role("button", name=re.compile("^Priya Sharma")).click()
+    await expect(page.locator("#lead-title")).to_have_text("Priya Sharma")
+    await page.evaluate(RECORD_CALL_STATES)
+    await page.locator("#lead-panel").get_by_role("button", name=re.compile("^Call Priya")).click()
+
+
+async def test_agent_dials_a_lead_and_sees_the_call_through(
+    start_gateway: GatewayFactory, browser: Browser
+) -> None:
+    # Slow enough that "in progress" lasts a couple of seconds on screen.
+    gw = await start_gateway(SANDBOX_SPEED=2.0)
+    page = await new_page(browser)
+    await dial_priya(page, gw)
+    await screenshot(page, "agent-console")
+
+    state = page.locator("#call-state")
+    await expect(state).to_have_attribute("aria-live", "polite")
+    await expect(state).to_have_text("In progress")
+    await expect(page.locator("#hangup")).to_be_visible()
+    await expect(page.locator("#call-timer")).to_have_text(re.compile(r"^0:0\d$"))
+    await screenshot(page, "live-call")
+    await expect(state).to_have_text("Completed", timeout=15_000)
+    seen = await page.evaluate("window.callStates")
+    assert "Ringing" in seen and "In progress" in seen, seen
+    assert seen.index("Ringing") < seen.index("In progress") < seen.index("Completed"), seen
+
+    # Wrap-up: the dispositions come from the organization's vocabulary.
+    wrapup = page.locator("#wrapup-panel")
+    await expect(wrapup).to_be_visible()
+    options = await page.locator("#wrapup-code option").all_text_contents()
+    assert "Interested" in options and "Call back later" in options, options
+    await expect(page.get_by_label("Notes", exact=True)).to_be_editable()
+    await expect(page.get_by_label("Due")).to_have_attribute("type", "datetime-local")
+    # The lead's timeline shows the finished call.
+    await expect(page.locator("#lead-panel .timeline li").first).to_contain_text("Completed")
+    await screenshot(page, "wrap-up")
+
+    status, calls = await gw.request("GET", "/api/calls", token=await gw.login("agent1@demo.test"))
+    assert status == 200 and calls["data"][0]["status"] == "completed"
+    assert js_errors(page) == []
+
+
+async def test_refused_dial_shows_its_reason(
+    start_gateway: GatewayFactory, browser: Browser
+) -> None:
+    gw = await start_gateway()
+    manager = await gw.login("manager@demo.test")
+    status, _ = await gw.request(
+        "POST", "/api/dnc", token=manager, json={"number": "98765 43210", "reason": "asked"}
+    )
+    assert status == 201
+    page = await new_page(browser)
+    await dial_priya(page, gw)
+    alert = page.get_by_role("alert").filter(has_text="Dial refused")
+    await expect(alert).to_contain_text("do-not-call list (dnc)")
+    await expect(page.locator("#call-state")).to_have_text("No call")
+    status, calls = await gw.request("GET", "/api/calls", token=await gw.login("agent1@demo.test"))
+    assert status == 200 and calls["data"] == []
+
+
+async def test_dial_pad_formats_as_you_type_and_dials_from_the_keyboard(
+    start_gateway: GatewayFactory, browser: Browser
+) -> None:
+    gw = await start_gateway()
+    # A phone-width screen: the console stacks into one column.
+    page = await new_page(browser, width=390, height=844)
+    await sign_in(page, f"{gw.url}/app/", "agent1@demo.test")
+    pad = page.get_by_label("Number", exact=True)
+    await pad.press_sequentially("9876543210")
+    # Formatted for the agent's own country (their number is Indian).
+    await expect(pad).to_have_value("98765 43210")
+    await expect(page.locator("#pad-hint")).to_have_text("Will dial +91 98765 43210")
+    await pad.press("Enter")
+    await expect(page.locator("#call-state")).to_have_text(
+        re.compile("Dialing|Ringing|In progress|Completed")
+    )
+    status, calls = await gw.request("GET", "/api/calls", token=await gw.login("agent1@demo.test"))
+    assert status == 200 and calls["data"][0]["to_number"] == "+919876543210"
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, "the page scrolls sideways at phone width"
+    assert js_errors(page) == []
+
+
+@needs_route("POST", "/api/calls/{call_id}/disposition")
+async def test_wrap_up_saves_the_disposition(
+    start_gateway: GatewayFactory, browser: Browser
+) -> None:
+    gw = await start_gateway()
+    page = await new_page(browser)
+    await dial_priya(page, gw)
+    await expect(page.locator("#wrapup-panel")).to_be_visible(timeout=15_000)
+    await page.get_by_label("Disposition").select_option("interested")
+    await page.get_by_label("Notes", exact=True).fill("Wants a quote for 40 units")
+    await page.get_by_role("button", name="Save wrap-up").click()
+    await expect(page.get_by_role("status").filter(has_text="Wrap-up saved")).to_be_visible()
+    await expect(page.locator("#wrapup-panel")).to_be_hidden()
+    agent = await gw.login("agent1@demo.test")
+    _, calls = await gw.request("GET", "/api/calls", token=agent)
+    # The "interested" disposition moves the lead to the status it names.
+    _, lead = await gw.request("GET", f"/api/leads/{calls['data'][0]['lead_id']}", token=agent)
+    assert lead["status"] == "interested"
