@@ -6,6 +6,7 @@ WORKDIR /src/web
 COPY web/package.json web/package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY web ./
+COPY extension /src/extension
 RUN npm run build
 
 FROM python:3.11-slim

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const outdir = join(here, "..", "gateway", "static", "app");
+const extdir = join(here, "..", "extension");
 const watch = process.argv.includes("--watch");
 
 const consoles = {
@@ -22,13 +23,31 @@ const consoles = {
   logLevel: process.argv.includes("--quiet") ? "warning" : "info",
 };
 
-await rm(outdir, { recursive: true, force: true });
-await mkdir(outdir, { recursive: true });
-await cp(join(here, "src", "pages"), outdir, { recursive: true });
+// The MV3 extension: content scripts cannot be modules, so every part is a plain script.
+const extension = {
+  entryPoints: ["background", "content", "popup", "options"].map((name) => join(extdir, "src", `${name}.js`)),
+  outdir: join(extdir, "dist"),
+  // The extension's sources live outside web/ but use its npm packages.
+  nodePaths: [join(here, "node_modules")],
+  bundle: true,
+  format: "iife",
+  target: ["chrome110"],
+  minify: !watch,
+  logLevel: consoles.logLevel,
+};
+
+for (const [dir, pages] of [
+  [outdir, join(here, "src", "pages")],
+  [extension.outdir, join(extdir, "static")],
+]) {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  await cp(pages, dir, { recursive: true });
+}
 
 if (watch) {
-  const ctx = await context(consoles);
-  await ctx.watch();
+  await (await context(consoles)).watch();
+  await (await context(extension)).watch();
 } else {
-  await build(consoles);
+  await Promise.all([build(consoles), build(extension)]);
 }

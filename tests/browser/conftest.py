@@ -15,7 +15,12 @@ from tests.conftest import IN_CI
 CHROMIUM = os.environ.get("DIALGATE_CHROMIUM", "/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
-BUILT = (ROOT / "gateway" / "static" / "app" / "agent.js").is_file()
+EXTENSION = ROOT / "extension" / "dist"
+BUILT = (ROOT / "gateway" / "static" / "app" / "agent.js").is_file() and (
+    EXTENSION / "content.js"
+).is_file()
+# As root there is no sandbox; the machine reaches nothing beyond the package registries.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking"]
 # Set to refresh docs/screenshots/*.png; normal runs leave the working tree alone.
 UPDATE_SCREENSHOTS = os.environ.get("UPDATE_SCREENSHOTS", "").lower() in ("1", "true", "yes")
 
@@ -47,8 +52,7 @@ async def db_url(tmp_path: Path, sqlite_template: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
+def require_chromium() -> None:
     if not os.access(CHROMIUM, os.X_OK):
         message = f"{CHROMIUM} is missing: apt-get install chromium"
         # CI installs chromium (.ci/run), so a missing browser there is a failure.
@@ -57,11 +61,13 @@ async def browser() -> AsyncIterator[Browser]:
         pytest.skip(message)
     if not BUILT:
         pytest.fail("the web consoles are not built: run scripts/bootstrap")
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    require_chromium()
     async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-background-networking"],
-        )
+        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         await chromium.close()
 

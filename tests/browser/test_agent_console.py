@@ -4,6 +4,8 @@ import re
 
 from playwright.async_api import Browser, Page, expect
 
+from dialer.rooms import agent_room
+from gateway.keys import sio_key
 from tests.browser.conftest import js_errors, needs_route, new_page, screenshot, sign_in
 from tests.conftest import Gateway, GatewayFactory
 
@@ -129,3 +131,32 @@ async def test_wrap_up_saves_the_disposition(
     # The "interested" disposition moves the lead to the status it names.
     _, lead = await gw.request("GET", f"/api/leads/{calls['data'][0]['lead_id']}", token=agent)
     assert lead["status"] == "interested"
+
+
+async def test_pushed_events_show_as_notifications(
+    start_gateway: GatewayFactory, browser: Browser
+) -> None:
+    gw = await start_gateway()
+    _, me = await gw.request("GET", "/api/auth/me", token=await gw.login("agent1@demo.test"))
+    page = await new_page(browser)
+    await sign_in(page, f"{gw.url}/app/", "agent1@demo.test")
+    lead = {"id": 1, "name": "Priya Sharma", "company": "Sharma Textiles", "phone": "+919876543210"}
+    sio = gw.app[sio_key]
+    room = agent_room(me["id"])
+    await sio.emit("lead_assigned", {"lead": lead, "assignment": {}}, to=room, namespace="/dialer")
+    await sio.emit(
+        "follow_up_due",
+        {"follow_up": {"due_at": "2026-01-01T10:00:00Z", "note": "send the quote"}, "lead": lead},
+        to=room,
+        namespace="/dialer",
+    )
+    await sio.emit("missed_call", {"call": {}, "lead": lead}, to=room, namespace="/dialer")
+    toasts = page.get_by_role("region", name="Notifications")
+    await expect(toasts.get_by_role("status").filter(has_text="New lead assigned")).to_contain_text(
+        "Priya Sharma (Sharma Textiles)"
+    )
+    await expect(toasts.get_by_role("status").filter(has_text="Follow-up due")).to_contain_text(
+        "send the quote"
+    )
+    await expect(toasts.get_by_role("alert")).to_contain_text("Priya Sharma called and was missed")
+    assert js_errors(page) == []

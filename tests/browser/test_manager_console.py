@@ -1,9 +1,12 @@
 """The manager console in a real browser: the wallboard follows an agent live; reports draw."""
 
 import re
+from datetime import UTC, datetime, timedelta
 
 from playwright.async_api import Browser, expect
 
+from dialer.rooms import team_managers_room
+from gateway.keys import sio_key
 from tests.browser.conftest import js_errors, new_page, screenshot, sign_in
 from tests.conftest import GatewayFactory
 
@@ -62,3 +65,35 @@ async def test_agents_cannot_use_the_manager_console(
         "this console is for manager and admin accounts"
     )
     assert await page.evaluate("sessionStorage.getItem('dialgate.token')") is None
+
+
+async def test_wallboard_shows_pushed_presence_ticking(
+    start_gateway: GatewayFactory, browser: Browser
+) -> None:
+    gw = await start_gateway()
+    _, me = await gw.request("GET", "/api/auth/me", token=await gw.login("agent2@demo.test"))
+    page = await new_page(browser)
+    await sign_in(page, f"{gw.url}/manager", "manager@demo.test")
+    since = (datetime.now(UTC) - timedelta(minutes=3)).isoformat()
+    presence = {
+        "user_id": me["id"],
+        "name": "Arjun Agent",
+        "team_id": me["team_id"],
+        "state": "paused",
+        "reason": "lunch",
+        "since": since,
+        "call_id": None,
+        "progressive": False,
+    }
+    await gw.app[sio_key].emit(
+        "presence", presence, to=team_managers_room(me["team_id"]), namespace="/dialer"
+    )
+    row = page.locator(f"#agent-rows tr[data-agent-id='{me['id']}']")
+    await expect(row).to_have_attribute("data-state", "paused")
+    await expect(row).to_contain_text("Arjun Agent")
+    await expect(row).to_contain_text("Paused (Lunch)")
+    ticker = row.locator(".ticker")
+    await expect(ticker).to_have_text(re.compile(r"^3:0\d$"))
+    first = await ticker.text_content()
+    await expect(ticker).not_to_have_text(first or "", timeout=3_000)
+    assert js_errors(page) == []
