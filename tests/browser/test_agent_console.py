@@ -102,6 +102,7 @@ async def test_dial_pad_formats_as_you_type_and_dials_from_the_keyboard(
     # Formatted for the agent's own country (their number is Indian).
     await expect(pad).to_have_value("98765 43210")
     await expect(page.locator("#pad-hint")).to_have_text("Will dial +91 98765 43210")
+    await screenshot(page, "agent-console-phone")
     await pad.press("Enter")
     await expect(page.locator("#call-state")).to_have_text(
         re.compile("Dialing|Ringing|In progress|Completed")

@@ -1,5 +1,6 @@
 """The manager console in a real browser: the wallboard follows an agent live; reports draw."""
 
+import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -7,7 +8,7 @@ from playwright.async_api import Browser, expect
 
 from dialer.rooms import team_managers_room
 from gateway.keys import sio_key
-from tests.browser.conftest import js_errors, new_page, screenshot, sign_in
+from tests.browser.conftest import has_route, js_errors, new_page, screenshot, sign_in
 from tests.conftest import GatewayFactory
 
 
@@ -43,6 +44,16 @@ async def test_wallboard_follows_an_agents_call_live_and_reports_draw(
     await expect(by_agent.get_by_role("row", name=re.compile(r"1 1 100%"))).to_be_visible()
     await expect(manager.locator(".chart canvas")).to_have_count(3)
     await screenshot(manager, "manager-reports")
+    async with manager.expect_download() as download_info:
+        await manager.locator("#csv-agent").click()
+    download = await download_info.value
+    path = await download.path()
+    csv_lines = (await asyncio.to_thread(path.read_text)).splitlines()
+    assert len(csv_lines) >= 2 and "calls" in csv_lines[0], csv_lines
+    if not has_route("GET", "/api/reports/calls-summary"):
+        # Computed in the browser from the call list: the table's columns.
+        assert csv_lines[0] == "agent,calls,connected,connect_rate,talk_time_s", csv_lines
+        assert csv_lines[1].split(",")[1:4] == ["1", "1", "1.000"], csv_lines
 
     await manager.get_by_role("link", name="Leads").click()
     await expect(manager.get_by_role("row", name=re.compile("Priya Sharma"))).to_be_visible()

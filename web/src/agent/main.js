@@ -745,6 +745,10 @@ async function main() {
   renderPresence();
   renderProgressive();
   await loadQueue();
+  // After a reload mid-call, pick the live call up again.
+  const recent = await api("/api/calls?limit=5").catch(() => ({ data: [] }));
+  const live = recent.data.find((c) => c.status !== "completed" && c.agent_id === state.me.id);
+  if (live && !state.call) applyCall({ ...live, call_id: live.id });
   setInterval(tick, 1000);
 }
 

@@ -146,12 +146,24 @@ async function downloadCsv(range, groupBy) {
     toast(`CSV download failed (HTTP ${resp.status})`, { kind: "error" });
     return;
   }
-  const url = URL.createObjectURL(await resp.blob());
-  const a = h("a", { href: url, download: `calls-by-${groupBy}-${range.from.slice(0, 10)}.csv` });
+  saveBlob(await resp.blob(), `calls-by-${groupBy}-${range.from.slice(0, 10)}.csv`);
+}
+
+function saveBlob(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const a = h("a", { href: url, download: filename });
   document.body.append(a);
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/** The same columns as the tables, for a summary computed in the browser. */
+function localCsv(rows, groupBy, range) {
+  const quote = (v) => (/[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
+  const lines = [[groupBy, "calls", "connected", "connect_rate", "talk_time_s"].join(",")];
+  for (const r of rows) lines.push([r.label, r.calls, r.connected, r.connect_rate.toFixed(3), r.talk_s].map(quote).join(","));
+  saveBlob(new Blob([`${lines.join("\n")}\n`], { type: "text/csv" }), `calls-by-${groupBy}-${range.from.slice(0, 10)}.csv`);
 }
 
 export function renderReports(view, { features, userName }) {
@@ -188,8 +200,17 @@ export function renderReports(view, { features, userName }) {
     } finally {
       output.removeAttribute("aria-busy");
     }
+    const rowsBy = { hour: byHour, agent: byAgent };
     const csv = (groupBy, text) =>
-      server ? h("button", { type: "button", onclick: () => downloadCsv(range, groupBy) }, text) : null;
+      h(
+        "button",
+        {
+          type: "button",
+          id: `csv-${groupBy}`,
+          onclick: () => (server ? downloadCsv(range, groupBy) : localCsv(rowsBy[groupBy], groupBy, range)),
+        },
+        text,
+      );
     replace(
       output,
       server ? null : h("p.muted", {}, "Computed in the browser from the call list (this gateway has no reports endpoint)."),

@@ -12,7 +12,16 @@ export function connectLive(token, { onStatus } = {}) {
   const status = (state, detail) => onStatus && onStatus(state, detail);
   socket.on("connect", () => status("connected"));
   socket.on("disconnect", (reason) => status("disconnected", reason));
-  socket.on("connect_error", (err) => status("error", err && err.message));
+  socket.on("connect_error", (err) => {
+    const reason = err && err.message;
+    status("error", reason);
+    // A refused token will not get better by reconnecting: back to the sign-in form.
+    if (reason === "invalid_token" || reason === "unauthorized") {
+      socket.close();
+      sessionStorage.removeItem("dialgate.token");
+      window.dispatchEvent(new CustomEvent("dialgate:logout"));
+    }
+  });
   return {
     socket,
     on(event, handler) {
