@@ -1,6 +1,7 @@
 """Browser fixtures: Debian's chromium through Playwright, a gateway on SQLite, signed-in pages."""
 
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -31,8 +32,13 @@ expect.set_options(timeout=10_000)
 def has_route(method: str, path: str) -> bool:
     """Whether this gateway has an endpoint (some pages use endpoints that land separately)."""
     app = create_app(Settings(_env_file=None, DATABASE_URL="sqlite+aiosqlite:///:memory:"))
+
+    def shape(p: str) -> str:
+        # Path parameters may be named differently ({id}, {call_id}): compare the shapes only.
+        return re.sub(r"\{[^}]*\}", "{}", p)
+
     return any(
-        r.method == method and r.resource is not None and r.resource.canonical == path
+        r.method == method and r.resource is not None and shape(r.resource.canonical) == shape(path)
         for r in app.router.routes()
     )
 
@@ -99,3 +105,18 @@ async def screenshot(page: Page, name: str) -> None:
 def js_errors(page: Page) -> list[str]:
     errors: list[str] = getattr(page, "js_errors", [])
     return errors
+
+
+UNLABELLED = """
+() => [...document.querySelectorAll('input, select, textarea, button')]
+  .filter((el) => el.offsetParent !== null)
+  .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+    && !(el.tagName === 'BUTTON' && el.textContent.trim()))
+  .map((el) => el.outerHTML.slice(0, 80))
+"""
+
+
+async def unlabelled_controls(page: Page) -> list[str]:
+    """Visible form controls and buttons without an accessible name."""
+    found: list[str] = await page.evaluate(UNLABELLED)
+    return found

@@ -6,7 +6,14 @@ from playwright.async_api import Browser, Page, expect
 
 from dialer.rooms import agent_room
 from gateway.keys import sio_key
-from tests.browser.conftest import js_errors, needs_route, new_page, screenshot, sign_in
+from tests.browser.conftest import (
+    js_errors,
+    needs_route,
+    new_page,
+    screenshot,
+    sign_in,
+    unlabelled_controls,
+)
 from tests.conftest import Gateway, GatewayFactory
 
 # Records every text #call-state shows, so fast transitions are not missed between polls.
@@ -66,6 +73,7 @@ async def test_agent_dials_a_lead_and_sees_the_call_through(
     # The lead's timeline shows the finished call.
     await expect(page.locator("#lead-panel .timeline li").first).to_contain_text("Completed")
     await screenshot(page, "wrap-up")
+    assert await unlabelled_controls(page) == []
 
     status, calls = await gw.request("GET", "/api/calls", token=await gw.login("agent1@demo.test"))
     assert status == 200 and calls["data"][0]["status"] == "completed"

@@ -8,7 +8,14 @@ from playwright.async_api import Browser, expect
 
 from dialer.rooms import team_managers_room
 from gateway.keys import sio_key
-from tests.browser.conftest import has_route, js_errors, new_page, screenshot, sign_in
+from tests.browser.conftest import (
+    has_route,
+    js_errors,
+    new_page,
+    screenshot,
+    sign_in,
+    unlabelled_controls,
+)
 from tests.conftest import GatewayFactory
 
 
@@ -60,6 +67,7 @@ async def test_wallboard_follows_an_agents_call_live_and_reports_draw(
     await manager.get_by_label("Select all leads").check()
     await expect(manager.get_by_text(re.compile(r"^\d+ selected$"))).not_to_have_text("0 selected")
     await screenshot(manager, "manager-leads")
+    assert await unlabelled_controls(manager) == []
     assert js_errors(manager) == [] and js_errors(agent) == []
 
 

@@ -3,7 +3,7 @@ import "../shared/base.css";
 import "./agent.css";
 import { parsePhoneNumberFromString } from "libphonenumber-js/min";
 import { api, has, loadFeatures, optional } from "../shared/api.js";
-import { $, duration, h, label, replace, secondsSince, toast, when } from "../shared/dom.js";
+import { $, duration, ensureToasts, h, label, replace, secondsSince, toast, when } from "../shared/dom.js";
 import { connectLive } from "../shared/live.js";
 import { check, formatAsYouType, pretty } from "../shared/phone.js";
 import { signIn, signOut } from "../shared/session.js";
@@ -727,6 +727,7 @@ function wireLive() {
 }
 
 async function main() {
+  ensureToasts();
   state.me = await signIn(root, { title: "Dialgate — agent sign-in" });
   const [features, crm] = await Promise.all([loadFeatures(), optional("/api/settings/crm").catch(() => null)]);
   state.features = features;

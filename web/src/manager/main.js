@@ -2,7 +2,7 @@
 import "../shared/base.css";
 import "./manager.css";
 import { ApiError, allPages, api, has, loadFeatures, optional } from "../shared/api.js";
-import { $, duration, h, label, replace, secondsSince, toast, when } from "../shared/dom.js";
+import { $, duration, ensureToasts, h, label, replace, secondsSince, toast, when } from "../shared/dom.js";
 import { connectLive } from "../shared/live.js";
 import { pretty } from "../shared/phone.js";
 import { signIn, signOut } from "../shared/session.js";
@@ -503,6 +503,7 @@ function wireLive() {
 }
 
 async function main() {
+  ensureToasts();
   state.me = await signIn(root, { title: "Dialgate — manager sign-in", roles: ["manager", "admin"] });
   const [features, crm] = await Promise.all([loadFeatures(), optional("/api/settings/crm").catch(() => null)]);
   state.features = features;

@@ -62,6 +62,9 @@ export async function login(email, password) {
 
 let featurePaths = null;
 
+// Path parameters may be named differently ({id}, {call_id}): compare the shapes only.
+const shape = (path) => path.replace(/\{[^}]*\}/g, "{}");
+
 /** Which endpoints this gateway has: "METHOD /path" strings from its OpenAPI document. */
 export async function loadFeatures() {
   if (featurePaths) return featurePaths;
@@ -69,7 +72,7 @@ export async function loadFeatures() {
   try {
     const spec = await api("/api/openapi.json");
     for (const [path, ops] of Object.entries(spec.paths || {})) {
-      for (const method of Object.keys(ops)) featurePaths.add(`${method.toUpperCase()} ${path}`);
+      for (const method of Object.keys(ops)) featurePaths.add(`${method.toUpperCase()} ${shape(path)}`);
     }
   } catch {
     // Without the document every optional panel stays hidden; the core still works.
@@ -78,7 +81,7 @@ export async function loadFeatures() {
 }
 
 export function has(features, method, path) {
-  return features.has(`${method} ${path}`);
+  return features.has(`${method} ${shape(path)}`);
 }
 
 /** GET an optional endpoint: null when this gateway does not have it (404/405). */

@@ -36,12 +36,18 @@ export function replace(el, ...children) {
 
 let toastRegion = null;
 
-/** A toast in a polite live region; errors are announced assertively. */
-export function toast(message, { kind = "info", title = null, timeout = 6000 } = {}) {
+/** The notifications region, made at start-up: screen readers miss live regions added late. */
+export function ensureToasts() {
   if (!toastRegion) {
     toastRegion = h("div.toasts", { role: "region", "aria-label": "Notifications" });
     document.body.append(toastRegion);
   }
+  return toastRegion;
+}
+
+/** A toast in a polite live region; errors are announced assertively. */
+export function toast(message, { kind = "info", title = null, timeout = 6000 } = {}) {
+  ensureToasts();
   const item = h(
     "div.toast",
     { role: kind === "error" ? "alert" : "status", dataset: { kind } },
