@@ -106,7 +106,11 @@ async def test_dial_pad_formats_as_you_type_and_dials_from_the_keyboard(
     page = await new_page(browser, width=390, height=844)
     await sign_in(page, f"{gw.url}/app/", "agent1@demo.test")
     pad = page.get_by_label("Number", exact=True)
-    await pad.press_sequentially("9876543210")
+    # Digits typed outside any field go to the dial pad.
+    await page.get_by_role("heading", name="My queue").click()
+    await page.keyboard.type("98765")
+    await expect(pad).to_be_focused()
+    await pad.press_sequentially("43210")
     # Formatted for the agent's own country (their number is Indian).
     await expect(pad).to_have_value("98765 43210")
     await expect(page.locator("#pad-hint")).to_have_text("Will dial +91 98765 43210")

@@ -737,6 +737,17 @@ async function main() {
   state.region = own ? own.country : undefined;
   layout();
   wireLive();
+  // Keyboard dialing: digits typed anywhere outside a field go to the dial pad.
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || !/^[0-9+#*]$/.test(event.key)) return;
+    if (event.target.closest && event.target.closest("input, textarea, select, [contenteditable]")) return;
+    const pad = $("#pad-number");
+    if (!pad) return;
+    event.preventDefault();
+    pad.focus();
+    pad.value += event.key;
+    pad.dispatchEvent(new Event("input"));
+  });
   if (has(features, "GET", "/api/presence")) {
     const presence = await optional("/api/presence").catch(() => null);
     const rows = presence ? presence.data || presence.agents || [] : [];
