@@ -172,4 +172,19 @@ async def test_pushed_events_show_as_notifications(
         "send the quote"
     )
     await expect(toasts.get_by_role("alert")).to_contain_text("Priya Sharma called and was missed")
+
+    # An inbound call: the caller's lead opens and the call panel rings.
+    _, full_lead = await gw.request("GET", "/api/leads/1", token=await gw.login("admin@demo.test"))
+    ringing = {"call_id": 99, "lead_id": 1, "agent_id": me["id"], "direction": "inbound"}
+    await sio.emit(
+        "incoming_call",
+        {"call": ringing | {"status": "ringing"}, "lead": full_lead, "history": []},
+        to=room,
+        namespace="/dialer",
+    )
+    await expect(toasts.get_by_role("status").filter(has_text="Incoming call")).to_contain_text(
+        "Priya Sharma is calling"
+    )
+    await expect(page.locator("#call-state")).to_have_text("Ringing")
+    await expect(page.locator("#lead-title")).to_have_text("Priya Sharma")
     assert js_errors(page) == []
