@@ -38,6 +38,7 @@ const state = {
   progressive: false,
   nextDial: null,
   live: null,
+  ended: new Map(),
 };
 
 const root = document.getElementById("root");
@@ -379,8 +380,13 @@ function applyCall(update, { fromDial = false } = {}) {
     if (update.status === "completed") return;
   }
   if (!current || current.call_id !== update.call_id) {
-    if (update.status === "completed" && !fromDial) return;
-    state.call = { ...update, localStart: Date.now() };
+    if (update.status === "completed" && !fromDial) {
+      // A call that failed at once may end before its dial is acknowledged: keep the end.
+      state.ended.set(update.call_id, update);
+      return;
+    }
+    const ended = state.ended.get(update.call_id);
+    state.call = { ...update, ...(ended || {}), localStart: Date.now() };
   } else {
     const merged = { ...current, ...update };
     // Updates may arrive out of order; a completed call never goes back to ringing.

@@ -293,7 +293,7 @@ function renderLeads() {
     h(
       "section.card",
       { "aria-labelledby": "leads-title" },
-      h("div.card-head", {}, h("h2", { id: "leads-title" }, "Leads"), h("span.count", {}, `${state.selected.size} selected`)),
+      h("div.card-head", {}, h("h2", { id: "leads-title" }, "Leads"), h("span.count", { id: "selected-count", role: "status" }, `${state.selected.size} selected`)),
       canAssign
         ? h(
             "form.bulkbar",
@@ -356,7 +356,9 @@ function renderLeads() {
                     onchange: (event) => {
                       if (event.target.checked) state.selected.add(lead.id);
                       else state.selected.delete(lead.id);
-                      renderLeads();
+                      // Updated in place: re-rendering would lose the keyboard focus.
+                      $("#selected-count").textContent = `${state.selected.size} selected`;
+                      $("#select-all").checked = state.selected.size === state.leads.length;
                     },
                   }),
                 ),
