@@ -150,7 +150,8 @@ async function loadQueue() {
   let rows;
   if (has(state.features, "GET", "/api/queue")) {
     const body = await optional("/api/queue");
-    rows = body ? body.data || body.leads || body : null;
+    const list = body && (Array.isArray(body) ? body : body.data || body.leads || body.items);
+    rows = Array.isArray(list) ? list : null;
   }
   if (!rows) {
     // Without the queue endpoint, each lead's last call comes from my recent calls.
