@@ -25,8 +25,15 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking"]
 # Set to refresh docs/screenshots/*.png; normal runs leave the working tree alone.
 UPDATE_SCREENSHOTS = os.environ.get("UPDATE_SCREENSHOTS", "").lower() in ("1", "true", "yes")
 
-pytestmark = pytest.mark.browser
 expect.set_options(timeout=10_000)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark this folder's tests `browser`, so `-m "not browser"` leaves them out."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.browser)
 
 
 def has_route(method: str, path: str) -> bool:
