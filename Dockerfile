@@ -1,4 +1,14 @@
 # Dialgate gateway image: `dialgate serve` on port 8080 as an unprivileged user.
+
+# The web consoles are built with npm in a stage of their own; only the bundles are kept.
+FROM node:20-slim AS web
+WORKDIR /src/web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web ./
+COPY extension /src/extension
+RUN npm run build
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -9,6 +19,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # Only what the package needs: pyproject.toml names README.md as its readme.
 COPY pyproject.toml README.md /src/
 COPY gateway /src/gateway
+COPY --from=web /src/gateway/static/app /src/gateway/static/app
 COPY webhooks /src/webhooks
 COPY crm /src/crm
 COPY dialer /src/dialer

@@ -25,7 +25,7 @@ from dialer.presence import presence_ctx, setup_presence
 from dialer.progressive import setup_progressive
 from dialer.routes import routes as dialer_routes
 from dialer.routing import setup_routing
-from gateway import accounts, health, openapi, users
+from gateway import accounts, health, openapi, users, webui
 from gateway.auth import setup_auth
 from gateway.carriers.base import CarrierRuntime
 from gateway.carriers.registry import CarrierRegistry
@@ -152,6 +152,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(report_routes)
     app.add_routes(dialer_routes)
     app.add_routes(integration_routes)
+    app.add_routes(webui.routes)
     app.add_subapp("/webhooks", webhooks_app())
     if settings.sandbox_api_enabled:
         sim_app = web.Application()

@@ -1,0 +1,97 @@
+// The popup: who is signed in, the live state of the last call, and its disposition.
+import { io } from "socket.io-client";
+import { el, request, settings } from "./pages.js";
+
+const STATES = { queued: "Dialing", initiated: "Dialing", ringing: "Ringing", "in-progress": "In progress", completed: "Completed" };
+const OUTCOMES = { completed: "Completed", busy: "Busy", "no-answer": "No answer", failed: "Failed", canceled: "Canceled" };
+const FALLBACK_DISPOSITIONS = [
+  { key: "interested", label: "Interested" },
+  { key: "callback", label: "Call back later" },
+  { key: "not-interested", label: "Not interested" },
+  { key: "no-answer", label: "No answer" },
+  { key: "wrong-number", label: "Wrong number" },
+];
+
+const root = document.getElementById("root");
+let call = null;
+let dispositions = FALLBACK_DISPOSITIONS;
+
+function stateText(c) {
+  if (!c) return "No call";
+  return c.status === "completed" ? OUTCOMES[c.outcome] || "Ended" : STATES[c.status] || c.status;
+}
+
+function renderCall() {
+  const box = document.getElementById("call");
+  if (!box) return;
+  const form = call && call.status === "completed" ? dispositionForm(call) : null;
+  box.replaceChildren(
+    el("p", { class: "state", id: "call-state", "aria-live": "polite" }, stateText(call)),
+    call ? el("p", { class: "muted" }, `Call #${call.call_id ?? call.id}${call.to_number ? ` to ${call.to_number}` : ""}`) : null,
+    form,
+  );
+}
+
+function dispositionForm(c) {
+  const select = el("select", { id: "disposition", required: true }, el("option", { value: "" }, "Choose…"), dispositions.map((d) => el("option", { value: d.key }, d.label)));
+  const notes = el("textarea", { id: "notes", rows: 2 });
+  const result = el("p", { role: "status", id: "disposition-result" });
+  return el(
+    "form",
+    {
+      onsubmit: async (event) => {
+        event.preventDefault();
+        try {
+          await request(`/api/calls/${c.call_id ?? c.id}/disposition`, { method: "POST", json: { code: select.value, notes: notes.value || null } });
+          result.textContent = "Saved.";
+        } catch (err) {
+          result.textContent = err.status === 404 ? "This gateway cannot store dispositions yet." : err.message;
+        }
+      },
+    },
+    el("label", { for: "disposition" }, "Disposition"),
+    select,
+    el("label", { for: "notes" }, "Notes"),
+    notes,
+    el("button", { type: "submit" }, "Save"),
+    result,
+  );
+}
+
+async function main() {
+  const { gatewayUrl, token } = await settings();
+  if (!gatewayUrl || !token) {
+    root.replaceChildren(
+      el("h1", {}, "Dialgate"),
+      el("p", { id: "signed-out" }, "Not signed in."),
+      el("button", { type: "button", onclick: () => chrome.runtime.openOptionsPage() }, "Open options"),
+    );
+    return;
+  }
+  let me;
+  try {
+    me = await request("/api/auth/me");
+  } catch (err) {
+    root.replaceChildren(el("h1", {}, "Dialgate"), el("p", { class: "error", id: "signed-out" }, `Not signed in: ${err.message}`));
+    return;
+  }
+  const crm = await request("/api/settings/crm").catch(() => null);
+  if (crm && crm.dispositions) dispositions = crm.dispositions;
+  const { lastCall } = await chrome.storage.session.get("lastCall");
+  if (lastCall) call = await request(`/api/calls/${lastCall.id}`).catch(() => lastCall);
+  root.replaceChildren(
+    el("h1", {}, "Dialgate"),
+    el("p", { id: "signed-in" }, `Signed in as ${me.name}`),
+    el("section", { id: "call", "aria-label": "Live call" }),
+  );
+  renderCall();
+  const socket = io(`${gatewayUrl}/dialer`, { auth: { token }, transports: ["websocket"] });
+  socket.on("call_updated", (update) => {
+    if (update.agent_id !== me.id) return;
+    if (call && (call.call_id ?? call.id) === update.call_id && call.status === "completed") return;
+    call = { ...(call && (call.call_id ?? call.id) === update.call_id ? call : {}), ...update };
+    renderCall();
+  });
+}
+
+main();

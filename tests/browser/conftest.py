@@ -1,0 +1,129 @@
+"""Browser fixtures: Debian's chromium through Playwright, a gateway on SQLite, signed-in pages."""
+
+import os
+import re
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from gateway.app import create_app
+from gateway.settings import Settings
+from tests.conftest import IN_CI
+
+CHROMIUM = os.environ.get("DIALGATE_CHROMIUM", "/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+EXTENSION = ROOT / "extension" / "dist"
+BUILT = (ROOT / "gateway" / "static" / "app" / "agent.js").is_file() and (
+    EXTENSION / "content.js"
+).is_file()
+# As root there is no sandbox; the machine reaches nothing beyond the package registries.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking"]
+# Set to refresh docs/screenshots/*.png; normal runs leave the working tree alone.
+UPDATE_SCREENSHOTS = os.environ.get("UPDATE_SCREENSHOTS", "").lower() in ("1", "true", "yes")
+
+expect.set_options(timeout=10_000)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark this folder's tests `browser`, so `-m "not browser"` leaves them out."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.browser)
+
+
+def has_route(method: str, path: str) -> bool:
+    """Whether this gateway has an endpoint (some pages use endpoints that land separately)."""
+    app = create_app(Settings(_env_file=None, DATABASE_URL="sqlite+aiosqlite:///:memory:"))
+
+    def shape(p: str) -> str:
+        # Path parameters may be named differently ({id}, {call_id}): compare the shapes only.
+        return re.sub(r"\{[^}]*\}", "{}", p)
+
+    return any(
+        r.method == method and r.resource is not None and shape(r.resource.canonical) == shape(path)
+        for r in app.router.routes()
+    )
+
+
+def needs_route(method: str, path: str) -> pytest.MarkDecorator:
+    """Expected to fail (strictly) until the endpoint exists, then an ordinary test."""
+    return pytest.mark.xfail(
+        not has_route(method, path), reason=f"needs {method} {path}", strict=True
+    )
+
+
+@pytest.fixture
+async def db_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """Browser tests exercise the pages, not the database: SQLite alone is enough."""
+    path = tmp_path / "dialgate.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def require_chromium() -> None:
+    if not os.access(CHROMIUM, os.X_OK):
+        message = f"{CHROMIUM} is missing: apt-get install chromium"
+        # CI installs chromium (.ci/run), so a missing browser there is a failure.
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    if not BUILT:
+        pytest.fail("the web consoles are not built: run scripts/bootstrap")
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    require_chromium()
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()
+
+
+async def new_page(browser: Browser, *, width: int = 1366, height: int = 860) -> Page:
+    context = await browser.new_context(viewport={"width": width, "height": height})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.set_default_timeout(10_000)
+    setattr(page, "js_errors", errors)  # noqa: B010  (read back by the tests)
+    return page
+
+
+async def sign_in(page: Page, url: str, email: str, password: str = "demo") -> None:
+    await page.goto(url)
+    await page.get_by_label("E-mail").fill(email)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#conn")).to_have_attribute("data-state", "connected")
+
+
+async def screenshot(page: Page, name: str) -> None:
+    if UPDATE_SCREENSHOTS:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def js_errors(page: Page) -> list[str]:
+    errors: list[str] = getattr(page, "js_errors", [])
+    return errors
+
+
+UNLABELLED = """
+() => [...document.querySelectorAll('input, select, textarea, button')]
+  .filter((el) => el.offsetParent !== null)
+  .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+    && !(el.tagName === 'BUTTON' && el.textContent.trim()))
+  .map((el) => el.outerHTML.slice(0, 80))
+"""
+
+
+async def unlabelled_controls(page: Page) -> list[str]:
+    """Visible form controls and buttons without an accessible name."""
+    found: list[str] = await page.evaluate(UNLABELLED)
+    return found

@@ -1,0 +1,190 @@
+"""The agent console in a real browser: sign in, dial a lead, follow the call, wrap up."""
+
+import re
+
+from playwright.async_api import Browser, Page, expect
+
+from dialer.rooms import agent_room
+from gateway.keys import sio_key
+from tests.browser.conftest import (
+    js_errors,
+    needs_route,
+    new_page,
+    screenshot,
+    sign_in,
+    unlabelled_controls,
+)
+from tests.conftest import Gateway, GatewayFactory
+
+# Records every text #call-state shows, so fast transitions are not missed between polls.
+RECORD_CALL_STATES = """
+() => {
+  window.callStates = [];
+  const panel = document.querySelector('#call-panel');
+  const note = () => {
+    const el = document.querySelector('#call-state');
+    const text = el ? el.textContent : null;
+    const seen = window.callStates;
+    if (text && seen[seen.length - 1] !== text) seen.push(text);
+  };
+  new MutationObserver(note).observe(panel, {subtree: true, childList: true, characterData: true});
+  note();
+}
+"""
+
+
+async def dial_priya(page: Page, gw: Gateway) -> None:
+    await sign_in(page, f"{gw.url}/app/", "agent1@demo.test")
+    queue = page.locator("#queue-list")
+    await expect(queue.locator(".lead-item")).not_to_have_count(0)
+    await queue.get_by_role("button", name=re.compile("^Priya Sharma")).click()
+    await expect(page.locator("#lead-title")).to_have_text("Priya Sharma")
+    await page.evaluate(RECORD_CALL_STATES)
+    await page.locator("#lead-panel").get_by_role("button", name=re.compile("^Call Priya")).click()
+
+
+async def test_agent_dials_a_lead_and_sees_the_call_through(
+    start_gateway: GatewayFactory, browser: Browser
+) -> None:
+    # Slow enough that "in progress" lasts a couple of seconds on screen.
+    gw = await start_gateway(SANDBOX_SPEED=2.0)
+    page = await new_page(browser)
+    await dial_priya(page, gw)
+    await screenshot(page, "agent-console")
+
+    state = page.locator("#call-state")
+    await expect(state).to_have_attribute("aria-live", "polite")
+    await expect(state).to_have_text("In progress")
+    await expect(page.locator("#hangup")).to_be_visible()
+    await expect(page.locator("#call-timer")).to_have_text(re.compile(r"^0:0\d$"))
+    await screenshot(page, "live-call")
+    await expect(state).to_have_text("Completed", timeout=15_000)
+    seen = await page.evaluate("window.callStates")
+    assert "Ringing" in seen and "In progress" in seen, seen
+    assert seen.index("Ringing") < seen.index("In progress") < seen.index("Completed"), seen
+
+    # Wrap-up: the dispositions come from the organization's vocabulary.
+    wrapup = page.locator("#wrapup-panel")
+    await expect(wrapup).to_be_visible()
+    options = await page.locator("#wrapup-code option").all_text_contents()
+    assert "Interested" in options and "Call back later" in options, options
+    await expect(page.get_by_label("Notes", exact=True)).to_be_editable()
+    await expect(page.get_by_label("Due")).to_have_attribute("type", "datetime-local")
+    # The lead's timeline shows the finished call.
+    await expect(page.locator("#lead-panel .timeline li").first).to_contain_text("Completed")
+    await screenshot(page, "wrap-up")
+    assert await unlabelled_controls(page) == []
+
+    status, calls = await gw.request("GET", "/api/calls", token=await gw.login("agent1@demo.test"))
+    assert status == 200 and calls["data"][0]["status"] == "completed"
+    assert js_errors(page) == []
+
+
+async def test_refused_dial_shows_its_reason(
+    start_gateway: GatewayFactory, browser: Browser
+) -> None:
+    gw = await start_gateway()
+    manager = await gw.login("manager@demo.test")
+    status, _ = await gw.request(
+        "POST", "/api/dnc", token=manager, json={"number": "98765 43210", "reason": "asked"}
+    )
+    assert status == 201
+    page = await new_page(browser)
+    await dial_priya(page, gw)
+    alert = page.get_by_role("alert").filter(has_text="Dial refused")
+    await expect(alert).to_contain_text("do-not-call list (dnc)")
+    await expect(page.locator("#call-state")).to_have_text("No call")
+    status, calls = await gw.request("GET", "/api/calls", token=await gw.login("agent1@demo.test"))
+    assert status == 200 and calls["data"] == []
+
+
+async def test_dial_pad_formats_as_you_type_and_dials_from_the_keyboard(
+    start_gateway: GatewayFactory, browser: Browser
+) -> None:
+    gw = await start_gateway()
+    # A phone-width screen: the console stacks into one column.
+    page = await new_page(browser, width=390, height=844)
+    await sign_in(page, f"{gw.url}/app/", "agent1@demo.test")
+    pad = page.get_by_label("Number", exact=True)
+    # Digits typed outside any field go to the dial pad.
+    await page.get_by_role("heading", name="My queue").click()
+    await page.keyboard.type("98765")
+    await expect(pad).to_be_focused()
+    await pad.press_sequentially("43210")
+    # Formatted for the agent's own country (their number is Indian).
+    await expect(pad).to_have_value("98765 43210")
+    await expect(page.locator("#pad-hint")).to_have_text("Will dial +91 98765 43210")
+    await screenshot(page, "agent-console-phone")
+    await pad.press("Enter")
+    await expect(page.locator("#call-state")).to_have_text(
+        re.compile("Dialing|Ringing|In progress|Completed")
+    )
+    status, calls = await gw.request("GET", "/api/calls", token=await gw.login("agent1@demo.test"))
+    assert status == 200 and calls["data"][0]["to_number"] == "+919876543210"
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, "the page scrolls sideways at phone width"
+    assert js_errors(page) == []
+
+
+@needs_route("POST", "/api/calls/{call_id}/disposition")
+async def test_wrap_up_saves_the_disposition(
+    start_gateway: GatewayFactory, browser: Browser
+) -> None:
+    gw = await start_gateway()
+    page = await new_page(browser)
+    await dial_priya(page, gw)
+    await expect(page.locator("#wrapup-panel")).to_be_visible(timeout=15_000)
+    await page.get_by_label("Disposition").select_option("interested")
+    await page.get_by_label("Notes", exact=True).fill("Wants a quote for 40 units")
+    await page.get_by_role("button", name="Save wrap-up").click()
+    await expect(page.get_by_role("status").filter(has_text="Wrap-up saved")).to_be_visible()
+    await expect(page.locator("#wrapup-panel")).to_be_hidden()
+    agent = await gw.login("agent1@demo.test")
+    _, calls = await gw.request("GET", "/api/calls", token=agent)
+    # The "interested" disposition moves the lead to the status it names.
+    _, lead = await gw.request("GET", f"/api/leads/{calls['data'][0]['lead_id']}", token=agent)
+    assert lead["status"] == "interested"
+
+
+async def test_pushed_events_show_as_notifications(
+    start_gateway: GatewayFactory, browser: Browser
+) -> None:
+    gw = await start_gateway()
+    _, me = await gw.request("GET", "/api/auth/me", token=await gw.login("agent1@demo.test"))
+    page = await new_page(browser)
+    await sign_in(page, f"{gw.url}/app/", "agent1@demo.test")
+    lead = {"id": 1, "name": "Priya Sharma", "company": "Sharma Textiles", "phone": "+919876543210"}
+    sio = gw.app[sio_key]
+    room = agent_room(me["id"])
+    await sio.emit("lead_assigned", {"lead": lead, "assignment": {}}, to=room, namespace="/dialer")
+    await sio.emit(
+        "follow_up_due",
+        {"follow_up": {"due_at": "2026-01-01T10:00:00Z", "note": "send the quote"}, "lead": lead},
+        to=room,
+        namespace="/dialer",
+    )
+    await sio.emit("missed_call", {"call": {}, "lead": lead}, to=room, namespace="/dialer")
+    toasts = page.get_by_role("region", name="Notifications")
+    await expect(toasts.get_by_role("status").filter(has_text="New lead assigned")).to_contain_text(
+        "Priya Sharma (Sharma Textiles)"
+    )
+    await expect(toasts.get_by_role("status").filter(has_text="Follow-up due")).to_contain_text(
+        "send the quote"
+    )
+    await expect(toasts.get_by_role("alert")).to_contain_text("Priya Sharma called and was missed")
+
+    # An inbound call: the caller's lead opens and the call panel rings.
+    _, full_lead = await gw.request("GET", "/api/leads/1", token=await gw.login("admin@demo.test"))
+    ringing = {"call_id": 99, "lead_id": 1, "agent_id": me["id"], "direction": "inbound"}
+    await sio.emit(
+        "incoming_call",
+        {"call": ringing | {"status": "ringing"}, "lead": full_lead, "history": []},
+        to=room,
+        namespace="/dialer",
+    )
+    await expect(toasts.get_by_role("status").filter(has_text="Incoming call")).to_contain_text(
+        "Priya Sharma is calling"
+    )
+    await expect(page.locator("#call-state")).to_have_text("Ringing")
+    await expect(page.locator("#lead-title")).to_have_text("Priya Sharma")
+    assert js_errors(page) == []

@@ -1,0 +1,778 @@
+// The agent console: my queue, lead detail, dialing, the live call, wrap-up, presence, progressive.
+import "../shared/base.css";
+import "./agent.css";
+import { parsePhoneNumberFromString } from "libphonenumber-js/min";
+import { api, has, loadFeatures, optional } from "../shared/api.js";
+import { $, duration, ensureToasts, h, label, replace, secondsSince, toast, when } from "../shared/dom.js";
+import { connectLive } from "../shared/live.js";
+import { check, formatAsYouType, pretty } from "../shared/phone.js";
+import { signIn, signOut } from "../shared/session.js";
+import { FALLBACK_CRM } from "../shared/vocab.js";
+
+const CALL_STATE = {
+  queued: "Dialing",
+  initiated: "Dialing",
+  ringing: "Ringing",
+  "in-progress": "In progress",
+  completed: "Completed",
+};
+const OUTCOME = {
+  completed: "Completed",
+  busy: "Busy",
+  "no-answer": "No answer",
+  failed: "Failed",
+  canceled: "Canceled",
+};
+
+const state = {
+  me: null,
+  features: new Set(),
+  crm: FALLBACK_CRM,
+  region: undefined,
+  leads: new Map(),
+  queue: [],
+  selected: null,
+  call: null,
+  wrapUp: null,
+  presence: null,
+  progressive: false,
+  nextDial: null,
+  live: null,
+  ended: new Map(),
+};
+
+const root = document.getElementById("root");
+
+function callLabel(call) {
+  if (!call) return "";
+  if (call.status === "completed") return OUTCOME[call.outcome] || "Ended";
+  return CALL_STATE[call.status] || call.status;
+}
+
+// --- layout ---------------------------------------------------------------------------
+
+function layout() {
+  const presence = h("div.presence", { id: "presence-box", hidden: true });
+  const conn = h("span.conn", { id: "conn", role: "status", dataset: { state: "connecting" } }, "Connecting…");
+  replace(
+    root,
+    h(
+      "header.topbar",
+      {},
+      h("a.brand", { href: "/" }, "Dialgate"),
+      h("span.role", {}, "Agent console"),
+      presence,
+      conn,
+      h("span.me", {}, state.me.name),
+      h("button.link", { type: "button", onclick: signOut }, "Sign out"),
+    ),
+    h(
+      "main.agent-grid",
+      {},
+      h(
+        "section.card.queue",
+        { "aria-labelledby": "queue-title" },
+        h("div.card-head", {}, h("h2", { id: "queue-title" }, "My queue"), h("span.count", { id: "queue-count" })),
+        h("label.visually-hidden", { for: "queue-search" }, "Search leads"),
+        h("input.search", {
+          id: "queue-search",
+          type: "search",
+          placeholder: "Search name, company, number",
+          oninput: renderQueue,
+        }),
+        h("ul.lead-list", { id: "queue-list", role: "list" }),
+      ),
+      h(
+        "section.card.lead",
+        { id: "lead-panel", "aria-labelledby": "lead-title" },
+        h("h2", { id: "lead-title" }, "Lead"),
+        h("p.muted", {}, "Choose a lead from your queue."),
+      ),
+      h(
+        "div.side",
+        {},
+        h("section.card.call", { id: "call-panel", "aria-labelledby": "call-title" }),
+        h("section.card.wrapup", { id: "wrapup-panel", "aria-labelledby": "wrapup-title", hidden: true }),
+        h("section.card.progressive", { id: "progressive-panel", "aria-labelledby": "progressive-title", hidden: true }),
+        dialPad(),
+      ),
+    ),
+  );
+  renderCall();
+}
+
+// --- presence -------------------------------------------------------------------------
+
+function renderPresence() {
+  const box = $("#presence-box");
+  if (!has(state.features, "GET", "/api/presence")) return;
+  box.hidden = false;
+  const current = state.presence || { state: "offline" };
+  const select = h(
+    "select",
+    {
+      id: "presence-state",
+      onchange: async (event) => {
+        const [value, reason] = event.target.value.split(":");
+        const ack = await state.live.request("set_state", reason ? { state: value, reason } : { state: value });
+        if (!ack.ok) {
+          refused("Could not change state", ack);
+          renderPresence();
+          return;
+        }
+        if (ack.presence) state.presence = ack.presence;
+        renderPresence();
+      },
+    },
+    h("option", { value: "available" }, "Available"),
+    (state.crm.pause_reasons || []).map((r) => h("option", { value: `paused:${r.key}` }, `Paused — ${r.label}`)),
+    h("option", { value: "paused" }, "Paused"),
+    h("option", { value: "offline" }, "Offline"),
+  );
+  const busy = current.state === "on-call" || current.state === "wrap-up";
+  if (busy) {
+    select.prepend(h("option", { value: current.state }, current.state === "on-call" ? "On a call" : "Wrap-up"));
+  }
+  select.value = current.state === "paused" && current.reason ? `paused:${current.reason}` : current.state;
+  if (select.value === "") select.value = "offline";
+  select.disabled = busy;
+  replace(
+    box,
+    h("span.dot", { dataset: { state: current.state }, "aria-hidden": "true" }),
+    h("label", { for: "presence-state" }, "My status"),
+    select,
+  );
+}
+
+// --- queue ----------------------------------------------------------------------------
+
+async function loadQueue() {
+  let rows;
+  if (has(state.features, "GET", "/api/queue")) {
+    const body = await optional("/api/queue");
+    const list = body && (Array.isArray(body) ? body : body.data || body.leads || body.items);
+    rows = Array.isArray(list) ? list : null;
+  }
+  if (!rows) {
+    // Without the queue endpoint, each lead's last call comes from my recent calls.
+    const [leads, calls] = await Promise.all([api("/api/leads?limit=200"), api("/api/calls?limit=200")]);
+    const last = new Map();
+    for (const call of calls.data) if (call.lead_id && !last.has(call.lead_id)) last.set(call.lead_id, call);
+    rows = leads.data.map((lead) => ({ ...lead, last_call: last.get(lead.id) || lead.last_call }));
+  }
+  state.queue = rows.map((row) => (row.lead ? { ...row.lead, ...row, lead: undefined } : row));
+  for (const lead of state.queue) state.leads.set(lead.id, { ...(state.leads.get(lead.id) || {}), ...lead });
+  renderQueue();
+}
+
+function lastCallOf(lead) {
+  const last = lead.last_call;
+  if (last) return `${OUTCOME[last.outcome] || CALL_STATE[last.status] || last.status} · ${when(last.started_at || last.created_at)}`;
+  if (lead.last_called_at) return when(lead.last_called_at);
+  return "never called";
+}
+
+function followUpOf(lead) {
+  const fu = lead.next_follow_up;
+  const due = fu ? fu.due_at || fu : lead.next_follow_up_at;
+  return due ? `follow up ${when(due)}` : null;
+}
+
+function renderQueue() {
+  const list = $("#queue-list");
+  if (!list) return;
+  const q = ($("#queue-search").value || "").toLowerCase().trim();
+  const rows = state.queue.filter(
+    (l) => !q || [l.name, l.company, l.phone].some((v) => (v || "").toLowerCase().includes(q)),
+  );
+  $("#queue-count").textContent = `${rows.length} leads`;
+  replace(
+    list,
+    rows.map((lead) => {
+      const followUp = followUpOf(lead);
+      return h(
+        "li.lead-item",
+        { dataset: { leadId: lead.id, selected: String(state.selected === lead.id) } },
+        h(
+          "button.lead-open",
+          { type: "button", onclick: () => openLead(lead.id), "aria-current": state.selected === lead.id ? "true" : null },
+          h("span.lead-name", {}, lead.name || pretty(lead.phone)),
+          h("span.lead-company", {}, lead.company || ""),
+          h(
+            "span.lead-meta",
+            {},
+            h("span.badge", { dataset: { status: lead.status } }, label(state.crm.lead_statuses, lead.status)),
+            h("span", {}, lastCallOf(lead)),
+            followUp ? h("span.due", {}, followUp) : null,
+          ),
+        ),
+        dialButton({ lead_id: lead.id }, `Call ${lead.name || "lead"}`, pretty(lead.phone), lead.dnc),
+      );
+    }),
+  );
+}
+
+function dialButton(target, ariaLabel, text, dnc = false) {
+  return h(
+    "button.dial",
+    {
+      type: "button",
+      "aria-label": ariaLabel,
+      title: dnc ? "On the do-not-call list" : ariaLabel,
+      dataset: { dnc: String(Boolean(dnc)) },
+      onclick: () => dial(target),
+    },
+    h("span.icon", { "aria-hidden": "true" }, "☎"),
+    h("span", {}, text),
+  );
+}
+
+// --- lead detail ----------------------------------------------------------------------
+
+async function openLead(leadId) {
+  state.selected = leadId;
+  renderQueue();
+  const panel = $("#lead-panel");
+  panel.setAttribute("aria-busy", "true");
+  try {
+    const lead = await api(`/api/leads/${leadId}`);
+    state.leads.set(lead.id, { ...(state.leads.get(lead.id) || {}), ...lead });
+    if (state.selected === leadId) renderLead(lead);
+  } catch (err) {
+    replace(panel, h("h2", { id: "lead-title" }, "Lead"), h("p.form-error", { role: "alert" }, err.message));
+  } finally {
+    panel.removeAttribute("aria-busy");
+  }
+}
+
+function timeline(lead) {
+  const items = [];
+  for (const call of lead.calls || []) {
+    items.push({
+      at: call.started_at || call.created_at,
+      kind: "call",
+      text: `${call.direction === "inbound" ? "Inbound" : "Outbound"} call — ${callLabel(call)}`,
+      extra: call.duration_s ? `talk ${duration(call.duration_s)}` : null,
+      disposition: call.disposition ? label(state.crm.dispositions, call.disposition.code || call.disposition) : null,
+    });
+  }
+  for (const note of lead.notes || []) items.push({ at: note.created_at, kind: "note", text: note.body });
+  for (const change of lead.history || lead.status_history || []) {
+    items.push({
+      at: change.changed_at || change.created_at,
+      kind: "status",
+      text: `Status → ${label(state.crm.lead_statuses, change.to_status || change.status)}`,
+    });
+  }
+  items.sort((a, b) => new Date(b.at) - new Date(a.at));
+  return items;
+}
+
+function renderLead(lead) {
+  const panel = $("#lead-panel");
+  const numbers = [{ number: lead.phone, primary: true }, ...(lead.alt_phones || []).map((n) => ({ number: n }))];
+  const items = timeline(lead);
+  const canNote = has(state.features, "POST", "/api/leads/{lead_id}/notes");
+  const followUps = (lead.follow_ups || []).filter((f) => f.status === "open");
+  replace(
+    panel,
+    h(
+      "div.card-head",
+      {},
+      h("h2", { id: "lead-title" }, lead.name || "Lead"),
+      h("span.badge", { dataset: { status: lead.status } }, label(state.crm.lead_statuses, lead.status)),
+    ),
+    h("p.muted", {}, [lead.company, lead.email].filter(Boolean).join(" · ")),
+    lead.dnc ? h("p.warning", { role: "note" }, "This number is on the do-not-call list.") : null,
+    h(
+      "ul.numbers",
+      { role: "list", "aria-label": "Phone numbers" },
+      numbers.map((n) =>
+        h(
+          "li",
+          {},
+          dialButton(
+            n.primary ? { lead_id: lead.id } : { number: n.number },
+            `Call ${lead.name || "lead"} on ${pretty(n.number)}`,
+            pretty(n.number),
+            n.primary && lead.dnc,
+          ),
+          n.primary ? h("span.muted", {}, "primary") : null,
+        ),
+      ),
+    ),
+    followUps.length
+      ? h("p.due", {}, `Follow-up due ${followUps.map((f) => when(f.due_at)).join(", ")}`)
+      : null,
+    h("h3", {}, "Timeline"),
+    items.length
+      ? h(
+          "ol.timeline",
+          { "aria-label": "Call timeline" },
+          items.map((item) =>
+            h(
+              "li",
+              { dataset: { kind: item.kind } },
+              h("time", { datetime: item.at }, when(item.at)),
+              h("span", {}, item.text),
+              item.extra ? h("span.muted", {}, ` · ${item.extra}`) : null,
+              item.disposition ? h("span.badge", {}, item.disposition) : null,
+            ),
+          ),
+        )
+      : h("p.muted", {}, "No calls yet."),
+    canNote ? noteForm(lead.id, null) : null,
+  );
+}
+
+function noteForm(leadId, callId) {
+  const id = `note-${callId || "lead"}-${leadId}`;
+  const area = h("textarea", { id, rows: 2, maxlength: 4000, required: true });
+  return h(
+    "form.note-form",
+    {
+      onsubmit: async (event) => {
+        event.preventDefault();
+        try {
+          await api(`/api/leads/${leadId}/notes`, { method: "POST", json: { body: area.value, call_id: callId } });
+          area.value = "";
+          toast("Note saved.");
+          if (state.selected === leadId) openLead(leadId);
+        } catch (err) {
+          toast(err.message, { kind: "error", title: "Note not saved" });
+        }
+      },
+    },
+    h("label", { for: id }, "Add a note"),
+    area,
+    h("button", { type: "submit" }, "Save note"),
+  );
+}
+
+// --- dialing and the live call ----------------------------------------------------------
+
+function refused(title, ack) {
+  const code = ack.code ? ` (${ack.code})` : "";
+  toast(`${ack.message || "refused"}${code}`, { kind: "error", title, timeout: 10000 });
+}
+
+async function dial(target) {
+  if (state.call && state.call.status !== "completed") {
+    toast("Finish the current call first.", { kind: "error" });
+    return;
+  }
+  const ack = await state.live.request("dial", target);
+  if (!ack.ok) {
+    refused("Dial refused", ack);
+    const msg = $("#call-refused");
+    if (msg) msg.textContent = `Dial refused: ${ack.message}${ack.code ? ` (${ack.code})` : ""}`;
+    return;
+  }
+  state.wrapUp = null;
+  renderWrapUp();
+  applyCall({ ...ack.call, call_id: ack.call_id }, { fromDial: true });
+}
+
+function applyCall(update, { fromDial = false } = {}) {
+  if (update.agent_id !== undefined && update.agent_id !== null && update.agent_id !== state.me.id) return;
+  const current = state.call;
+  if (current && current.call_id !== update.call_id) {
+    // Another call of mine started (another tab, progressive dialer): follow the live one.
+    if (update.status === "completed") return;
+  }
+  if (!current || current.call_id !== update.call_id) {
+    if (update.status === "completed" && !fromDial) {
+      // A call that failed at once may end before its dial is acknowledged: keep the end.
+      state.ended.set(update.call_id, update);
+      return;
+    }
+    const ended = state.ended.get(update.call_id);
+    state.call = { ...update, ...(ended || {}), localStart: Date.now() };
+  } else {
+    const merged = { ...current, ...update };
+    // Updates may arrive out of order; a completed call never goes back to ringing.
+    if (current.status === "completed") merged.status = "completed";
+    state.call = merged;
+  }
+  if (state.call.lead_id && !state.leads.has(state.call.lead_id)) {
+    optional(`/api/leads/${state.call.lead_id}`).then((lead) => {
+      if (lead) state.leads.set(lead.id, lead);
+      renderCall();
+    });
+  }
+  if (state.call.status === "completed") callEnded(state.call);
+  renderCall();
+}
+
+function callEnded(call) {
+  if (state.wrapUp && state.wrapUp.call_id === call.call_id) return;
+  state.wrapUp = call;
+  renderWrapUp();
+  loadQueue();
+  if (call.lead_id && state.selected === call.lead_id) openLead(call.lead_id);
+}
+
+function renderCall() {
+  const panel = $("#call-panel");
+  if (!panel) return;
+  const call = state.call;
+  const lead = call && call.lead_id ? state.leads.get(call.lead_id) : null;
+  const active = call && call.status !== "completed";
+  replace(
+    panel,
+    h("h2", { id: "call-title" }, "Live call"),
+    h("p.call-state", { id: "call-state", "aria-live": "polite", "aria-atomic": "true", dataset: { status: call ? call.status : "idle" } },
+      call ? callLabel(call) : "No call"),
+    call
+      ? h(
+          "div.call-who",
+          {},
+          h("strong", {}, lead ? lead.name : `Lead #${call.lead_id ?? "?"}`),
+          lead ? h("span.muted", {}, pretty(lead.phone)) : null,
+        )
+      : null,
+    call ? h("p.timer", { id: "call-timer", "aria-label": "Call duration" }, timerText(call)) : null,
+    active
+      ? h(
+          "button.danger",
+          {
+            type: "button",
+            id: "hangup",
+            onclick: async () => {
+              const ack = await state.live.request("hangup", { call_id: call.call_id });
+              if (!ack.ok) refused("Could not hang up", ack);
+            },
+          },
+          "Hang up",
+        )
+      : null,
+    active && call.lead_id && has(state.features, "POST", "/api/leads/{lead_id}/notes") ? noteForm(call.lead_id, call.call_id) : null,
+    h("p.form-error", { id: "call-refused", role: "status" }),
+  );
+}
+
+function timerText(call) {
+  if (call.status === "completed") return duration(call.duration_s ?? 0);
+  if (call.answered_at) return duration(secondsSince(call.answered_at));
+  const started = call.started_at ? secondsSince(call.started_at) : (Date.now() - call.localStart) / 1000;
+  return duration(started);
+}
+
+function tick() {
+  const timer = $("#call-timer");
+  if (timer && state.call && state.call.status !== "completed") timer.textContent = timerText(state.call);
+  const countdown = $("#next-countdown");
+  if (countdown && state.nextDial) {
+    const left = Math.max(0, Math.ceil((new Date(state.nextDial.dial_at) - Date.now()) / 1000));
+    countdown.textContent = String(left);
+  }
+}
+
+// --- wrap-up --------------------------------------------------------------------------
+
+function renderWrapUp() {
+  const panel = $("#wrapup-panel");
+  if (!panel) return;
+  const call = state.wrapUp;
+  panel.hidden = !call;
+  if (!call) return;
+  const canSave = has(state.features, "POST", "/api/calls/{call_id}/disposition");
+  const lead = call.lead_id ? state.leads.get(call.lead_id) : null;
+  const select = h(
+    "select",
+    { id: "wrapup-code", name: "code", required: true },
+    h("option", { value: "" }, "Choose…"),
+    (state.crm.dispositions || []).map((d) => h("option", { value: d.key }, d.label)),
+  );
+  const notes = h("textarea", { id: "wrapup-notes", name: "notes", rows: 3, maxlength: 4000 });
+  const due = h("input", { id: "wrapup-due", name: "due_at", type: "datetime-local" });
+  const dueNote = h("input", { id: "wrapup-due-note", name: "follow_up_note", type: "text", maxlength: 1000 });
+  const error = h("p.form-error", { id: "wrapup-error", role: "alert" });
+  const submit = h("button.primary", { type: "submit", disabled: !canSave }, "Save wrap-up");
+  select.addEventListener("change", () => {
+    const chosen = (state.crm.dispositions || []).find((d) => d.key === select.value);
+    if (chosen && chosen.follow_up && !due.value) due.focus();
+  });
+  replace(
+    panel,
+    h("h2", { id: "wrapup-title" }, "Wrap-up"),
+    h("p.muted", {}, `${lead ? lead.name : "Call"} — ${callLabel(call)}${call.duration_s ? `, ${duration(call.duration_s)}` : ""}`),
+    h(
+      "form.wrapup-form",
+      {
+        onsubmit: async (event) => {
+          event.preventDefault();
+          error.textContent = "";
+          const body = { code: select.value, notes: notes.value || null };
+          if (due.value) body.follow_up = { due_at: new Date(due.value).toISOString(), note: dueNote.value || null };
+          submit.disabled = true;
+          try {
+            await api(`/api/calls/${call.call_id}/disposition`, { method: "POST", json: body });
+            state.live.request("end_wrap_up", { call_id: call.call_id });
+            toast("Wrap-up saved.", { title: label(state.crm.dispositions, body.code) });
+            state.wrapUp = null;
+            renderWrapUp();
+            loadQueue();
+            if (call.lead_id && state.selected === call.lead_id) openLead(call.lead_id);
+          } catch (err) {
+            error.textContent = err.field ? `${err.message} (${err.field})` : err.message;
+          } finally {
+            submit.disabled = !canSave;
+          }
+        },
+      },
+      h("label", { for: "wrapup-code" }, "Disposition"),
+      select,
+      h("label", { for: "wrapup-notes" }, "Notes"),
+      notes,
+      h(
+        "fieldset",
+        {},
+        h("legend", {}, "Follow-up (optional)"),
+        h("label", { for: "wrapup-due" }, "Due"),
+        due,
+        h("label", { for: "wrapup-due-note" }, "Note"),
+        dueNote,
+      ),
+      canSave ? null : h("p.muted", { id: "wrapup-unavailable" }, "This gateway cannot store dispositions yet."),
+      error,
+      h(
+        "div.actions",
+        {},
+        submit,
+        h(
+          "button",
+          {
+            type: "button",
+            onclick: () => {
+              state.live.request("end_wrap_up", { call_id: call.call_id });
+              state.wrapUp = null;
+              renderWrapUp();
+            },
+          },
+          "Skip",
+        ),
+      ),
+    ),
+  );
+  select.focus();
+}
+
+// --- dial pad -------------------------------------------------------------------------
+
+function dialPad() {
+  const input = h("input.pad-input", {
+    id: "pad-number",
+    type: "tel",
+    inputmode: "tel",
+    autocomplete: "off",
+    placeholder: "Type a number",
+    "aria-describedby": "pad-hint",
+  });
+  const hint = h("p.muted", { id: "pad-hint", "aria-live": "polite" }, "Enter dials.");
+  const callBtn = h("button.primary", { type: "submit", id: "pad-dial" }, "Call");
+  const update = () => {
+    const raw = input.value;
+    const formatted = formatAsYouType(raw, state.region);
+    // Reformat only while typing at the end, so editing in the middle keeps the caret.
+    if (input.selectionStart === raw.length && formatted !== raw) input.value = formatted;
+    const result = check(input.value, state.region);
+    hint.textContent = !input.value ? "Enter dials." : result.valid ? `Will dial ${result.international}` : "Not a complete number yet";
+    input.setAttribute("aria-invalid", String(Boolean(input.value) && !result.valid));
+  };
+  input.addEventListener("input", update);
+  const press = (key) => {
+    input.value += key;
+    update();
+    input.focus();
+  };
+  const keys = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "+", "0", "#"];
+  return h(
+    "section.card.pad",
+    { "aria-labelledby": "pad-title" },
+    h("h2", { id: "pad-title" }, "Dial pad"),
+    h(
+      "form",
+      {
+        onsubmit: (event) => {
+          event.preventDefault();
+          const result = check(input.value, state.region);
+          if (!result.valid) {
+            hint.textContent = "That is not a valid phone number.";
+            input.focus();
+            return;
+          }
+          dial({ number: result.e164 });
+        },
+      },
+      h("label", { for: "pad-number" }, "Number"),
+      input,
+      hint,
+      h(
+        "div.keys",
+        { role: "group", "aria-label": "Keypad" },
+        keys.map((k) => h("button.key", { type: "button", onclick: () => press(k), "aria-label": `Key ${k}` }, k)),
+      ),
+      h(
+        "div.actions",
+        {},
+        callBtn,
+        h(
+          "button",
+          {
+            type: "button",
+            "aria-label": "Delete last digit",
+            onclick: () => {
+              input.value = input.value.slice(0, -1);
+              update();
+              input.focus();
+            },
+          },
+          "⌫",
+        ),
+      ),
+    ),
+  );
+}
+
+// --- progressive dialing --------------------------------------------------------------
+
+function renderProgressive() {
+  const panel = $("#progressive-panel");
+  if (!panel || !has(state.features, "GET", "/api/queue")) return;
+  panel.hidden = false;
+  const next = state.nextDial;
+  const lead = next ? next.lead : null;
+  const toggle = h("input", {
+    id: "progressive-toggle",
+    type: "checkbox",
+    role: "switch",
+    checked: state.progressive,
+    onchange: async (event) => {
+      const enabled = event.target.checked;
+      const ack = await state.live.request("set_progressive", { enabled });
+      if (!ack.ok) {
+        refused("Progressive dialing", ack);
+        event.target.checked = !enabled;
+        return;
+      }
+      state.progressive = enabled;
+      if (!enabled) state.nextDial = null;
+      renderProgressive();
+    },
+  });
+  replace(
+    panel,
+    h("h2", { id: "progressive-title" }, "Progressive dialing"),
+    h("div.switch", {}, toggle, h("label", { for: "progressive-toggle" }, "Dial my queue automatically")),
+    next
+      ? h(
+          "div.next",
+          { role: "status", "aria-live": "polite" },
+          h("p", {}, "Next: ", h("strong", {}, lead ? lead.name : "lead"), lead ? ` (${pretty(lead.phone)})` : ""),
+          h("p.countdown", {}, "Dialing in ", h("span", { id: "next-countdown" }, String(next.countdown_s ?? "")), " s"),
+          h(
+            "div.actions",
+            {},
+            h("button", { type: "button", onclick: () => progressiveAction("skip_next") }, "Skip"),
+            h("button", { type: "button", onclick: () => progressiveAction("cancel_next") }, "Cancel"),
+          ),
+        )
+      : state.progressive
+        ? h("p.muted", {}, "Waiting for the next lead…")
+        : null,
+  );
+  tick();
+}
+
+async function progressiveAction(event) {
+  const ack = await state.live.request(event, {});
+  if (!ack.ok) refused(event === "skip_next" ? "Could not skip" : "Could not cancel", ack);
+  state.nextDial = null;
+  renderProgressive();
+}
+
+// --- live events ------------------------------------------------------------------------
+
+function wireLive() {
+  const conn = $("#conn");
+  state.live = connectLive(sessionStorage.getItem("dialgate.token"), {
+    onStatus: (status, detail) => {
+      conn.dataset.state = status;
+      conn.textContent = status === "connected" ? "Live" : status === "error" ? `Offline: ${detail || "error"}` : "Reconnecting…";
+    },
+  });
+  const on = (event, fn) => state.live.on(event, fn);
+  on("call_updated", (update) => applyCall(update));
+  on("presence", (p) => {
+    if (p.user_id !== state.me.id) return;
+    state.presence = p;
+    if (typeof p.progressive === "boolean") state.progressive = p.progressive;
+    renderPresence();
+    renderProgressive();
+  });
+  on("next_dial", (next) => {
+    state.nextDial = next;
+    renderProgressive();
+  });
+  on("incoming_call", ({ call, lead }) => {
+    if (lead) state.leads.set(lead.id, lead);
+    toast(`${lead ? lead.name : "Unknown caller"} is calling`, { title: "Incoming call" });
+    if (call) applyCall(call);
+    if (lead) openLead(lead.id);
+  });
+  on("lead_assigned", ({ lead }) => {
+    toast(`${lead.name} (${lead.company || pretty(lead.phone)})`, { title: "New lead assigned" });
+    loadQueue();
+  });
+  on("missed_call", ({ lead, call }) => {
+    toast(`${lead ? lead.name : pretty(call && call.from_number)} called and was missed`, { kind: "error", title: "Missed call" });
+  });
+  on("follow_up_due", ({ follow_up: fu, lead }) => {
+    toast(`${lead ? lead.name : "A lead"}${fu && fu.note ? ` — ${fu.note}` : ""}`, { title: "Follow-up due", timeout: 15000 });
+  });
+}
+
+async function main() {
+  ensureToasts();
+  state.me = await signIn(root, { title: "Dialgate — agent sign-in" });
+  const [features, crm] = await Promise.all([loadFeatures(), optional("/api/settings/crm").catch(() => null)]);
+  state.features = features;
+  if (crm) state.crm = { ...FALLBACK_CRM, ...crm };
+  // The agent's own number says which country a locally typed number belongs to.
+  const own = parsePhoneNumberFromString(state.me.phone || "");
+  state.region = own ? own.country : undefined;
+  layout();
+  wireLive();
+  // Keyboard dialing: digits typed anywhere outside a field go to the dial pad.
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || !/^[0-9+#*]$/.test(event.key)) return;
+    if (event.target.closest && event.target.closest("input, textarea, select, [contenteditable]")) return;
+    const pad = $("#pad-number");
+    if (!pad) return;
+    event.preventDefault();
+    pad.focus();
+    pad.value += event.key;
+    pad.dispatchEvent(new Event("input"));
+  });
+  if (has(features, "GET", "/api/presence")) {
+    const presence = await optional("/api/presence").catch(() => null);
+    const rows = presence ? presence.data || presence.agents || [] : [];
+    state.presence = rows.find((p) => p.user_id === state.me.id) || null;
+    if (state.presence && typeof state.presence.progressive === "boolean") state.progressive = state.presence.progressive;
+  }
+  renderPresence();
+  renderProgressive();
+  await loadQueue();
+  // After a reload mid-call, pick the live call up again.
+  const recent = await api("/api/calls?limit=5").catch(() => ({ data: [] }));
+  const live = recent.data.find((c) => c.status !== "completed" && c.agent_id === state.me.id);
+  if (live && !state.call) applyCall({ ...live, call_id: live.id });
+  setInterval(tick, 1000);
+}
+
+window.addEventListener("dialgate:logout", () => window.location.reload());
+main().catch((err) => {
+  console.error(err);
+  toast(err.message || String(err), { kind: "error", title: "Something went wrong" });
+});
