@@ -18,8 +18,9 @@ SCHEMAS: dict[str, Any] = {
     "LeadUpdate": {
         "type": "object",
         "additionalProperties": False,
-        "description": "Only the fields sent change. owner_id and team_id are refused (400): "
-        "owner and team change through lead assignment",
+        "description": "Only the fields sent change; lists and custom_fields are replaced "
+        "whole. owner_id and team_id are refused (400): owner and team change through lead "
+        "assignment",
         "properties": {
             "name": {"type": "string"},
             "company": {"type": ["string", "null"]},
