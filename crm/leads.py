@@ -74,6 +74,9 @@ def lead_to_json(lead: Lead, *, dnc: bool | None = None) -> dict[str, Any]:
         "custom_fields": dict(lead.custom_fields),
         "consent": lead.consent,
         "consent_at": lead.consent_at.isoformat() if lead.consent_at else None,
+        "next_follow_up_at": (
+            lead.next_follow_up_at.isoformat() if lead.next_follow_up_at else None
+        ),
         "created_at": lead.created_at.isoformat(),
         "updated_at": lead.updated_at.isoformat(),
     }

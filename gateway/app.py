@@ -10,6 +10,7 @@ import socketio
 from aiohttp import web
 from redis.asyncio import Redis
 
+from crm.disposition_routes import routes as disposition_routes
 from crm.routes import routes as crm_routes
 from dialer.locks import setup_locks
 from dialer.namespace import DialerNamespace
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(openapi.routes)
     app.add_routes(crm_routes)
     app.add_routes(dialer_routes)
+    app.add_routes(disposition_routes)
     app.add_subapp("/webhooks", webhooks_app())
     if settings.sandbox_api_enabled:
         sim_app = web.Application()

@@ -137,6 +137,7 @@ SCHEMAS: dict[str, Any] = {
             "custom_fields": {"type": "object"},
             "consent": {"enum": ["granted", "withdrawn", None]},
             "consent_at": TIMESTAMP,
+            "next_follow_up_at": {**TIMESTAMP, "description": "The earliest open follow-up"},
             "dnc": {
                 "type": "boolean",
                 "description": "The primary phone is on the organization's do-not-call list",
@@ -329,7 +330,7 @@ SCHEMAS: dict[str, Any] = {
 
 # Feature packages document their own endpoints: each module here exports `PATHS` and
 # `SCHEMAS` (imported when the document is built, so they may use this module's helpers).
-PARTS: tuple[str, ...] = ()
+PARTS: tuple[str, ...] = ("crm.openapi_dispositions",)
 
 
 def build_spec() -> dict[str, Any]:
