@@ -15,6 +15,7 @@ from crm.routes import routes as crm_routes
 from dialer.locks import setup_locks
 from dialer.namespace import DialerNamespace
 from dialer.pacing import setup_pacing
+from dialer.reminders import followups_ctx
 from dialer.routes import routes as dialer_routes
 from gateway import accounts, health, openapi, users
 from gateway.auth import setup_auth
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(applier_ctx)
     app.cleanup_ctx.append(inbox_ctx)
     app.cleanup_ctx.append(reconcile_ctx)
+    app.cleanup_ctx.append(followups_ctx)
     app.cleanup_ctx.append(tasks_ctx)
 
     sio = make_sio(settings)
