@@ -207,7 +207,8 @@ SCHEMAS: dict[str, Any] = {
                     "team_id": {"type": ["integer", "null"]},
                     "lead_match": {
                         "type": "string",
-                        "description": "dialed, matched, created, ambiguous, none, internal-*",
+                        "description": "dialed, matched, created, ambiguous, none, "
+                        "manual (attached by a disposition), internal-*",
                     },
                     "recording_url": {"type": ["string", "null"]},
                     "legs": {"type": "array", "items": {"$ref": "#/components/schemas/CallLeg"}},
