@@ -16,6 +16,7 @@ from crm.followups import (
     DueTime,
     FollowUpIn,
     add_follow_up,
+    cancel_open_follow_ups,
     due_time_for,
     follow_up_to_json,
     latest_follow_up_for_call,
@@ -164,13 +165,28 @@ async def _apply_code(
                 reason=f"disposition:{code}",
                 source=DncSource.LEAD_STATUS,
             )
+        # Reminders to call a number that may no longer be called would only lead to refusals.
+        await cancel_open_follow_ups(session, lead)
 
 
 async def _due(
-    session: AsyncSession, lead: Lead, data: DispositionIn, *, now: datetime
+    session: AsyncSession,
+    lead: Lead,
+    data: DispositionIn,
+    *,
+    now: datetime,
+    required: bool,
+    dnc: bool,
 ) -> DueTime | None:
+    if required and data.follow_up is None:
+        raise InvalidInput(f"disposition {data.code} needs a follow-up", field="follow_up")
     if data.follow_up is None:
         return None
+    if dnc:
+        raise InvalidInput(
+            f"disposition {data.code} puts the lead on the do-not-call list; it takes no follow-up",
+            field="follow_up",
+        )
     return await due_time_for(session, lead, data.follow_up, now=now, field_prefix="follow_up.")
 
 
@@ -206,10 +222,15 @@ async def record_disposition(
             code="already_recorded",
         )
     lead = await _lead_of_call(session, principal, call, data.lead_id)
-    if entry.get("follow_up") and data.follow_up is None:
-        raise InvalidInput(f"disposition {data.code} needs a follow-up", field="follow_up")
     now = utcnow()
-    due = await _due(session, lead, data, now=now)
+    due = await _due(
+        session,
+        lead,
+        data,
+        now=now,
+        required=bool(entry.get("follow_up")),
+        dnc=bool(entry.get("dnc")),
+    )
     assert lead.id is not None
     notes = data.notes or None
     disposition = Disposition(
@@ -301,9 +322,15 @@ async def amend_disposition(
     lead = await session.get(Lead, disposition.lead_id)
     assert lead is not None and lead.id is not None
     open_fu = await open_follow_up_for_call(session, call_id)
-    if entry.get("follow_up") and data.follow_up is None and open_fu is None:
-        raise InvalidInput(f"disposition {data.code} needs a follow-up", field="follow_up")
-    due = await _due(session, lead, data, now=now)
+    due = await _due(
+        session,
+        lead,
+        data,
+        now=now,
+        # The call's open follow-up still satisfies a code that asks for one.
+        required=bool(entry.get("follow_up")) and open_fu is None,
+        dnc=bool(entry.get("dnc")),
+    )
 
     notes = data.notes or None
     if notes != disposition.notes:

@@ -375,6 +375,21 @@ async def create_follow_up(
     return fu
 
 
+async def cancel_open_follow_ups(session: AsyncSession, lead: Lead) -> None:
+    """Cancel every open follow-up of the lead (it is not to be called any more)."""
+    now = utcnow()
+    rows = await session.exec(
+        select(FollowUp).where(
+            col(FollowUp.lead_id) == lead.id, col(FollowUp.status) == FollowUpStatus.OPEN
+        )
+    )
+    for fu in rows.all():
+        fu.status = FollowUpStatus.CANCELED
+        fu.completed_at = now
+        session.add(fu)
+    await refresh_next_follow_up(session, lead)
+
+
 def reschedule(fu: FollowUp, due: DueTime, note: str | None) -> None:
     fu.due_at = due.due_at
     fu.timezone = due.timezone

@@ -195,9 +195,19 @@ async def test_do_not_call_lists_every_number_of_the_lead(gateway: Gateway) -> N
     )
     assert status == 201
     call_id = await stored_call(gateway, "agent1@demo.test", lead["id"])
-    status, body = await gateway.request(
-        "POST", f"/api/calls/{call_id}/disposition", agent, json={"code": "do-not-call"}
+    status, planned = await gateway.request(
+        "POST", f"/api/leads/{lead['id']}/follow-ups", agent, json={"due_at": local_in_days(1)[0]}
     )
+    assert status == 201
+    url = f"/api/calls/{call_id}/disposition"
+    status, body = await gateway.request(
+        "POST",
+        url,
+        agent,
+        json={"code": "do-not-call", "follow_up": {"due_at": local_in_days(2)[0]}},
+    )
+    assert status == 400 and body["error"]["field"] == "follow_up"
+    status, body = await gateway.request("POST", url, agent, json={"code": "do-not-call"})
     assert status == 201, body
     assert body["follow_up"] is None and body["notes"] is None
     admin = await gateway.login("admin@demo.test")
@@ -208,6 +218,10 @@ async def test_do_not_call_lists_every_number_of_the_lead(gateway: Gateway) -> N
     }
     _, shown = await gateway.request("GET", f"/api/leads/{lead['id']}", agent)
     assert shown["status"] == "do-not-call" and shown["dnc"] is True
+    # Nobody is reminded to call a number that may not be called.
+    assert shown["next_follow_up_at"] is None
+    _, page = await gateway.request("GET", "/api/follow-ups", agent, params={"lead_id": lead["id"]})
+    assert [(f["id"], f["status"]) for f in page["data"]] == [(planned["id"], "canceled")]
     assert await count(gateway, LeadNote) == 0
 
 
