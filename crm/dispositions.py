@@ -177,6 +177,7 @@ async def _due(
     now: datetime,
     required: bool,
     dnc: bool,
+    default_zone: str | None = None,
 ) -> DueTime | None:
     if required and data.follow_up is None:
         raise InvalidInput(f"disposition {data.code} needs a follow-up", field="follow_up")
@@ -187,7 +188,14 @@ async def _due(
             f"disposition {data.code} puts the lead on the do-not-call list; it takes no follow-up",
             field="follow_up",
         )
-    return await due_time_for(session, lead, data.follow_up, now=now, field_prefix="follow_up.")
+    return await due_time_for(
+        session,
+        lead,
+        data.follow_up,
+        now=now,
+        field_prefix="follow_up.",
+        default_zone=default_zone,
+    )
 
 
 def _event_data(d: Disposition, follow_up: FollowUp | None) -> dict[str, Any]:
@@ -330,6 +338,7 @@ async def amend_disposition(
         # The call's open follow-up still satisfies a code that asks for one.
         required=bool(entry.get("follow_up")) and open_fu is None,
         dnc=bool(entry.get("dnc")),
+        default_zone=open_fu.timezone if open_fu is not None else None,
     )
 
     notes = data.notes or None

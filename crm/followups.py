@@ -236,11 +236,7 @@ async def refresh_next_follow_up(session: AsyncSession, lead: Lead) -> None:
             )
         )
     ).one()
-    if isinstance(earliest, str):
-        # SQLite returns an aggregate's value as stored text, without the column's type.
-        earliest = datetime.fromisoformat(earliest)
-    if isinstance(earliest, datetime) and earliest.tzinfo is None:
-        earliest = earliest.replace(tzinfo=UTC)
+    # min() keeps the column's type, so this is an aware UTC datetime on every backend.
     lead.next_follow_up_at = earliest
     session.add(lead)
 
@@ -313,9 +309,13 @@ async def due_time_for(
     *,
     now: datetime,
     field_prefix: str = "",
+    default_zone: str | None = None,
 ) -> DueTime:
+    """When `data` says, in its zone, else `default_zone` (a rescheduled one's), else the lead's."""
     assert data.due_at is not None
-    zone = data.timezone or lead_zone(lead, await org_zone_name(session, lead.org_id))
+    zone = (
+        data.timezone or default_zone or lead_zone(lead, await org_zone_name(session, lead.org_id))
+    )
     return DueTime(resolve_due(data.due_at, zone, now=now, field_prefix=field_prefix), zone)
 
 
@@ -428,7 +428,8 @@ async def update_follow_up(
         if data.note is not None:
             fu.note = data.note or None
     else:
-        reschedule(fu, await due_time_for(session, lead, data, now=now), data.note)
+        due = await due_time_for(session, lead, data, now=now, default_zone=fu.timezone)
+        reschedule(fu, due, data.note)
     session.add(fu)
     await refresh_next_follow_up(session, lead)
     return fu, lead

@@ -294,6 +294,12 @@ async def test_closing_and_rescheduling(gateway: Gateway) -> None:
         second["due_at"]
     )
 
+    # Without a zone a reschedule keeps the one the follow-up was given in.
+    local, due = wall(4, NEW_YORK, hour=16, minute=15)
+    status, moved = await gateway.request("PATCH", url, agent1, json={"due_at": local})
+    assert status == 200 and moved["timezone"] == "America/New_York"
+    assert datetime.fromisoformat(moved["due_at"]) == due
+
     status, done = await gateway.request("PATCH", url, agent1, json={"status": "done"})
     assert status == 200 and done["status"] == "done" and done["completed_at"]
     status, body = await gateway.request("PATCH", url, agent1, json={"status": "canceled"})
