@@ -13,7 +13,8 @@ from redis.asyncio import Redis
 from sqlmodel import col, select
 
 from gateway.keys import sessionmaker_key
-from gateway.models import FollowUp, Lead, User
+from gateway.models import FollowUp, Lead, Organization, Role, User
+from gateway.users import create_user
 from tests.conftest import REDIS_URL, Gateway, GatewayFactory, unavailable
 
 PRIYA = "+919876543210"  # agent1's
@@ -275,6 +276,28 @@ async def test_closing_and_rescheduling(gateway: Gateway) -> None:
         assert status == 400, (payload, body)
     status, body = await gateway.request("PATCH", url, agent2, json={"status": "done"})
     assert status == 404 and body["error"]["field"] == "follow_up_id"
+    # Another organization's admin sees nothing of it.
+    async with gateway.app[sessionmaker_key]() as session:
+        org = Organization(name="Other Co")
+        session.add(org)
+        await session.flush()
+        await create_user(
+            session,
+            gateway.settings,
+            org=org,
+            email="admin@other.test",
+            password="demo",
+            name="Other Admin",
+            role=Role.ADMIN,
+        )
+        await session.commit()
+    other = await gateway.login("admin@other.test")
+    status, body = await gateway.request("PATCH", url, other, json={"status": "done"})
+    assert status == 404
+    _, page = await gateway.request("GET", "/api/follow-ups", other)
+    assert page["data"] == []
+    status, _ = await schedule(gateway, other, priya, wall(1, KOLKATA)[0])
+    assert status == 404
 
     # Rescheduling moves the time and re-arms the reminder.
     async with gateway.app[sessionmaker_key]() as session:
