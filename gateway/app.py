@@ -11,6 +11,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from crm.assignment_routes import routes as assignment_routes
+from crm.disposition_routes import routes as disposition_routes
 from crm.integration_routes import routes as integration_routes
 from crm.integrations.dispatcher import integrations_ctx
 from crm.lead_routes import routes as lead_routes
@@ -23,6 +24,7 @@ from dialer.namespace import DialerNamespace
 from dialer.pacing import setup_pacing
 from dialer.presence import presence_ctx, setup_presence
 from dialer.progressive import setup_progressive
+from dialer.reminders import followups_ctx
 from dialer.routes import routes as dialer_routes
 from dialer.routing import setup_routing
 from gateway import accounts, health, openapi, users, webui
@@ -132,6 +134,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(inbox_ctx)
     app.cleanup_ctx.append(reconcile_ctx)
     app.cleanup_ctx.append(integrations_ctx)
+    app.cleanup_ctx.append(followups_ctx)
     app.cleanup_ctx.append(tasks_ctx)
     app.cleanup_ctx.append(presence_ctx)
 
@@ -153,6 +156,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(dialer_routes)
     app.add_routes(integration_routes)
     app.add_routes(webui.routes)
+    app.add_routes(disposition_routes)
     app.add_subapp("/webhooks", webhooks_app())
     if settings.sandbox_api_enabled:
         sim_app = web.Application()

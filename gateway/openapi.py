@@ -157,6 +157,7 @@ SCHEMAS: dict[str, Any] = {
             "custom_fields": {"type": "object"},
             "consent": {"enum": ["granted", "withdrawn", None]},
             "consent_at": TIMESTAMP,
+            "next_follow_up_at": {**TIMESTAMP, "description": "The earliest open follow-up"},
             "dnc": {
                 "type": "boolean",
                 "description": "The primary phone is on the organization's do-not-call list",
@@ -181,7 +182,6 @@ SCHEMAS: dict[str, Any] = {
             },
             "attempts": {"type": "integer"},
             "last_called_at": TIMESTAMP,
-            "next_follow_up_at": TIMESTAMP,
             "assigned_at": TIMESTAMP,
             "merged_into_id": {
                 "type": ["integer", "null"],
@@ -264,7 +264,8 @@ SCHEMAS: dict[str, Any] = {
                     "team_id": {"type": ["integer", "null"]},
                     "lead_match": {
                         "type": "string",
-                        "description": "dialed, matched, created, ambiguous, none, internal-*",
+                        "description": "dialed, matched, created, ambiguous, none, "
+                        "manual (attached by a disposition), internal-*",
                     },
                     "recording_url": {"type": ["string", "null"]},
                     "legs": {"type": "array", "items": {"$ref": "#/components/schemas/CallLeg"}},
@@ -421,6 +422,7 @@ PARTS: tuple[str, ...] = (
     "crm.openapi_people",
     "crm.openapi_reports",
     "dialer.openapi_dialer",
+    "crm.openapi_dispositions",
 )
 
 

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     reconcile_after_s: float = Field(300.0, alias="RECONCILE_AFTER_S", gt=0)
     reconcile_interval_s: float = Field(60.0, alias="RECONCILE_INTERVAL_S", gt=0)
     reconcile_give_up_s: float = Field(4 * 3600.0, alias="RECONCILE_GIVE_UP_S", gt=0)
+    # How often open follow-ups that came due are looked for (and their agents reminded).
+    followup_sweep_interval_s: float = Field(15.0, alias="FOLLOWUP_SWEEP_INTERVAL_S", gt=0)
     # Largest webhook body accepted (carriers send a few KiB).
     webhook_max_bytes: int = Field(256 * 1024, alias="WEBHOOK_MAX_BYTES", ge=1024)
     # Redis pub/sub channel of the Socket.IO manager (one per deployment sharing a Redis);
