@@ -20,10 +20,11 @@ from crm.followups import (
     update_follow_up,
 )
 from crm.leads import visible_lead
+from dialer.presence import finish_wrap_up
 from gateway.auth import current
 from gateway.errors import NotFound, read_model
 from gateway.keys import sessionmaker_key, settings_key
-from gateway.models import utcnow
+from gateway.models import Call, utcnow
 from gateway.pagination import parse_int, parse_limit
 
 routes = web.RouteTableDef()
@@ -59,7 +60,12 @@ async def post_disposition(request: web.Request) -> web.Response:
             session, request.app[settings_key], principal, call_id, data
         )
         body = await disposition_json(session, disposition)
+        call = await session.get(Call, call_id)
+        agent_id = call.agent_id if call else None
         await session.commit()
+    if agent_id is not None:
+        # The disposition ends the agent's wrap-up of this call (a no-op if they left it).
+        await finish_wrap_up(request.app, user_id=agent_id, call_id=call_id)
     return web.json_response(body, status=201)
 
 

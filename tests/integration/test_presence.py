@@ -9,7 +9,7 @@ from sqlmodel import col, select
 
 from dialer.presence import finish_wrap_up
 from gateway.keys import sessionmaker_key
-from gateway.models import Disposition, Organization, PresenceEvent, User
+from gateway.models import Organization, PresenceEvent, User
 from tests.conftest import Gateway, GatewayFactory
 from tests.integration.dialer_client import connect
 from tests.integration.test_redis_scaleout import channel, redis_url
@@ -163,15 +163,11 @@ async def test_a_call_takes_the_agent_on_call_then_through_wrap_up(gateway: Gate
     await asyncio.sleep(0.3)
     _, board = await gateway.request("GET", "/api/presence", token)
     assert board["data"][0]["state"] == "wrap-up"
-    async with gateway.app[sessionmaker_key]() as session:
-        lead_id = (await gateway.request("GET", f"/api/calls/{second}", token))[1]["lead_id"]
-        session.add(
-            Disposition(
-                org_id=1, lead_id=lead_id, call_id=second, agent_id=agent1, code="interested"
-            )
-        )
-        await session.commit()
-    assert await finish_wrap_up(gateway.app, user_id=agent1, call_id=second) is True
+    # Recording the disposition over REST is what ends it.
+    status, body = await gateway.request(
+        "POST", f"/api/calls/{second}/disposition", token, json={"code": "interested"}
+    )
+    assert status == 201, body
     await tab.wait_state("available", timeout=3, after=mark)
     assert await finish_wrap_up(gateway.app, user_id=agent1, call_id=second) is False
     await set_org(gateway, wrapup_requires_disposition=False)
