@@ -10,6 +10,8 @@ import socketio
 from aiohttp import web
 from redis.asyncio import Redis
 
+from crm.import_routes import routes as import_routes
+from crm.importer.runtime import imports_ctx
 from crm.routes import routes as crm_routes
 from dialer.locks import setup_locks
 from dialer.namespace import DialerNamespace
@@ -117,6 +119,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(applier_ctx)
     app.cleanup_ctx.append(inbox_ctx)
     app.cleanup_ctx.append(reconcile_ctx)
+    # Import jobs resume at start-up; they stop (at a checkpoint) with the other tasks.
+    app.cleanup_ctx.append(imports_ctx)
     app.cleanup_ctx.append(tasks_ctx)
 
     sio = make_sio(settings)
@@ -131,6 +135,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(openapi.routes)
     app.add_routes(crm_routes)
     app.add_routes(dialer_routes)
+    app.add_routes(import_routes)
     app.add_subapp("/webhooks", webhooks_app())
     if settings.sandbox_api_enabled:
         sim_app = web.Application()

@@ -329,7 +329,7 @@ SCHEMAS: dict[str, Any] = {
 
 # Feature packages document their own endpoints: each module here exports `PATHS` and
 # `SCHEMAS` (imported when the document is built, so they may use this module's helpers).
-PARTS: tuple[str, ...] = ()
+PARTS: tuple[str, ...] = ("crm.openapi_import",)
 
 
 def build_spec() -> dict[str, Any]:
