@@ -21,6 +21,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.history import change_status
+from crm.importer.bulk import allocate_ids, binder, insert_many
 from crm.importer.csvfile import CsvFormat, count_data_records, data_chunks
 from crm.importer.rows import Parsed, Rejected, RowConfig, parse_chunk, phone_keys
 from crm.orgconfig import lead_statuses
@@ -226,53 +227,92 @@ async def _plan(session: AsyncSession, job: ImportJob, chunk: _Chunk, seen: set[
     return plan
 
 
-def _lead_values(job: ImportJob, p: Parsed, now: Any) -> dict[str, Any]:
-    v = p.values
-    return {
-        "org_id": job.org_id,
-        "name": v.get("name", ""),
-        "company": v.get("company"),
-        "email": v.get("email"),
-        "phone": p.e164,
-        "alt_phones": [e for e, _ in p.alts],
-        "address": v.get("address"),
-        "status": v.get("status", "new"),
-        "owner_id": None,
-        "team_id": job.options.get("team_id"),
-        "source": v.get("source") or job.options.get("source") or "import",
-        "tags": v.get("tags", []),
-        "custom_fields": v.get("custom_fields", {}),
-        "attempts": 0,
-        "created_at": now,
-        "updated_at": now,
-    }
+LEAD_COLUMNS = (
+    "id",
+    "org_id",
+    "name",
+    "company",
+    "email",
+    "phone",
+    "alt_phones",
+    "address",
+    "status",
+    "team_id",
+    "source",
+    "tags",
+    "custom_fields",
+    "attempts",
+    "created_at",
+    "updated_at",
+)
+PHONE_COLUMNS = ("id", "org_id", "lead_id", "phone_key", "is_primary")
+ISSUE_COLUMNS = ("id", "job_id", "row_number", "code", "field", "message", "lead_id")
 
 
 async def _insert_new(conn: AsyncConnection, job: ImportJob, plan: _Plan) -> dict[str, int]:
     """Bulk-insert the new leads and their numbers; their ids by primary E.164."""
     if not plan.new:
         return {}
-    now = utcnow()
-    # E.164 numbers are unique within the chunk (repeats were set aside), so RETURNING's rows
-    # map back to their input without relying on the order the database returns them in.
-    result = await conn.execute(
-        sa.insert(LEAD).returning(LEAD.c.id, LEAD.c.phone),
-        [_lead_values(job, p, now) for p in plan.new],
+    # Bound once per chunk, not per row: the values the dialect would store.
+    now = binder(conn, LEAD.c.created_at)(utcnow())
+    as_json = binder(conn, LEAD.c.tags)
+    empty_list, empty_dict = as_json([]), as_json({})
+    true, false = binder(conn, PHONE.c.is_primary)(True), binder(conn, PHONE.c.is_primary)(False)
+    team_id = job.options.get("team_id")
+    default_source = job.options.get("source") or "import"
+    lead_ids = await allocate_ids(conn, LEAD, len(plan.new))
+    leads: list[tuple[Any, ...]] = []
+    phones: list[tuple[Any, ...]] = []
+    ids: dict[str, int] = {}
+    for lead_id, p in zip(lead_ids, plan.new, strict=True):
+        v = p.values
+        tags = v.get("tags")
+        custom = v.get("custom_fields")
+        leads.append(
+            (
+                lead_id,
+                job.org_id,
+                v.get("name", ""),
+                v.get("company"),
+                v.get("email"),
+                p.e164,
+                as_json([e for e, _ in p.alts]) if p.alts else empty_list,
+                v.get("address"),
+                v.get("status", "new"),
+                team_id,
+                v.get("source") or default_source,
+                as_json(tags) if tags else empty_list,
+                as_json(custom) if custom else empty_dict,
+                0,
+                now,
+                now,
+            )
+        )
+        ids[p.e164] = lead_id
+        phones.append((job.org_id, lead_id, p.key, true))
+        phones.extend((job.org_id, lead_id, k, false) for _, k in p.alts)
+    await insert_many(conn, LEAD, LEAD_COLUMNS, leads)
+    phone_ids = await allocate_ids(conn, PHONE, len(phones))
+    await insert_many(
+        conn, PHONE, PHONE_COLUMNS, [(i, *r) for i, r in zip(phone_ids, phones, strict=True)]
     )
-    ids = {phone: int(lead_id) for lead_id, phone in result.all()}
-    phones: list[dict[str, Any]] = []
-    for p in plan.new:
-        lead_id = ids[p.e164]
-        phones.append(
-            {"org_id": job.org_id, "lead_id": lead_id, "phone_key": p.key, "is_primary": True}
-        )
-        phones.extend(
-            {"org_id": job.org_id, "lead_id": lead_id, "phone_key": k, "is_primary": False}
-            for _, k in p.alts
-        )
-    await conn.execute(sa.insert(PHONE), phones)
     plan.counters.created += len(plan.new)
     return ids
+
+
+async def _insert_issues(conn: AsyncConnection, issues: list[dict[str, Any]]) -> None:
+    # In row order, so the issue ids (the listing's order) follow the file.
+    issues.sort(key=lambda x: x["row_number"])
+    ids = await allocate_ids(conn, ISSUE, len(issues))
+    await insert_many(
+        conn,
+        ISSUE,
+        ISSUE_COLUMNS,
+        [
+            (i, x["job_id"], x["row_number"], x["code"], x["field"], x["message"], x["lead_id"])
+            for i, x in zip(ids, issues, strict=True)
+        ],
+    )
 
 
 def _apply_update(lead: Lead, p: Parsed, *, merge: bool) -> None:
@@ -400,9 +440,7 @@ async def _write_chunk(
             session, ctx.settings, job=job, lead_ids=[ids[p.e164] for p in plan.new]
         )
         if plan.issues:
-            # In row order, so the issue ids (the listing's order) follow the file.
-            plan.issues.sort(key=lambda x: x["row_number"])
-            await conn.execute(sa.insert(ISSUE), plan.issues)
+            await _insert_issues(conn, plan.issues)
         c = plan.counters
         await conn.execute(
             sa.update(JOB)

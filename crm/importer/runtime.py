@@ -24,14 +24,14 @@ NAMESPACE = "/dialer"
 def make_pool(workers: int) -> Executor | None:
     """Processes that parse phone numbers; None (parse in a thread) when `workers` is 0.
 
-    forkserver, not fork: the app has threads (aiosqlite, the default executor) whose locks a
-    forked child could inherit held. The server preloads what the workers import.
+    fork (Linux's default for Python before 3.14): a worker starts at once with this process's
+    modules. spawn and forkserver re-import the main module in every worker (the whole app,
+    seconds on a loaded machine). The workers run only `crm.importer.rows`, which takes no
+    lock another thread of this process could hold at the fork.
     """
     if workers <= 0:
         return None
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["crm.importer.rows"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
 
 
 @dataclass
