@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -140,22 +141,31 @@ async def _row_config(session: AsyncSession, settings: Settings, job: ImportJob)
     )
 
 
-async def _in_batches(
-    session: AsyncSession, keys: list[str], query: Callable[[list[str]], Any]
+async def _with_keys(
+    session: AsyncSession, column: Any, keys: list[str], query: Callable[[Any], Any]
 ) -> list[Any]:
-    rows: list[Any] = []
+    """Rows of `query(condition)` for `column` among `keys`, in as few statements as fit.
+
+    PostgreSQL takes the keys as one array parameter (`= ANY($1)`): one prepared statement
+    for every chunk, whatever its size. SQLite gets `IN (...)` lists under its parameter limit.
+    """
     conn = await session.connection()
+    if conn.dialect.name == "postgresql":
+        param = sa.bindparam("keys", keys, type_=postgresql.ARRAY(sa.String()))
+        return list((await conn.execute(query(column == sa.any_(param)))).all())
+    rows: list[Any] = []
     for i in range(0, len(keys), KEY_BATCH):
-        rows.extend((await conn.execute(query(keys[i : i + KEY_BATCH]))).all())
+        rows.extend((await conn.execute(query(column.in_(keys[i : i + KEY_BATCH])))).all())
     return rows
 
 
 async def _dnc_keys(session: AsyncSession, org_id: int, keys: list[str]) -> set[str]:
-    rows = await _in_batches(
+    rows = await _with_keys(
         session,
+        col(DncEntry.phone_key),
         keys,
-        lambda batch: sa.select(col(DncEntry.phone_key)).where(
-            col(DncEntry.org_id) == org_id, col(DncEntry.phone_key).in_(batch)
+        lambda has_key: sa.select(col(DncEntry.phone_key)).where(
+            col(DncEntry.org_id) == org_id, has_key
         ),
     )
     return {r[0] for r in rows}
@@ -163,17 +173,14 @@ async def _dnc_keys(session: AsyncSession, org_id: int, keys: list[str]) -> set[
 
 async def _existing(session: AsyncSession, org_id: int, keys: list[str]) -> dict[str, int]:
     """The oldest live lead having each number (primary or alternate)."""
-    rows = await _in_batches(
+    rows = await _with_keys(
         session,
+        col(LeadPhone.phone_key),
         keys,
-        lambda batch: (
+        lambda has_key: (
             sa.select(col(LeadPhone.phone_key), sa.func.min(col(LeadPhone.lead_id)))
             .join(Lead, col(Lead.id) == col(LeadPhone.lead_id))
-            .where(
-                col(LeadPhone.org_id) == org_id,
-                col(LeadPhone.phone_key).in_(batch),
-                col(Lead.merged_into_id).is_(None),
-            )
+            .where(col(LeadPhone.org_id) == org_id, has_key, col(Lead.merged_into_id).is_(None))
             .group_by(col(LeadPhone.phone_key))
         ),
     )

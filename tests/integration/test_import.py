@@ -4,6 +4,8 @@ import asyncio
 import csv
 import io
 import json
+import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -528,3 +530,76 @@ async def test_100k_rows_with_parallel_parsing(
         ).one()
         assert tuple(phones) == (counters["created"], counters["created"])
     print(f"100k-row import: {elapsed:.2f} s")
+
+
+async def test_cli_imports_a_file_and_prints_the_report(tmp_path: Path) -> None:
+    """Runs on SQLite only: the command is the same job code as the API tests run on both."""
+    root = Path(__file__).parents[2].absolute()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_"))}
+    env.update(
+        PYTHONPATH=str(root),
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+        DATA_DIR=str(tmp_path / "data"),
+        ARGON2_TIME_COST="1",
+        ARGON2_MEMORY_COST_KIB="256",
+        IMPORT_CHUNK_ROWS="3",
+    )
+
+    async def dialgate(*args: str) -> tuple[int, str, str]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            *args,
+            env=env,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        return proc.returncode or 0, out.decode(), err.decode()
+
+    assert (await dialgate("migrate"))[0] == 0
+    code, out, err = await dialgate(
+        "create-user", "--org", "Acme", "--email", "boss@acme.test", "--password", "correct-horse",
+        "--role", "admin", "--region", "GB",
+    )  # fmt: skip
+    assert code == 0, out + err
+    path = tmp_path / "leads.csv"
+    path.write_text(
+        "Contact,Cell,Notes\n"
+        "Ann,020 7946 0111,first\n"
+        "Bob,07911 123456,\n"
+        "Ann again,+44 20 7946 0111,\n"
+        "Nobody,555,\n"
+        "Cy,0161 496 0321,\n"
+    )
+    code, out, err = await dialgate(
+        "leads", "import", str(path), "--org-id", "1", "--source", "cli",
+        "--mapping", json.dumps({"Contact": "name", "Cell": "phone", "Notes": "custom:notes"}),
+    )  # fmt: skip
+    assert code == 0, out + err
+    report = json.loads(out)
+    assert report["status"] == "completed" and report["total_rows"] == 5
+    assert report["counters"] == {
+        "created": 3,
+        "updated": 0,
+        "merged": 0,
+        "skipped": 1,
+        "errors": 1,
+    }
+    assert report["issue_counts"] == {"duplicate_in_file": 1, "invalid_phone": 1}
+    assert [(i["row"], i["code"]) for i in report["first_issues"]] == [
+        (4, "duplicate_in_file"),
+        (5, "invalid_phone"),
+    ]
+    assert "import 1: 3/5 rows" in err
+    assert path.exists()  # the operator's file stays
+    # The same file again: every number now belongs to a lead.
+    code, out, err = await dialgate("leads", "import", str(path), "--org-id", "1")
+    assert code == 0, out + err
+    assert json.loads(out)["counters"]["skipped"] == 4
+    code, out, err = await dialgate(
+        "leads", "import", str(path), "--org-id", "1", "--mapping", '{"Fax": "phone"}'
+    )
+    assert code != 0 and "mapping" in err
