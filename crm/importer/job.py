@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from crm.assignment.service import auto_assign
 from crm.history import change_status
 from crm.importer.bulk import allocate_ids, binder, insert_many
 from crm.importer.csvfile import CsvFormat, count_data_records, data_chunks
@@ -82,6 +83,8 @@ class ImportContext:
     pool: Executor | None = None
     progress: Progress | None = None
     hook: Hook | None = None
+    # Called with each chunk's session after its commit (the app pushes `lead_assigned`).
+    on_commit: Callable[[AsyncSession], Awaitable[None]] | None = None
 
 
 @dataclass
@@ -424,14 +427,20 @@ async def _update_existing(session: AsyncSession, job: ImportJob, plan: _Plan) -
 async def _assign_chunk(
     session: AsyncSession, settings: Settings, *, job: ImportJob, lead_ids: list[int]
 ) -> None:
-    """Assign the chunk's new leads: the one place where imports meet assignment.
-
-    Today: a bulk owner chosen for the import (`owner_id`), or nothing. Assignment rules
-    (`auto_assign(session, settings, org_id=..., lead_ids=..., method=..., assigned_by=...)`)
-    plug in here.
-    """
+    """Assign the chunk's new leads: to the import's bulk owner (`owner_id`) if it named one,
+    else by the organization's assignment rules, in the chunk's own transaction."""
+    if not lead_ids:
+        return
     owner_id = job.options.get("owner_id")
-    if owner_id is None or not lead_ids:
+    if owner_id is None:
+        await auto_assign(
+            session,
+            settings,
+            org_id=job.org_id,
+            lead_ids=lead_ids,
+            method="import",
+            assigned_by=job.created_by,
+        )
         return
     conn = await session.connection()
     for i in range(0, len(lead_ids), KEY_BATCH):
@@ -490,6 +499,8 @@ async def _write_chunk(
         if ctx.hook is not None:
             await ctx.hook("before_commit", chunk.index)
         await session.commit()
+        if ctx.on_commit is not None:
+            await ctx.on_commit(session)
     return plan.counters
 
 

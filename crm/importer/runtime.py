@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from crm.assignment.service import push_assigned
 from crm.importer.job import Hook, ImportContext, run_job
 from crm.importer.service import job_to_json
 from dialer.rooms import agent_room
@@ -54,7 +56,11 @@ class ImportRuntime:
             pool=self.pool,
             progress=self.push_progress,
             hook=self.hook,
+            on_commit=self.push_assigned,
         )
+
+    async def push_assigned(self, session: AsyncSession) -> None:
+        await push_assigned(self.app, session)
 
     async def push_progress(self, job: ImportJob) -> None:
         if job.created_by is None:
