@@ -18,24 +18,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from gateway.auth import Principal
 from gateway.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gateway.models import FollowUp, FollowUpStatus, Lead, Organization, Role, User, utcnow
+from gateway.phones import RENAMED_ZONES
 
 # A follow-up further ahead than this is almost certainly a typo in the year.
 MAX_AHEAD = timedelta(days=5 * 366)
 UNKNOWN_ZONE = "Etc/Unknown"
 DUE_FILTERS = ("overdue", "today", "upcoming")
-# phonenumbers still answers with some zones' old names; show their current ones.
-RENAMED_ZONES = {
-    "Africa/Asmera": "Africa/Asmara",
-    "America/Buenos_Aires": "America/Argentina/Buenos_Aires",
-    "America/Godthab": "America/Nuuk",
-    "Asia/Calcutta": "Asia/Kolkata",
-    "Asia/Katmandu": "Asia/Kathmandu",
-    "Asia/Rangoon": "Asia/Yangon",
-    "Atlantic/Faeroe": "Atlantic/Faroe",
-    "Pacific/Enderbury": "Pacific/Kanton",
-    "Pacific/Ponape": "Pacific/Pohnpei",
-    "Pacific/Truk": "Pacific/Chuuk",
-}
 
 
 class FollowUpIn(BaseModel):

@@ -26,7 +26,7 @@ from gateway.auth import Principal
 from gateway.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gateway.models import Call, Direction, Lead, LeadPhone, Organization, Role, User, utcnow
 from gateway.pagination import encode_cursor
-from gateway.phones import InvalidPhoneNumber, lookup_key, to_e164, try_e164
+from gateway.phones import InvalidPhoneNumber, current_zone, lookup_key, to_e164, try_e164
 from gateway.settings import Settings
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -114,16 +114,23 @@ def number_location(e164: str) -> tuple[str | None, str | None, tuple[str, ...]]
     description = geocoder.description_for_number(number, "en") or None
     if description is not None and description == geocoder.country_name_for_number(number, "en"):
         description = None
-    zones = tuple(z for z in phone_timezone.time_zones_for_number(number) if z != UNKNOWN_ZONE)
+    zones = tuple(
+        current_zone(z) for z in phone_timezone.time_zones_for_number(number) if z != UNKNOWN_ZONE
+    )
     return country, description[:100] if description else None, zones
 
 
 def derive_location(lead: Lead) -> None:
-    """Country, region and (first) time zone from the primary number."""
+    """Country, region and time zone from the primary number.
+
+    The zone only when the number names exactly one: a number spanning several (US area
+    codes across a state line, toll-free) leaves it unset, so that the dialer's calling
+    window checks every candidate (`timezones`) unless someone sets the lead's real zone.
+    """
     country, region, zones = number_location(lead.phone)
     lead.country = country
     lead.region = region
-    lead.timezone = zones[0] if zones else None
+    lead.timezone = zones[0] if len(zones) == 1 else None
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.errors import Conflict
 from gateway.models import Call, Direction, Lead, Organization
+from gateway.phones import current_zone
 
 UNKNOWN_ZONE = "Etc/Unknown"
 MINUTES_PER_DAY = 24 * 60
@@ -30,7 +31,8 @@ def zones_for_number(e164: str) -> tuple[str, ...]:
         number = phonenumbers.parse(e164)
     except phonenumbers.NumberParseException:
         return (UNKNOWN_ZONE,)
-    return tuple(phone_timezone.time_zones_for_number(number)) or (UNKNOWN_ZONE,)
+    zones = phone_timezone.time_zones_for_number(number)
+    return tuple(current_zone(z) for z in zones) or (UNKNOWN_ZONE,)
 
 
 def parse_hhmm(value: str, *, is_end: bool = False) -> int:

@@ -173,7 +173,8 @@ SCHEMAS: dict[str, Any] = {
             },
             "timezone": {
                 "type": ["string", "null"],
-                "description": "The first of `timezones`; null if the number tells none",
+                "description": "The lead's zone: the number's when it names exactly one, else "
+                "null (the dialer then checks every zone in `timezones`)",
             },
             "timezones": {
                 "type": "array",

@@ -45,3 +45,23 @@ def try_e164(raw: str | None, region: str) -> str | None:
 def lookup_key(secret: str, e164: str) -> str:
     """Blind index of an E.164 number: equal numbers give equal keys, the key reveals nothing."""
     return hmac.new(secret.encode(), e164.encode(), hashlib.sha256).hexdigest()
+
+
+# phonenumbers still answers with some zones' old names; show their current ones.
+RENAMED_ZONES = {
+    "Africa/Asmera": "Africa/Asmara",
+    "America/Buenos_Aires": "America/Argentina/Buenos_Aires",
+    "America/Godthab": "America/Nuuk",
+    "Asia/Calcutta": "Asia/Kolkata",
+    "Asia/Katmandu": "Asia/Kathmandu",
+    "Asia/Rangoon": "Asia/Yangon",
+    "Atlantic/Faeroe": "Atlantic/Faroe",
+    "Pacific/Enderbury": "Pacific/Kanton",
+    "Pacific/Ponape": "Pacific/Pohnpei",
+    "Pacific/Truk": "Pacific/Chuuk",
+}
+
+
+def current_zone(name: str) -> str:
+    """The IANA zone's current name (phonenumbers answers Asia/Calcutta for Asia/Kolkata)."""
+    return RENAMED_ZONES.get(name, name)

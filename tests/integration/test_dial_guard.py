@@ -53,7 +53,7 @@ async def test_calling_window_in_every_candidate_zone_of_the_callee(gateway: Gat
     assert status == 409, body
     error = body["error"]
     assert error["code"] == "outside_calling_hours" and error["field"] == "lead_id"
-    assert error["local_times"] == [{"timezone": "Asia/Calcutta", "local_time": "08:59"}]
+    assert error["local_times"] == [{"timezone": "Asia/Kolkata", "local_time": "08:59"}]
     assert error["window"] == {"start": "09:00", "end": "21:00"}
     ack = await tab.call("dial", {"lead_id": priya})
     assert ack["ok"] is False and ack["code"] == "outside_calling_hours"
