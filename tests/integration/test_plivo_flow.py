@@ -12,7 +12,7 @@ import pytest
 from plivo.utils.signature_v3 import validate_v3_signature
 from sqlmodel import select
 
-from gateway.carriers.base import CarrierRuntime
+from gateway.carriers.base import CarrierAPIError, CarrierRuntime
 from gateway.carriers.plivo.adapter import PlivoCarrier
 from gateway.keys import sessionmaker_key
 from gateway.models import Call, CallStatus
@@ -406,6 +406,57 @@ async def test_fetch_status_reads_the_customer_leg(gateway: Gateway, standin: Pl
     assert (after.status, after.outcome, after.duration_s) == ("completed", "completed", 42)
     assert after.to_number == PRIYA_E164
     assert await adapter.fetch_status(runtime, credentials, new_uuid()) is None
+
+
+async def test_agent_hangs_up_a_connected_call_and_plivo_reports_the_end(
+    gateway: Gateway, standin: PlivoStandin
+) -> None:
+    """Hang-up API: `DELETE .../Call/{uuid}/` (204); the call ends by Plivo's own callbacks."""
+    dialed = await dial_priya(gateway, standin)
+    live, call_id = dialed.live, dialed.call_id
+    connected = asyncio.Event()
+
+    async def watch(result: CallbackResult) -> None:
+        await settled(gateway)
+        if result.params.get("Event") == "DialConnected":
+            connected.set()
+
+    playing = asyncio.create_task(
+        standin.play(dialed.request_uuid, talk_seconds=30, until_hung_up=True, after_each=watch)
+    )
+    await asyncio.wait_for(connected.wait(), 10)
+    assert standin.legs[dialed.request_uuid].ended is None
+    ack = await live.client.call("hangup", {"call_id": call_id}, namespace="/dialer")
+    assert ack == {"ok": True, "call_id": call_id}
+    played = await asyncio.wait_for(playing, 10)
+
+    (request,) = standin.hangup_requests()
+    assert request.path == f"/v1/Account/{AUTH_ID}/Call/{dialed.request_uuid}/"
+    assert request.auth == (AUTH_ID, AUTH_TOKEN)
+    assert request.status == 204
+    assert [(r.leg, r.params.get("Event")) for r in played[-2:]] == [
+        ("customer", "DialHangup"),
+        ("agent", "Hangup"),
+    ]
+    assert played[-1].params["HangupSource"] == "API Request"
+    assert all(r.status == 200 for r in played)
+    final = await live.until_ended(call_id)
+    await settled(gateway)
+    assert final["outcome"] == "completed" and final["duration_s"] == 30
+    _, detail = await gateway.request("GET", f"/api/calls/{call_id}", dialed.token)
+    legs = {leg["role"]: leg for leg in detail["legs"]}
+    assert legs["agent"]["outcome"] == legs["customer"]["outcome"] == "completed"
+    status, body = await gateway.request("POST", f"/api/calls/{call_id}/hangup", dialed.token)
+    assert status == 409 and body["error"]["code"] == "call_ended"
+    # Plivo answers 404 for a call that is over, which the dialer reports as "call_ended".
+    adapter = PlivoCarrier()
+    credentials = adapter.check_credentials(
+        {"auth_id": AUTH_ID, "auth_token": AUTH_TOKEN, "api_base_url": standin.url}
+    )
+    runtime = CarrierRuntime(settings=gateway.settings, http=gateway.http)
+    with pytest.raises(CarrierAPIError) as refused:
+        await adapter.hangup(runtime, credentials, dialed.request_uuid)
+    assert refused.value.status == 404 and not refused.value.ambiguous
 
 
 # --- d. inbound calls ------------------------------------------------------------------------

@@ -8,6 +8,9 @@ What it imitates, from ../shared/carriers.md §3 and Plivo's docs:
   `callCreateResponse.json`); errors as `{"api_id": ..., "error": ...}`, the shape the SDK reads.
 * `GET /v1/Account/{auth_id}/Call/{uuid}/?status=live` (a live call), `GET .../Call/{uuid}/`
   (a finished call's record) and `GET .../Call/?parent_call_uuid=...` (records of its B legs).
+* `DELETE /v1/Account/{auth_id}/Call/{uuid}/` (hang up a call, 204 with no body;
+  https://www.plivo.com/docs/voice/api/call/hangup-a-call): a call held by `play(...,
+  until_hung_up=True)` then ends with `HangupSource=API Request`.
 * Callbacks, form-encoded and signed with `X-Plivo-Signature-V3` by the plivo SDK's own
   `signature_v3` functions: ring_url (`Event=Ring`), answer_url (`Event=StartApp`, synchronous:
   the returned Plivo XML is followed), the `<Dial callbackUrl>` (DialAnswer, DialConnected,
@@ -18,6 +21,7 @@ Playback never starts by itself: a test calls `play()` or `inbound()`, so every 
 same requests in the same order, each one answered before the next is sent.
 """
 
+import asyncio
 import secrets
 import uuid
 import xml.etree.ElementTree as ET
@@ -45,6 +49,7 @@ CAUSES = {
 }
 SESSION_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
+HANGUP_WAIT_S = 10.0
 # Plivo writes StartTime/AnswerTime/EndTime in the account's console zone: say, India.
 CONSOLE_OFFSET = timedelta(hours=5, minutes=30)
 
@@ -220,12 +225,20 @@ class PlivoStandin(CallsStandin[StandinCall]):
         self.requests: list[RecordedRequest] = []
         self.legs: dict[str, Leg] = {}
         self.callbacks: list[CallbackResult] = []
+        self.hangups: dict[str, asyncio.Event] = {}  # CallUUID -> hung up through the API
 
     # --- the REST API -----------------------------------------------------------------
 
     def creates(self) -> list[RecordedRequest]:
         """Make Call requests, in arrival order."""
         return [r for r in self.requests if r.method == "POST" and r.path.endswith("/Call/")]
+
+    def hangup_requests(self) -> list[RecordedRequest]:
+        """Hang-up (DELETE) requests, in arrival order."""
+        return [r for r in self.requests if r.method == "DELETE"]
+
+    def _hangup_event(self, call_uuid: str) -> asyncio.Event:
+        return self.hangups.setdefault(call_uuid, asyncio.Event())
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body: dict[str, Any] = {}
@@ -275,9 +288,22 @@ class PlivoStandin(CallsStandin[StandinCall]):
             if request.method == "GET":
                 return self._list_calls(record.query)
             return plivo_error(405, "method not allowed")
+        if request.method == "DELETE":
+            return self._hang_up_call(auth_id, parts[5])
         if request.method != "GET":
             return plivo_error(405, "method not allowed")
         return self._get_call(parts[5], record.query)
+
+    def _hang_up_call(self, auth_id: str, call_uuid: str) -> web.Response:
+        """End a live (or cancel a queued) call; its callbacks follow from the playback."""
+        leg = self.legs.get(call_uuid)
+        owner = next(
+            (c.auth_id for c in self.calls.values() if c.agent is leg or c.customer is leg), None
+        )
+        if leg is None or leg.ended is not None or owner not in (None, auth_id):
+            return plivo_error(404, "call not found")
+        self._hangup_event(call_uuid).set()
+        return web.Response(status=204)
 
     async def _create_call(self, auth_id: str, body: dict[str, Any]) -> web.Response:
         if body.get("__invalid__"):
@@ -362,6 +388,7 @@ class PlivoStandin(CallsStandin[StandinCall]):
         talk_seconds: int = 42,
         dial_hangup_for_unanswered: bool = True,
         after_each: AfterEach | None = None,
+        until_hung_up: bool = False,
     ) -> list[CallbackResult]:
         """Play a Make Call request through its callbacks, one request at a time, in order.
 
@@ -369,7 +396,8 @@ class PlivoStandin(CallsStandin[StandinCall]):
         timeout), it is answered and the answer URL's XML is followed: a `<Dial><Number>`
         rings the customer, who plays `customer_outcome`. `dial_hangup_for_unanswered=False`
         leaves out the DialHangup of a B leg that was never answered, so that only the Dial
-        action reports how it ended.
+        action reports how it ended. `until_hung_up=True` holds the connected call until the
+        hang-up API is called for it, then ends both legs as that request does.
         """
         call = self.calls[request_uuid]
         token = self.accounts[call.auth_id]
@@ -397,11 +425,19 @@ class PlivoStandin(CallsStandin[StandinCall]):
             self._a_params(agent, "in-progress", Event="StartApp"),
             "agent",
         )
-        await self._follow(
-            run, agent, answer.body, customer_outcome, talk_seconds, dial_hangup_for_unanswered
+        hung_up = await self._follow(
+            run,
+            agent,
+            answer.body,
+            customer_outcome,
+            talk_seconds,
+            dial_hangup_for_unanswered,
+            until_hung_up=until_hung_up,
         )
         run.clock.tick(1)
-        await self._hang_up(run, agent, "completed", body)
+        api_ended = until_hung_up and hung_up and customer_outcome == "completed"
+        source = "API Request" if api_ended else "Callee"
+        await self._hang_up(run, agent, "completed", body, source=source)
         return run.sent
 
     async def inbound(
@@ -449,8 +485,14 @@ class PlivoStandin(CallsStandin[StandinCall]):
         outcome: str,
         talk_seconds: int,
         dial_hangup_for_unanswered: bool,
+        *,
+        until_hung_up: bool = False,
     ) -> bool:
-        """Run the `<Dial>` of an answer document, if it has one; False if it has none."""
+        """Run the `<Dial>` of an answer document, if it has one; False if it has none.
+
+        With `until_hung_up` a connected B leg talks until the A leg is hung up through the API:
+        both legs end then, and the Dial action is not requested (no XML is left to run).
+        """
         # The XML comes from the gateway under test, not from the network.
         root = ET.fromstring(xml)  # noqa: S314
         assert root.tag == "Response", xml
@@ -502,6 +544,8 @@ class PlivoStandin(CallsStandin[StandinCall]):
                         },
                         "customer",
                     )
+            if until_hung_up:
+                await asyncio.wait_for(self._hangup_event(a_leg.uuid).wait(), HANGUP_WAIT_S)
             b_leg.ended = run.clock.tick(talk_seconds)
         else:
             b_leg.ended = run.clock.tick(25 if outcome == "no-answer" else 3)
@@ -521,14 +565,14 @@ class PlivoStandin(CallsStandin[StandinCall]):
                     "DialBLegHangupCause": cause,
                     "DialBLegHangupCauseCode": str(code),
                     "DialBLegHangupCauseName": name,
-                    "DialBLegHangupSource": "Callee",
+                    "DialBLegHangupSource": "Caller" if until_hung_up and talk else "Callee",
                     "DialBLegTotalCost": "0.00500" if talk else "0.00000",
                     "Event": "DialHangup",
                 },
                 "customer",
             )
         action = dial.get("action")
-        if action:
+        if action and not (until_hung_up and outcome == "completed"):
             result = await run.send(
                 action,
                 dial.get("method") or "POST",
@@ -547,7 +591,15 @@ class PlivoStandin(CallsStandin[StandinCall]):
             ET.fromstring(result.body)  # noqa: S314  (the action must answer Plivo XML)
         return True
 
-    async def _hang_up(self, run: "_Run", leg: Leg, status: str, urls: Mapping[str, Any]) -> None:
+    async def _hang_up(
+        self,
+        run: "_Run",
+        leg: Leg,
+        status: str,
+        urls: Mapping[str, Any],
+        *,
+        source: str = "Callee",
+    ) -> None:
         leg.ended = run.clock.now
         leg.ended_as = status
         leg.call_status = status
@@ -571,7 +623,7 @@ class PlivoStandin(CallsStandin[StandinCall]):
                 HangupCause=cause,
                 HangupCauseCode=str(code),
                 HangupCauseName=name,
-                HangupSource="Callee",
+                HangupSource=source,
                 TotalCost="0.00500" if talk else "0.00000",
             ),
             "inbound" if leg.direction == "inbound" else "agent",

@@ -18,7 +18,6 @@ from gateway.carriers.base import (
     SignatureError,
     VoiceInstructions,
     WebhookReply,
-    not_supported,
 )
 from gateway.carriers.common import form_params
 from gateway.carriers.plivo import const, originate, parse, signature
@@ -145,7 +144,12 @@ class PlivoCarrier(CarrierDefaults):
     async def hangup(
         self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
     ) -> None:
-        raise not_supported(self.name, "hanging up")
+        await originate.hangup(
+            runtime.http,
+            credentials,
+            carrier_call_id,
+            timeout_s=runtime.settings.outbound_timeout_s,
+        )
 
     async def close(self) -> None:
         return None  # the HTTP session is the gateway's

@@ -9,6 +9,7 @@ import base64
 import json
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -128,6 +129,30 @@ async def originate(
     # plivo/plivo-python#44; the V3 vectors of plivo-go's utils_test.go carry equal values),
     # so callbacks name the call by the id stored here.
     return OriginateResult(carrier_call_id=request_uuid, carrier_status=data.get("message"))
+
+
+async def hangup(
+    http: aiohttp.ClientSession,
+    credentials: Mapping[str, Any],
+    call_uuid: str,
+    *,
+    timeout_s: float,
+) -> None:
+    """End the call (its B leg goes with it); Plivo answers 204, then sends the hangup callbacks.
+
+    The same request cancels a call still queued at Plivo; a call that is over is a 404.
+    https://www.plivo.com/docs/voice/api/call/hangup-a-call
+    """
+    if not call_uuid:
+        # Without a CallUUID the same request would disconnect every call of the account.
+        raise CarrierAPIError("no Plivo CallUUID to hang up", status=400)
+    await _call_api(
+        http,
+        "DELETE",
+        f"{account_url(credentials)}/Call/{quote(call_uuid, safe='')}/",
+        credentials,
+        timeout_s=timeout_s,
+    )
 
 
 async def fetch_status(
