@@ -15,6 +15,7 @@ import telnyx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import select
 
+from gateway.carriers.base import CarrierAPIError
 from gateway.carriers.telnyx.adapter import TelnyxCarrier
 from gateway.carriers.telnyx.parse import ClientState
 from gateway.keys import runtime_key, sessionmaker_key
@@ -403,6 +404,44 @@ async def test_standin_answers_like_telnyx_to_the_sdk(standin: TelnyxStandin) ->
     finally:
         await good.close()
         await bad.close()
+
+
+async def test_agent_hangs_up_a_connected_call_and_telnyx_reports_the_end(
+    gateway: Gateway, standin: TelnyxStandin
+) -> None:
+    """Hangup command on the agent's leg; the legs' `call.hangup` webhooks end the call."""
+    dialed = await dial_priya(gateway, standin)
+    live, call_id, agent_leg = dialed.live, dialed.call_id, dialed.agent_leg
+    playing = asyncio.create_task(
+        standin.play(agent_leg, customer_outcome="answered", talk_seconds=30, until_hung_up=True)
+    )
+    await live.wait_for(lambda u: u["call_id"] == call_id and u["status"] == "in-progress")
+
+    async def last_webhook() -> list[str]:
+        return [d.event_type for d in standin.deliveries][-1:]
+
+    # The customer's leg answered: the stand-in now holds the call until it is hung up.
+    await eventually(last_webhook, ["call.answered"])
+    status, body = await gateway.request("POST", f"/api/calls/{call_id}/hangup", dialed.token)
+    assert (status, body) == (202, {"ok": True, "call_id": call_id})
+    played = await asyncio.wait_for(playing, 10)
+
+    (hangup,) = standin.commands("hangup")
+    assert hangup.path == f"/v2/calls/{agent_leg}/actions/hangup"
+    assert hangup.bearer == API_KEY and hangup.status == 200
+    assert set(hangup.body) == {"command_id"}
+    assert [(d.event_type, d.payload["hangup_source"]) for d in played[-2:]] == [
+        ("call.hangup", "caller"),
+        ("call.hangup", "unknown"),
+    ]
+    assert played[-2].payload["call_control_id"] == agent_leg
+    assert all(d.status == 200 for d in played)
+    final = await live.until_ended(call_id)
+    assert final["outcome"] == "completed" and final["duration_s"] == 30
+    # Telnyx refuses commands to an ended leg (422, 90018): the agent hears "already ended".
+    with pytest.raises(CarrierAPIError) as refused:
+        await TelnyxCarrier().hangup(gateway.app[runtime_key], credentials(standin.url), agent_leg)
+    assert (refused.value.status, refused.value.code) == (409, "90018")
 
 
 # --- c. inbound calls ------------------------------------------------------------------------

@@ -482,8 +482,14 @@ class TelnyxStandin(StandinServer):
         talk_seconds: int,
         clock: _Clock,
         sent: list[Delivery],
+        *,
+        until_hung_up: bool = False,
     ) -> None:
-        """The transfer's new leg plays `outcome` (`answered`, else a hangup cause)."""
+        """The transfer's new leg plays `outcome` (`answered`, else a hangup cause).
+
+        With `until_hung_up` an answered call talks until the original leg gets a `hangup`
+        command: that leg's `call.hangup` follows, then the bridged leg's.
+        """
         sent.append(await self._initiated(child, clock.tick(1)))
         if outcome in ("timeout", "no_answer", "answered"):
             # Early media (ringback) is bridged to the original leg while the far end rings.
@@ -491,6 +497,14 @@ class TelnyxStandin(StandinServer):
             sent.append(await self.send("call.bridged", child, clock.now, state="bridged"))
         if outcome == "answered":
             sent.append(await self._answered(child, clock.tick(4)))
+            if until_hung_up:
+                await self.wait_for_command(parent.call_control_id, ("hangup",))
+                ended = clock.tick(talk_seconds)
+                sent.append(await self._hangup(parent, "normal_clearing", ended, "caller"))
+                sent.append(
+                    await self._hangup(child, "normal_clearing", clock.tick(0.2), "unknown")
+                )
+                return
             sent.append(
                 await self._hangup(child, "normal_clearing", clock.tick(talk_seconds), "callee")
             )
@@ -509,10 +523,12 @@ class TelnyxStandin(StandinServer):
         agent_outcome: str = "answered",
         customer_outcome: str = "answered",
         talk_seconds: int = 42,
+        until_hung_up: bool = False,
     ) -> list[Delivery]:
         """Play a dialed call: the agent's leg, then (if it answers) the transfer it receives.
 
         Outcomes are `answered` or a `hangup_cause`. One webhook at a time, in order.
+        `until_hung_up` holds an answered call until the agent's leg is hung up by command.
         """
         agent = self.legs[call_control_id]
         clock = _Clock(agent.start_time.replace(microsecond=0))
@@ -523,7 +539,15 @@ class TelnyxStandin(StandinServer):
         sent.append(await self._answered(agent, clock.tick(3)))
         _, transfer = await self.wait_for_command(call_control_id, ("transfer",))
         customer = self._transferred(agent, transfer)
-        await self._bridge(agent, customer, customer_outcome, talk_seconds, clock, sent)
+        await self._bridge(
+            agent,
+            customer,
+            customer_outcome,
+            talk_seconds,
+            clock,
+            sent,
+            until_hung_up=until_hung_up,
+        )
         return sent
 
     async def inbound(

@@ -151,6 +151,16 @@ class TelnyxCarrier(CarrierDefaults):
                     )
                     log.debug("telnyx said: %s", exc.message)
 
+    async def hangup(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
+    ) -> None:
+        await originate.hangup(
+            runtime.http,
+            credentials,
+            carrier_call_id,
+            timeout_s=runtime.settings.outbound_timeout_s,
+        )
+
     async def fetch_status(
         self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
     ) -> CallEvent | None:

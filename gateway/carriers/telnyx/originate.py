@@ -6,6 +6,7 @@ key), commands at `POST /v2/calls/{call_control_id}/actions/{action}`, errors as
 """
 
 import json
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -149,6 +150,27 @@ async def send(
     )
     if not 200 <= status < 300:
         raise _error(status, data)
+
+
+async def hangup(
+    http: aiohttp.ClientSession,
+    credentials: Mapping[str, Any],
+    call_control_id: str,
+    *,
+    timeout_s: float,
+) -> None:
+    """Hang up the leg we dialed (`{"data": {"result": "ok"}}`); its `call.hangup` follows.
+
+    Telnyx then ends the leg bridged to it too. A leg that is over answers 422 code 90018.
+    https://developers.telnyx.com/api-reference/call-commands/hangup-call
+    """
+    command = Command(call_control_id, "hangup", {"command_id": f"dialgate-{uuid.uuid4()}"})
+    try:
+        await send(http, credentials, command, timeout_s=timeout_s)
+    except CarrierAPIError as exc:
+        if exc.code == const.CALL_ENDED_ERROR:
+            raise CarrierAPIError("the call has already ended", status=409, code=exc.code) from exc
+        raise
 
 
 def plan(event: CallEvent, voice: VoiceInstructions | None) -> list[Command]:
