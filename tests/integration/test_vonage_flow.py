@@ -402,6 +402,47 @@ async def test_standin_answers_like_vonage(gateway: Gateway, standin: VonageStan
         assert resp.status == 401
 
 
+async def test_agent_hangs_up_a_connected_call_and_vonage_reports_the_end(
+    gateway: Gateway, standin: VonageStandin
+) -> None:
+    """Update call `{"action": "hangup"}` for each live leg; their `completed` events end it."""
+    dialed = await dial_priya(gateway, standin)
+    live, call_id, conversation = dialed.live, dialed.call_id, dialed.conversation
+    connected = asyncio.Event()
+
+    async def watch() -> None:
+        await gateway.settled()
+        last = standin.callbacks[-1]
+        if (last.leg, last.payload.get("status")) == ("customer", "answered"):
+            connected.set()
+
+    playing = asyncio.create_task(
+        standin.play(conversation, talk_seconds=30, until_hung_up=True, after_each=watch)
+    )
+    await asyncio.wait_for(connected.wait(), 10)
+    ack = await live.client.call("hangup", {"call_id": call_id}, namespace="/dialer")
+    assert ack == {"ok": True, "call_id": call_id}
+    played = await asyncio.wait_for(playing, 10)
+
+    agent, customer = standin.calls[conversation].legs
+    puts = standin.hangups()
+    assert [r.path for r in puts] == [f"/v1/calls/{agent.uuid}", f"/v1/calls/{customer.uuid}"]
+    for put in puts:
+        assert put.body == {"action": "hangup"}
+        assert put.claims is not None and put.claims["application_id"] == APPLICATION_ID
+    # The agent's leg is hung up first (204); the lead's may have ended with it by the time
+    # its own request arrives, which the gateway takes as done.
+    assert puts[0].status == 204 and puts[1].status in (204, 400)
+    assert [(r.leg, r.payload.get("status")) for r in played[-2:]] == [
+        ("customer", "completed"),
+        ("agent", "completed"),
+    ]
+    final = await live.until_ended(call_id)
+    assert final["outcome"] == "completed" and final["duration_s"] == 30
+    status, body = await gateway.request("POST", f"/api/calls/{call_id}/hangup", dialed.token)
+    assert status == 409 and body["error"]["code"] == "call_ended"
+
+
 # --- c. calls to our number ---------------------------------------------------------------
 
 

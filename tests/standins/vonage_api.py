@@ -12,6 +12,9 @@ What it imitates, from ../shared/carriers.md §5 and Vonage's docs:
   `#code`), `title`, `detail`, `instance`, and `invalid_parameters` for validation.
 * `GET /v1/calls/{uuid}` and `GET /v1/calls?conversation_uuid=...`: call records shaped like
   the SDK's get_call.json and list_calls_filter.json.
+* `PUT /v1/calls/{uuid}` with `{"action": "hangup"}` ends a live leg, answered 204 with no body
+  (https://developer.vonage.com/en/api/voice#updateCall; vonage-python-sdk's voice test
+  `test_hangup`); a call held by `play(..., until_hung_up=True)` then reports its end.
 * Playback: event webhooks as JSON POSTs (https://developer.vonage.com/en/voice/voice-api/
   webhook-reference), the answer URL fetched when a leg answers, and its NCCO followed: a
   `connect` rings the endpoint as a new leg of the same conversation whose events go to the
@@ -23,6 +26,7 @@ Playback never starts by itself: a test calls `play()` or `inbound()` so every r
 same requests.
 """
 
+import asyncio
 import hashlib
 import json
 import re
@@ -49,6 +53,7 @@ from tests.standins.base import CallsStandin
 
 ERRORS_URL = "https://developer.nexmo.com/api-errors"
 E164 = re.compile(r"^\d{7,15}$")
+HANGUP_WAIT_S = 10.0
 TERMINAL = frozenset(
     {"completed", "busy", "cancelled", "unanswered", "timeout", "rejected", "failed"}
 )
@@ -206,6 +211,7 @@ class VonageStandin(CallsStandin[StandinCall]):
         self.applications = {a.application_id: a for a in applications}
         self.requests: list[RecordedRequest] = []
         self.callbacks: list[CallbackResult] = []
+        self.hung_up: dict[str, asyncio.Event] = {}  # conversation_uuid -> a leg was hung up
 
     def creates(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == "POST" and r.path == "/v1/calls"]
@@ -262,8 +268,12 @@ class VonageStandin(CallsStandin[StandinCall]):
                 401, "unauthorized", "Unauthorized", "You did not provide correct credentials."
             )
         if len(parts) == 3:
+            if request.method == "PUT":
+                return self._update_call(application, parts[2], record.body)
             if request.method != "GET":
-                return vonage_error(405, "method-not-allowed", "Method Not Allowed", "GET only")
+                return vonage_error(
+                    405, "method-not-allowed", "Method Not Allowed", "GET or PUT only"
+                )
             return self._get_call(application, parts[2])
         if request.method == "GET":
             return self._list_calls(application, record.query)
@@ -322,6 +332,32 @@ class VonageStandin(CallsStandin[StandinCall]):
                 return web.json_response(leg.record())
         return vonage_error(404, "not-found", "Not Found", f"Call {leg_uuid} was not found")
 
+    def hangups(self) -> list[RecordedRequest]:
+        """Update-call (PUT) requests, in arrival order."""
+        return [r for r in self.requests if r.method == "PUT"]
+
+    def _hang_up_event(self, conversation_uuid: str) -> asyncio.Event:
+        return self.hung_up.setdefault(conversation_uuid, asyncio.Event())
+
+    def _update_call(self, application: Application, leg_uuid: str, body: Any) -> web.Response:
+        leg = next((x for x in self._legs(application) if x.uuid == leg_uuid), None)
+        if leg is None:
+            return vonage_error(404, "not-found", "Not Found", f"Call {leg_uuid} was not found")
+        if not isinstance(body, dict) or body.get("action") != "hangup":
+            # The other actions (mute, earmuff, transfer...) are not imitated.
+            return vonage_error(
+                400,
+                "validation",
+                "Bad Request",
+                "The request failed due to validation errors",
+                invalid_parameters=[{"name": "action", "reason": "only hangup is imitated"}],
+            )
+        if leg.status in TERMINAL:
+            # The API reference names no answer for an ended leg; a 400 stands in for it.
+            return vonage_error(400, "bad-request", "Bad Request", "The call is not in progress")
+        self._hang_up_event(leg.conversation_uuid).set()
+        return web.Response(status=204)
+
     def _list_calls(self, application: Application, query: Mapping[str, str]) -> web.Response:
         legs = self._legs(application)
         if "conversation_uuid" in query:
@@ -358,9 +394,11 @@ class VonageStandin(CallsStandin[StandinCall]):
         customer_outcome: str = "completed",
         talk_seconds: int = 42,
         after_each: After = None,
+        until_hung_up: bool = False,
     ) -> list[CallbackResult]:
         """Play a created call: the agent's leg rings; once it answers, the answer URL's NCCO
         runs, and its `connect` rings the customer as a second leg of the conversation.
+        `until_hung_up` holds the connected call until a leg is hung up through the API.
 
         `agent_outcome` other than "answered" ends the agent's leg with that status and no
         answer URL is fetched; `customer_outcome` is "completed" (answers, talks) or any
@@ -387,7 +425,14 @@ class VonageStandin(CallsStandin[StandinCall]):
         sent.append(answer)
         sent.append(await self._event(call, agent, "answered", answered_at, after_each))
         sent += await self._run_ncco(
-            call, agent, answer, customer_outcome, talk_seconds, clock, after_each
+            call,
+            agent,
+            answer,
+            customer_outcome,
+            talk_seconds,
+            clock,
+            after_each,
+            until_hung_up=until_hung_up,
         )
         ended = clock.tick(1)
         agent.duration = round((ended - answered_at).total_seconds())
@@ -443,6 +488,8 @@ class VonageStandin(CallsStandin[StandinCall]):
         talk_seconds: int,
         clock: "_Clock",
         after_each: After,
+        *,
+        until_hung_up: bool = False,
     ) -> list[CallbackResult]:
         """Follow the NCCO: `talk` just plays; `connect` rings its endpoint as a new leg."""
         assert answer.status == 200, answer.body
@@ -469,6 +516,9 @@ class VonageStandin(CallsStandin[StandinCall]):
                 sent.append(await self._event(call, other, status, clock.tick(1), after_each))
             if outcome == "completed":
                 sent.append(await self._event(call, other, "answered", clock.tick(4), after_each))
+                if until_hung_up:
+                    hung_up = self._hang_up_event(call.conversation_uuid)
+                    await asyncio.wait_for(hung_up.wait(), HANGUP_WAIT_S)
                 other.duration = talk_seconds
                 sent.append(
                     await self._event(

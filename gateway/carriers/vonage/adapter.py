@@ -160,5 +160,15 @@ class VonageCarrier(CarrierDefaults):
             timeout_s=runtime.settings.outbound_timeout_s,
         )
 
+    async def hangup(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
+    ) -> None:
+        await originate.hangup(
+            runtime.http,
+            credentials,
+            carrier_call_id,
+            timeout_s=runtime.settings.outbound_timeout_s,
+        )
+
 
 Adapter = VonageCarrier

@@ -55,6 +55,9 @@ STATUS_MAP: dict[str, tuple[CallStatus, CallOutcome | None]] = {
     "failed": (CallStatus.COMPLETED, CallOutcome.FAILED),
 }
 
+# Statuses after which a leg is over (the STATUS_MAP entries that complete a call).
+TERMINAL = frozenset(k for k, (status, _) in STATUS_MAP.items() if status == CallStatus.COMPLETED)
+
 DIRECTION_MAP: dict[str, Direction] = {
     "inbound": Direction.INBOUND,
     "outbound": Direction.OUTBOUND,

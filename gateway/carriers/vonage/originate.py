@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 import jwt
@@ -202,6 +202,91 @@ async def fetch_status(
     if len(calls) == 1:
         return _reconcile(calls[0], parent=carrier_call_id, leg=LegRole.AGENT)
     return _reconcile(calls[-1], parent=carrier_call_id, leg=LegRole.CUSTOMER)
+
+
+async def hangup(
+    http: aiohttp.ClientSession,
+    credentials: Mapping[str, Any],
+    carrier_call_id: str,
+    *,
+    timeout_s: float,
+) -> None:
+    """End every leg of the call still up: `PUT /v1/calls/{uuid}` `{"action": "hangup"}` (204).
+
+    Our call id is the conversation; its legs are read from the call records first. Each leg
+    then reports `completed` (or how it ended) to its event URL.
+    https://developer.vonage.com/en/api/voice#updateCall
+    """
+    if carrier_call_id.startswith("CON-"):
+        listed = await _get_json(
+            http,
+            f"{api_base(credentials)}/v1/calls",
+            credentials,
+            params={"conversation_uuid": carrier_call_id, "order": "asc", "page_size": "100"},
+            timeout_s=timeout_s,
+        )
+        records = ((listed or {}).get("_embedded") or {}).get("calls") or []
+        legs = [
+            str(r["uuid"])
+            for r in records
+            if isinstance(r, dict) and r.get("uuid") and r.get("status") not in const.TERMINAL
+        ]
+    else:
+        legs = [carrier_call_id]
+    if not legs:
+        raise CarrierAPIError("the call has already ended", status=409)
+    for done, leg in enumerate(legs):
+        try:
+            await _hang_up_leg(http, credentials, leg, timeout_s=timeout_s)
+        except CarrierAPIError as exc:
+            # Hanging up one leg may end the conversation's other legs before their turn.
+            if done and exc.status is not None and 400 <= exc.status < 500:
+                continue
+            raise
+
+
+async def _hang_up_leg(
+    http: aiohttp.ClientSession, credentials: Mapping[str, Any], leg: str, *, timeout_s: float
+) -> None:
+    try:
+        async with http.put(
+            f"{api_base(credentials)}/v1/calls/{quote(leg, safe='')}",
+            json={"action": "hangup"},
+            headers=_headers(credentials),
+            timeout=aiohttp.ClientTimeout(total=timeout_s),
+        ) as resp:
+            if not 200 <= resp.status < 300:
+                raise api_error(resp.status, await _read_json(resp))
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise CarrierAPIError(f"Vonage unreachable: {exc!r}") from exc
+
+
+async def _get_json(
+    http: aiohttp.ClientSession,
+    url: str,
+    credentials: Mapping[str, Any],
+    *,
+    params: Mapping[str, str],
+    timeout_s: float,
+) -> dict[str, Any] | None:
+    """A GET's JSON object; None for a 404."""
+    try:
+        async with http.get(
+            url,
+            params=params,
+            headers=_headers(credentials),
+            timeout=aiohttp.ClientTimeout(total=timeout_s),
+        ) as resp:
+            data = await _read_json(resp)
+            if resp.status == 404:
+                return None
+            if resp.status != 200:
+                raise api_error(resp.status, data)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise CarrierAPIError(f"Vonage unreachable: {exc!r}") from exc
+    if not isinstance(data, dict):
+        raise CarrierAPIError("Vonage's call records are not an object", status=200)
+    return data
 
 
 def _endpoint_number(endpoint: Any) -> str | None:
