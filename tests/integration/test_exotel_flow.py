@@ -303,6 +303,19 @@ async def test_exotel_refusing_the_call_fails_it(gateway: Gateway, standin: Exot
     assert await rows_for_account(gateway, account["id"]) == (1, 0)
 
 
+async def test_hanging_up_is_not_supported_and_the_call_goes_on(
+    gateway: Gateway, standin: ExotelStandin
+) -> None:
+    """Exotel's Calls API has no request that ends a call in progress: 409, nothing sent."""
+    dialed = await dial_priya(gateway, standin)
+    ack = await dialed.live.client.call("hangup", {"call_id": dialed.call_id}, namespace="/dialer")
+    assert ack["ok"] is False and ack["code"] == "hangup_not_supported"
+    assert standin.requests == standin.connects()
+    await standin.play(dialed.sid)
+    final = await dialed.live.until_ended(dialed.call_id)
+    assert final["outcome"] == "completed"
+
+
 # --- c. delivery semantics -------------------------------------------------------------------
 
 

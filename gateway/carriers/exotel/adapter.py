@@ -34,6 +34,8 @@ MAX_RINGING_S = 30
 class ExotelCarrier(CarrierDefaults):
     # No commands after events (the default `act`):
     # Exotel bridges the two legs itself; flows take their answer in the reply.
+    # Nor `hangup` (the default refuses as not supported): Exotel's Calls API has no request
+    # that ends a call in progress; only its separate CPaaS legs API has one, for its own legs.
     name: ClassVar[str] = const.NAME
     webhook_kinds: ClassVar[frozenset[str]] = const.WEBHOOK_KINDS
     sync_kinds: ClassVar[frozenset[str]] = const.SYNC_KINDS
