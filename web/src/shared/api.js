@@ -83,26 +83,3 @@ export async function loadFeatures() {
 export function has(features, method, path) {
   return features.has(`${method} ${shape(path)}`);
 }
-
-/** GET an optional endpoint: null when this gateway does not have it (404/405). */
-export async function optional(path) {
-  try {
-    return await api(path);
-  } catch (err) {
-    if (err instanceof ApiError && (err.status === 404 || err.status === 405)) return null;
-    throw err;
-  }
-}
-
-/** Every page of a cursor-paged list, up to `max` items. */
-export async function allPages(path, max = 500) {
-  const items = [];
-  let cursor = null;
-  do {
-    const sep = path.includes("?") ? "&" : "?";
-    const page = await api(cursor ? `${path}${sep}cursor=${encodeURIComponent(cursor)}` : path);
-    items.push(...(page.data || []));
-    cursor = page.next_cursor;
-  } while (cursor && items.length < max);
-  return items;
-}
