@@ -132,6 +132,7 @@ class Liveness:
 
 
 liveness_key = web.AppKey("presence_liveness", Liveness)
+follow_locks_key: web.AppKey[dict[int, asyncio.Lock]] = web.AppKey("presence_follow_locks")
 
 
 # --- the state machine ---------------------------------------------------------------------
@@ -389,14 +390,24 @@ call_listeners_key: web.AppKey[list[CallListener]] = web.AppKey("presence_call_l
 
 
 async def follow_calls(app: Mapping[Any, Any], calls: list[Call]) -> None:
-    """After calls changed (and were committed): their agents go on-call or into wrap-up."""
+    """After calls changed (and were committed): their agents go on-call or into wrap-up.
+
+    In the background, so that the webhook applier is not held up; one agent's updates run
+    one at a time, in the order they were pushed (asyncio locks are first come, first served).
+    """
+    locks: dict[int, asyncio.Lock] = app[follow_locks_key]
     for call in calls:
         if call.agent_id is None or call.id is None:
             continue
-        try:
-            await _follow(app, call.agent_id, call.id)
-        except Exception:
-            log.exception("presence did not follow call %s", call.id)
+        lock = locks.setdefault(call.agent_id, asyncio.Lock())
+        spawn(app, _follow_in_turn(app, lock, call.agent_id, call.id))
+
+
+async def _follow_in_turn(
+    app: Mapping[Any, Any], lock: asyncio.Lock, agent_id: int, call_id: int
+) -> None:
+    async with lock:
+        await _follow(app, agent_id, call_id)
 
 
 async def _follow(app: Mapping[Any, Any], agent_id: int, call_id: int) -> None:
@@ -513,6 +524,7 @@ def setup_presence(app: web.Application) -> None:
     app[liveness_key] = Liveness(app)
     app[listeners_key] = []
     app[call_listeners_key] = []
+    app[follow_locks_key] = {}
 
 
 async def presence_ctx(app: web.Application) -> AsyncIterator[None]:

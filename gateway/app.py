@@ -12,6 +12,8 @@ from redis.asyncio import Redis
 
 from crm.assignment_routes import routes as assignment_routes
 from crm.disposition_routes import routes as disposition_routes
+from crm.import_routes import routes as import_routes
+from crm.importer.runtime import imports_ctx
 from crm.integration_routes import routes as integration_routes
 from crm.integrations.dispatcher import integrations_ctx
 from crm.lead_routes import routes as lead_routes
@@ -135,6 +137,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(reconcile_ctx)
     app.cleanup_ctx.append(integrations_ctx)
     app.cleanup_ctx.append(followups_ctx)
+    # Import jobs resume at start-up; they stop (at a checkpoint) with the other tasks.
+    app.cleanup_ctx.append(imports_ctx)
     app.cleanup_ctx.append(tasks_ctx)
     app.cleanup_ctx.append(presence_ctx)
 
@@ -157,6 +161,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(integration_routes)
     app.add_routes(webui.routes)
     app.add_routes(disposition_routes)
+    app.add_routes(import_routes)
     app.add_subapp("/webhooks", webhooks_app())
     if settings.sandbox_api_enabled:
         sim_app = web.Application()

@@ -1,18 +1,22 @@
-"""The `dialgate` command: serve, demo, migrate, create-user."""
+"""The `dialgate` command: serve, demo, migrate, create-user, webhooks replay, leads import."""
 
 import argparse
 import asyncio
 import getpass
+import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
 from sqlmodel import col, select
 
+from crm.importer.cli import import_file
 from gateway import logsetup
 from gateway.app import create_app
 from gateway.carriers.registry import CarrierRegistry
@@ -176,6 +180,34 @@ def cmd_webhooks_replay(args: argparse.Namespace) -> None:
         sys.exit(1)
 
 
+async def _import_leads(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    return await import_file(
+        settings,
+        path=Path(args.file),
+        org_id=args.org_id,
+        options={
+            "mapping": args.mapping,
+            "default_region": args.region,
+            "on_existing": args.on_existing,
+            "source": args.source,
+            "team_id": args.team_id,
+            "owner_id": args.owner_id,
+        },
+    )
+
+
+def cmd_leads_import(args: argparse.Namespace) -> None:
+    settings = _settings()
+    logsetup.configure(settings.log_level)
+    try:
+        report = asyncio.run(_import_leads(settings, args))
+    except DomainError as exc:
+        sys.exit(f"dialgate: {exc.field or 'error'}: {exc.message}")
+    print(json.dumps(report, indent=2))
+    if report["status"] != "completed":
+        sys.exit(1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dialgate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -212,6 +244,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--account", type=int, help="one carrier account id")
     p.add_argument("--id", type=int, action="append", help="one inbox row (repeatable)")
     p.set_defaults(func=cmd_webhooks_replay)
+    p = sub.add_parser("leads", help="leads")
+    leads = p.add_subparsers(dest="leads_command", required=True)
+    p = leads.add_parser("import", help="import leads from a CSV file and print the report")
+    p.add_argument("file", help="the CSV file (left in place; a copy is imported)")
+    p.add_argument("--org-id", type=int, required=True)
+    p.add_argument("--mapping", help='JSON object of column to field, e.g. {"Mobile": "phone"}')
+    p.add_argument("--region", help="region of numbers without a country code")
+    p.add_argument("--on-existing", choices=["skip", "update", "merge"], default="skip")
+    p.add_argument("--source", help="source label of the new leads")
+    p.add_argument("--team-id", type=int)
+    p.add_argument("--owner-id", type=int, help="owner of all the new leads")
+    p.set_defaults(func=cmd_leads_import)
     return parser
 
 

@@ -423,6 +423,7 @@ PARTS: tuple[str, ...] = (
     "crm.openapi_reports",
     "dialer.openapi_dialer",
     "crm.openapi_dispositions",
+    "crm.openapi_import",
 )
 
 

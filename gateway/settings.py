@@ -79,6 +79,14 @@ class Settings(BaseSettings):
     retry_backoff_s: float = Field(1800.0, alias="RETRY_BACKOFF_S", ge=0)
     # ... and never once it has had this many attempts in all.
     max_total_attempts: int = Field(10, alias="MAX_TOTAL_ATTEMPTS", ge=1)
+    # Where uploaded files wait for their background job (lead imports), created on demand.
+    data_dir: str = Field("./var", alias="DATA_DIR")
+    # Largest lead import file accepted (streamed to disk, never held in memory).
+    import_max_bytes: int = Field(200 * 1024**2, alias="IMPORT_MAX_BYTES", ge=1024)
+    # Rows per import transaction: the unit of progress, checkpoint and crash recovery.
+    import_chunk_rows: int = Field(2000, alias="IMPORT_CHUNK_ROWS", ge=1, le=20_000)
+    # Processes that parse an import's phone numbers in parallel; 0: in this process.
+    import_workers: int = Field(2, alias="IMPORT_WORKERS", ge=0, le=32)
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> "Settings":

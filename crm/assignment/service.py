@@ -291,7 +291,7 @@ def _facts(lead: Lead, returning: list[tuple[int, int]]) -> LeadFacts:
         team_id=lead.team_id,
         owner_id=lead.owner_id,
         country=lead.country,
-        region=lead.region,
+        region=_territory_region(lead),
         language=lead.language,
         tags=tuple(lead.tags),
         custom_fields=dict(lead.custom_fields),
@@ -300,13 +300,18 @@ def _facts(lead: Lead, returning: list[tuple[int, int]]) -> LeadFacts:
 
 
 def _fill_location(lead: Lead) -> None:
-    """Territory rules need the lead's place: derive it from the number once, and keep it."""
+    """Territory rules need the lead's country: derive it from the number once, and keep it."""
     if lead.country is not None:
         return
     country, region = locate(lead.phone)
     if country is not None:
         lead.country = country
         lead.region = lead.region or region
+
+
+def _territory_region(lead: Lead) -> str | None:
+    """The state or province territories name; the lead's `region` may be a city ("Mumbai")."""
+    return locate(lead.phone)[1] or lead.region
 
 
 # --- writing -------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Replaying stored webhooks after a fix applies what was not understood, and nothing twice."""
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from sqlmodel import col, select
 from gateway.carriers.sandbox import const, signature
 from gateway.keys import sessionmaker_key
 from gateway.models import (
+    AgentPresence,
     Call,
     CallEventRecord,
     CallLeg,
@@ -17,6 +19,7 @@ from gateway.models import (
     CallStatus,
     CarrierAccount,
     InboxStatus,
+    PresenceEvent,
     WebhookInbox,
 )
 from tests.conftest import Gateway
@@ -83,13 +86,20 @@ async def test_replay_applies_events_a_fix_now_understands(
 
 async def test_replay_retries_failed_rows(gateway: Gateway) -> None:
     assert await post_sandbox(gateway, {**CALL, "status": "answered", "sequence": 2}) == 204
+    # The call's agent goes on-call just after it is applied; let that land before undoing.
+    async with asyncio.timeout(5):
+        while True:
+            async with gateway.app[sessionmaker_key]() as session:
+                if (await session.exec(select(AgentPresence.call_id))).first():
+                    break
+            await asyncio.sleep(0.02)
     async with gateway.app[sessionmaker_key]() as session:
         row = (await session.exec(select(WebhookInbox))).one()
         # As if applying had failed for good (e.g. the database was down five times).
         row.status = InboxStatus.FAILED
         await session.commit()
         # ... so none of its effects exist.
-        for model in (CallEventRecord, CallLeg, Call):
+        for model in (AgentPresence, PresenceEvent, CallEventRecord, CallLeg, Call):
             for item in (await session.exec(select(model))).all():
                 await session.delete(item)
             await session.flush()

@@ -1,0 +1,683 @@
+"""Running an import job: streamed in chunks, one transaction per chunk with its checkpoint.
+
+Each chunk's leads, numbers, row issues and the job's progress counters are committed together,
+and the checkpoint update is guarded by the value it replaces. So a crash resumes exactly after
+the last committed chunk, and two processes resuming one job never import a chunk twice: the
+second one's checkpoint update matches no row and its transaction rolls back.
+"""
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Generator, Iterator
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from crm.assignment.service import auto_assign
+from crm.history import change_status
+from crm.importer.bulk import allocate_ids, binder, insert_many
+from crm.importer.csvfile import CsvFormat, count_data_records, data_chunks
+from crm.importer.rows import Parsed, Rejected, RowConfig, parse_chunk, phone_keys
+from crm.orgconfig import lead_statuses
+from crm.outbox import emit
+from gateway.models import (
+    DncEntry,
+    ImportJob,
+    ImportRowIssue,
+    Lead,
+    LeadPhone,
+    Organization,
+    utcnow,
+)
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+# Keys per `IN (...)`: well under SQLite's and asyncpg's parameter limits.
+KEY_BATCH = 1000
+ISSUE_MESSAGE_MAX = 500
+
+JOB = ImportJob.__table__  # type: ignore[attr-defined]
+LEAD = Lead.__table__  # type: ignore[attr-defined]
+PHONE = LeadPhone.__table__  # type: ignore[attr-defined]
+ISSUE = ImportRowIssue.__table__  # type: ignore[attr-defined]
+
+# Test seam: awaited with ("before_commit" | "after_commit", chunk index) around each commit.
+Hook = Callable[[str, int], Awaitable[None]]
+Progress = Callable[[ImportJob], Awaitable[None]]
+
+
+class JobTakenOver(Exception):
+    """Another runner committed this job's next chunk first; this one stops."""
+
+
+@dataclass
+class Counters:
+    created: int = 0
+    updated: int = 0
+    merged: int = 0
+    skipped: int = 0
+    errors: int = 0
+
+    def add(self, other: "Counters") -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.merged += other.merged
+        self.skipped += other.skipped
+        self.errors += other.errors
+
+
+@dataclass
+class ImportContext:
+    """What a job needs to run, in the app or in the CLI."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+    settings: Settings
+    pool: Executor | None = None
+    progress: Progress | None = None
+    hook: Hook | None = None
+    # Called with each chunk's session after its commit (the app pushes `lead_assigned`).
+    on_commit: Callable[[AsyncSession], Awaitable[None]] | None = None
+
+
+@dataclass
+class _Chunk:
+    index: int
+    size: int
+    parsed: list[Parsed | Rejected]
+
+
+@dataclass
+class _Plan:
+    """One chunk sorted: rows to create, rows matching a lead, issues and counters."""
+
+    new: list[Parsed] = field(default_factory=list)
+    existing: list[tuple[Parsed, int]] = field(default_factory=list)
+    issues: list[dict[str, Any]] = field(default_factory=list)
+    counters: Counters = field(default_factory=Counters)
+
+    def issue(
+        self, job_id: int, row: int, code: str, fld: str | None, msg: str, lead_id: int | None
+    ) -> None:
+        self.issues.append(
+            {
+                "job_id": job_id,
+                "row_number": row,
+                "code": code,
+                "field": fld,
+                "message": msg[:ISSUE_MESSAGE_MAX],
+                "lead_id": lead_id,
+            }
+        )
+
+
+def csv_format(job: ImportJob) -> CsvFormat:
+    opts = job.options
+    return CsvFormat(
+        encoding=opts["encoding"],
+        delimiter=opts["delimiter"],
+        header=list(opts["header"]),
+        header_records=int(opts["header_records"]),
+    )
+
+
+async def _row_config(session: AsyncSession, settings: Settings, job: ImportJob) -> RowConfig:
+    org = await session.get(Organization, job.org_id)
+    assert org is not None
+    statuses: dict[str, str] = {}
+    for entry in lead_statuses(org):
+        statuses[str(entry["key"]).lower()] = entry["key"]
+        statuses.setdefault(str(entry.get("label", entry["key"])).lower(), entry["key"])
+    return RowConfig(
+        columns=tuple((int(i), str(f)) for i, f in job.options["columns"]),
+        width=len(job.options["header"]),
+        region=job.options["default_region"],
+        secret=settings.lookup_key_secret,
+        statuses=statuses,
+    )
+
+
+async def _in_lists(
+    session: AsyncSession, column: Any, keys: list[str], query: Callable[[Any], Any]
+) -> list[Any]:
+    """SQLite: `query(column IN (...))` in batches under its parameter limit."""
+    conn = await session.connection()
+    rows: list[Any] = []
+    for i in range(0, len(keys), KEY_BATCH):
+        rows.extend((await conn.execute(query(column.in_(keys[i : i + KEY_BATCH])))).all())
+    return rows
+
+
+def _unnest(keys: list[str]) -> Any:
+    """PostgreSQL: the keys as one array parameter, a table `k(key)` to look each one up.
+
+    One prepared statement for every chunk, and a plan that stays an index lookup per key:
+    joined any other way, the planner's stale row counts (the import itself grows the
+    tables) chose a nested loop over every lead, 9 s per chunk at 10,000 rows.
+    """
+    param = sa.bindparam("keys", keys, type_=postgresql.ARRAY(sa.String()))
+    return sa.func.unnest(param).table_valued("key").render_derived(name="k")
+
+
+async def _dnc_keys(session: AsyncSession, org_id: int, keys: list[str]) -> set[str]:
+    conn = await session.connection()
+    if conn.dialect.name == "postgresql":
+        k = _unnest(keys)
+        listed = sa.exists().where(
+            col(DncEntry.org_id) == org_id, col(DncEntry.phone_key) == k.c.key
+        )
+        rows = (await conn.execute(sa.select(k.c.key).where(listed))).all()
+    else:
+        rows = await _in_lists(
+            session,
+            col(DncEntry.phone_key),
+            keys,
+            lambda has_key: sa.select(col(DncEntry.phone_key)).where(
+                col(DncEntry.org_id) == org_id, has_key
+            ),
+        )
+    return {r[0] for r in rows}
+
+
+async def _existing(session: AsyncSession, org_id: int, keys: list[str]) -> dict[str, int]:
+    """The oldest live lead having each number (primary or alternate)."""
+    conn = await session.connection()
+    if conn.dialect.name == "postgresql":
+        k = _unnest(keys)
+        oldest = (
+            sa.select(sa.func.min(col(LeadPhone.lead_id)))
+            .join(Lead, col(Lead.id) == col(LeadPhone.lead_id))
+            .where(
+                col(LeadPhone.org_id) == org_id,
+                col(LeadPhone.phone_key) == k.c.key,
+                col(Lead.merged_into_id).is_(None),
+            )
+            .scalar_subquery()
+        )
+        rows = (await conn.execute(sa.select(k.c.key, oldest))).all()
+    else:
+        rows = await _in_lists(
+            session,
+            col(LeadPhone.phone_key),
+            keys,
+            lambda has_key: (
+                sa.select(col(LeadPhone.phone_key), sa.func.min(col(LeadPhone.lead_id)))
+                .join(Lead, col(Lead.id) == col(LeadPhone.lead_id))
+                .where(col(LeadPhone.org_id) == org_id, has_key, col(Lead.merged_into_id).is_(None))
+                .group_by(col(LeadPhone.phone_key))
+            ),
+        )
+    return {r[0]: int(r[1]) for r in rows if r[1] is not None}
+
+
+async def _plan(session: AsyncSession, job: ImportJob, chunk: _Chunk, seen: set[str]) -> _Plan:
+    assert job.id is not None
+    plan = _Plan()
+    candidates: list[Parsed] = []
+    for p in chunk.parsed:
+        if isinstance(p, Rejected):
+            plan.issue(job.id, p.row, p.code, p.field, p.message, None)
+            plan.counters.errors += 1
+        elif p.key in seen:
+            plan.issue(
+                job.id,
+                p.row,
+                "duplicate_in_file",
+                "phone",
+                "the number is on an earlier row of this file",
+                None,
+            )
+            plan.counters.skipped += 1
+        else:
+            seen.add(p.key)
+            candidates.append(p)
+    keys = [p.key for p in candidates]
+    dnc = await _dnc_keys(session, job.org_id, keys) if keys else set()
+    existing = await _existing(session, job.org_id, keys) if keys else {}
+    on_existing = job.options.get("on_existing", "skip")
+    for p in candidates:
+        lead_id = existing.get(p.key)
+        if p.key in dnc:
+            plan.issue(
+                job.id,
+                p.row,
+                "dnc_suppressed",
+                "phone",
+                "the number is on the do-not-call list",
+                lead_id,
+            )
+            plan.counters.skipped += 1
+        elif lead_id is None:
+            plan.new.append(p)
+        elif on_existing == "skip":
+            plan.issue(job.id, p.row, "exists_skipped", "phone", "a lead has this number", lead_id)
+            plan.counters.skipped += 1
+        else:
+            plan.existing.append((p, lead_id))
+    return plan
+
+
+LEAD_COLUMNS = (
+    "id",
+    "org_id",
+    "name",
+    "company",
+    "email",
+    "phone",
+    "alt_phones",
+    "address",
+    "status",
+    "team_id",
+    "source",
+    "tags",
+    "custom_fields",
+    "attempts",
+    "created_at",
+    "updated_at",
+)
+PHONE_COLUMNS = ("id", "org_id", "lead_id", "phone_key", "is_primary")
+ISSUE_COLUMNS = ("id", "job_id", "row_number", "code", "field", "message", "lead_id")
+
+
+async def _insert_new(conn: AsyncConnection, job: ImportJob, plan: _Plan) -> dict[str, int]:
+    """Bulk-insert the new leads and their numbers; their ids by primary E.164."""
+    if not plan.new:
+        return {}
+    # Bound once per chunk, not per row: the values the dialect would store.
+    now = binder(conn, LEAD.c.created_at)(utcnow())
+    as_json = binder(conn, LEAD.c.tags)
+    empty_list, empty_dict = as_json([]), as_json({})
+    true, false = binder(conn, PHONE.c.is_primary)(True), binder(conn, PHONE.c.is_primary)(False)
+    team_id = job.options.get("team_id")
+    default_source = job.options.get("source") or "import"
+    lead_ids = await allocate_ids(conn, LEAD, len(plan.new))
+    leads: list[tuple[Any, ...]] = []
+    phones: list[tuple[Any, ...]] = []
+    ids: dict[str, int] = {}
+    for lead_id, p in zip(lead_ids, plan.new, strict=True):
+        v = p.values
+        tags = v.get("tags")
+        custom = v.get("custom_fields")
+        leads.append(
+            (
+                lead_id,
+                job.org_id,
+                v.get("name", ""),
+                v.get("company"),
+                v.get("email"),
+                p.e164,
+                as_json([e for e, _ in p.alts]) if p.alts else empty_list,
+                v.get("address"),
+                v.get("status", "new"),
+                team_id,
+                v.get("source") or default_source,
+                as_json(tags) if tags else empty_list,
+                as_json(custom) if custom else empty_dict,
+                0,
+                now,
+                now,
+            )
+        )
+        ids[p.e164] = lead_id
+        phones.append((job.org_id, lead_id, p.key, true))
+        phones.extend((job.org_id, lead_id, k, false) for _, k in p.alts)
+    await insert_many(conn, LEAD, LEAD_COLUMNS, leads)
+    phone_ids = await allocate_ids(conn, PHONE, len(phones))
+    await insert_many(
+        conn, PHONE, PHONE_COLUMNS, [(i, *r) for i, r in zip(phone_ids, phones, strict=True)]
+    )
+    plan.counters.created += len(plan.new)
+    return ids
+
+
+async def _insert_issues(conn: AsyncConnection, issues: list[dict[str, Any]]) -> None:
+    # In row order, so the issue ids (the listing's order) follow the file.
+    issues.sort(key=lambda x: x["row_number"])
+    ids = await allocate_ids(conn, ISSUE, len(issues))
+    await insert_many(
+        conn,
+        ISSUE,
+        ISSUE_COLUMNS,
+        [
+            (i, x["job_id"], x["row_number"], x["code"], x["field"], x["message"], x["lead_id"])
+            for i, x in zip(ids, issues, strict=True)
+        ],
+    )
+
+
+def _apply_update(lead: Lead, p: Parsed, *, merge: bool) -> None:
+    """`update` overwrites with the row's non-empty values; `merge` only fills what is empty.
+
+    Both add the row's tags and alternate numbers to the lead's, and never change its status
+    here (that goes through the status history)."""
+    v = p.values
+    for name in ("name", "company", "email", "address", "source"):
+        value = v.get(name)
+        if value and (not merge or not getattr(lead, name)):
+            setattr(lead, name, value)
+    if "tags" in v:
+        lead.tags = list(dict.fromkeys([*lead.tags, *v["tags"]]))
+    custom = v.get("custom_fields")
+    if custom:
+        lead.custom_fields = (
+            {**custom, **lead.custom_fields} if merge else {**lead.custom_fields, **custom}
+        )
+    known = {lead.phone, *lead.alt_phones}
+    lead.alt_phones = [*lead.alt_phones, *(e for e, _ in p.alts if e not in known)]
+
+
+async def _update_existing(session: AsyncSession, job: ImportJob, plan: _Plan) -> None:
+    if not plan.existing:
+        return
+    assert job.id is not None
+    merge = job.options.get("on_existing") == "merge"
+    ids = list({lead_id for _, lead_id in plan.existing})
+    leads = {
+        lead.id: lead
+        for lead in (await session.exec(select(Lead).where(col(Lead.id).in_(ids)))).all()
+    }
+    now = utcnow()
+    new_phones: list[dict[str, Any]] = []
+    for p, lead_id in plan.existing:
+        lead = leads[lead_id]
+        before = set(lead.alt_phones)
+        _apply_update(lead, p, merge=merge)
+        for e164, key in p.alts:
+            if e164 in lead.alt_phones and e164 not in before:
+                new_phones.append(
+                    {
+                        "org_id": job.org_id,
+                        "lead_id": lead_id,
+                        "phone_key": key,
+                        "is_primary": False,
+                    }
+                )
+        status = p.values.get("status")
+        if status and not merge:
+            change_status(session, lead, status, changed_by=job.created_by, reason="import")
+        lead.updated_at = now
+        session.add(lead)
+        code = "exists_merged" if merge else "exists_updated"
+        plan.issue(
+            job.id,
+            p.row,
+            code,
+            "phone",
+            "merged into the lead with this number"
+            if merge
+            else "updated the lead with this number",
+            lead_id,
+        )
+        if merge:
+            plan.counters.merged += 1
+        else:
+            plan.counters.updated += 1
+    await session.flush()
+    if new_phones:
+        await (await session.connection()).execute(sa.insert(PHONE), new_phones)
+
+
+async def _assign_chunk(
+    session: AsyncSession, settings: Settings, *, job: ImportJob, lead_ids: list[int]
+) -> None:
+    """Assign the chunk's new leads: to the import's bulk owner (`owner_id`) if it named one,
+    else by the organization's assignment rules, in the chunk's own transaction."""
+    if not lead_ids:
+        return
+    owner_id = job.options.get("owner_id")
+    if owner_id is None:
+        await auto_assign(
+            session,
+            settings,
+            org_id=job.org_id,
+            lead_ids=lead_ids,
+            method="import",
+            assigned_by=job.created_by,
+        )
+        return
+    conn = await session.connection()
+    for i in range(0, len(lead_ids), KEY_BATCH):
+        await conn.execute(
+            sa.update(LEAD)
+            .where(LEAD.c.id.in_(lead_ids[i : i + KEY_BATCH]))
+            .values(owner_id=owner_id, assigned_at=utcnow())
+        )
+
+
+async def _claim_chunk(conn: AsyncConnection, job: ImportJob, size: int) -> None:
+    """Move the checkpoint first: it locks the job row, so a second runner waits here and then
+    finds the checkpoint moved (and stops) instead of importing the chunk again."""
+    result = await conn.execute(
+        sa.update(JOB)
+        .where(JOB.c.id == job.id, JOB.c.processed_rows == job.processed_rows)
+        .values(processed_rows=job.processed_rows + size)
+    )
+    if result.rowcount != 1:
+        raise JobTakenOver(f"import {job.id} was advanced by another runner")
+
+
+async def _write_chunk(
+    ctx: ImportContext, job: ImportJob, chunk: _Chunk, seen: set[str]
+) -> Counters:
+    async with ctx.sessionmaker() as session:
+        conn = await session.connection()
+        await _claim_chunk(conn, job, chunk.size)
+        plan = await _plan(session, job, chunk, seen)
+        ids = await _insert_new(conn, job, plan)
+        await _update_existing(session, job, plan)
+        assert job.id is not None
+        for p in plan.new:
+            for code, fld, msg in p.warnings:
+                plan.issue(job.id, p.row, code, fld, msg, ids[p.e164])
+        for p, lead_id in plan.existing:
+            for code, fld, msg in p.warnings:
+                plan.issue(job.id, p.row, code, fld, msg, lead_id)
+        await _assign_chunk(
+            session, ctx.settings, job=job, lead_ids=[ids[p.e164] for p in plan.new]
+        )
+        if plan.issues:
+            await _insert_issues(conn, plan.issues)
+        c = plan.counters
+        await conn.execute(
+            sa.update(JOB)
+            .where(JOB.c.id == job.id)
+            .values(
+                created_count=JOB.c.created_count + c.created,
+                updated_count=JOB.c.updated_count + c.updated,
+                merged_count=JOB.c.merged_count + c.merged,
+                skipped_count=JOB.c.skipped_count + c.skipped,
+                error_count=JOB.c.error_count + c.errors,
+            )
+        )
+        if ctx.hook is not None:
+            await ctx.hook("before_commit", chunk.index)
+        await session.commit()
+        if ctx.on_commit is not None:
+            await ctx.on_commit(session)
+    return plan.counters
+
+
+def _apply_counters(job: ImportJob, size: int, c: Counters) -> None:
+    job.processed_rows += size
+    job.created_count += c.created
+    job.updated_count += c.updated
+    job.merged_count += c.merged
+    job.skipped_count += c.skipped
+    job.error_count += c.errors
+
+
+async def _parse(
+    ctx: ImportContext, cfg: RowConfig, rows: list[tuple[int, list[str] | None]]
+) -> list[Parsed | Rejected]:
+    if ctx.pool is None:
+        return await asyncio.to_thread(parse_chunk, cfg, rows)
+    return await asyncio.get_running_loop().run_in_executor(ctx.pool, parse_chunk, cfg, rows)
+
+
+def _next(chunks: Iterator[list[tuple[int, list[str] | None]]]) -> Any:
+    return next(chunks, None)
+
+
+async def _seen_before(
+    ctx: ImportContext, cfg: RowConfig, path: Path, fmt: CsvFormat, upto: int
+) -> set[str]:
+    """The numbers of the rows a resumed job already went through, so repeats of them are
+    still reported as repeats (the in-file check then answers as an uninterrupted run)."""
+    seen: set[str] = set()
+    if upto == 0:
+        return seen
+    size = ctx.settings.import_chunk_rows
+    chunks = data_chunks(path, fmt, skip=0, size=size)
+    done = 0
+    while done < upto:
+        rows = await asyncio.to_thread(_next, chunks)
+        if rows is None:
+            break
+        rows = rows[: upto - done]
+        done += len(rows)
+        if ctx.pool is None:
+            seen.update(await asyncio.to_thread(phone_keys, cfg, rows))
+        else:
+            loop = asyncio.get_running_loop()
+            seen.update(await loop.run_in_executor(ctx.pool, phone_keys, cfg, rows))
+    return seen
+
+
+async def _start(ctx: ImportContext, job_id: int) -> ImportJob | None:
+    """Mark the job running (and count its rows once); None if it has nothing left to do."""
+    async with ctx.sessionmaker() as session:
+        job = await session.get(ImportJob, job_id)
+        if job is None or job.status not in ("queued", "running"):
+            return None
+        if job.total_rows is None:
+            job.total_rows = await asyncio.to_thread(
+                count_data_records, Path(job.source_path), csv_format(job)
+            )
+        job.status = "running"
+        job.started_at = job.started_at or utcnow()
+        session.add(job)
+        await session.commit()
+        return job
+
+
+async def _finish(ctx: ImportContext, job: ImportJob, *, error: str | None = None) -> None:
+    async with ctx.sessionmaker() as session:
+        fresh = await session.get(ImportJob, job.id)
+        assert fresh is not None
+        fresh.status = "failed" if error else "completed"
+        fresh.error = error
+        fresh.finished_at = utcnow()
+        session.add(fresh)
+        if error is None:
+            # One event for the whole import, not one `lead.created` per row: 100,000 events
+            # would flood every subscriber for one operator action.
+            emit(session, org_id=fresh.org_id, type="import.completed", data=_event(fresh))
+        await session.commit()
+        await session.refresh(fresh)
+    for name in ImportJob.model_fields:
+        setattr(job, name, getattr(fresh, name))
+    try:
+        await asyncio.to_thread(Path(job.source_path).unlink, True)
+    except OSError:
+        log.warning("could not remove the file of import %s", job.id)
+
+
+def _event(job: ImportJob) -> dict[str, Any]:
+    return {
+        "job_id": job.id,
+        "filename": job.filename,
+        "source": job.options.get("source"),
+        "total_rows": job.total_rows,
+        "created": job.created_count,
+        "updated": job.updated_count,
+        "merged": job.merged_count,
+        "skipped": job.skipped_count,
+        "errors": job.error_count,
+        "created_by": job.created_by,
+    }
+
+
+async def run_job(ctx: ImportContext, job_id: int) -> ImportJob | None:
+    """Run (or resume) one import to its end; the finished job, or None if there was none.
+
+    Cancellation (shutdown) leaves the job `running` at its last checkpoint, to be resumed;
+    an error marks it `failed` (the committed chunks stay imported).
+    """
+    job = await _start(ctx, job_id)
+    if job is None:
+        return None
+    log.info("import %s: %s rows from row %s", job.id, job.total_rows, job.processed_rows)
+    try:
+        await _run_chunks(ctx, job)
+    except JobTakenOver:
+        log.warning("import %s: another runner took over", job.id)
+        return job
+    except asyncio.CancelledError:
+        log.info("import %s stopped at row %s; it resumes on restart", job.id, job.processed_rows)
+        raise
+    except Exception as exc:
+        log.exception("import %s failed", job.id)
+        await _finish(ctx, job, error=f"{type(exc).__name__}: {str(exc)[:300]}")
+        if ctx.progress is not None:
+            await ctx.progress(job)
+        return job
+    await _finish(ctx, job)
+    if ctx.progress is not None:
+        await ctx.progress(job)
+    log.info(
+        "import %s done: %s created, %s updated, %s merged, %s skipped, %s errors",
+        job.id,
+        job.created_count,
+        job.updated_count,
+        job.merged_count,
+        job.skipped_count,
+        job.error_count,
+    )
+    return job
+
+
+async def _run_chunks(ctx: ImportContext, job: ImportJob) -> None:
+    path = Path(job.source_path)
+    fmt = csv_format(job)
+    async with ctx.sessionmaker() as session:
+        cfg = await _row_config(session, ctx.settings, job)
+    seen = await _seen_before(ctx, cfg, path, fmt, job.processed_rows)
+    size = ctx.settings.import_chunk_rows
+    chunks: Generator[list[tuple[int, list[str] | None]], None, None] = data_chunks(
+        path, fmt, skip=job.processed_rows, size=size
+    )
+    # Parse ahead: the workers read the next chunks while this task writes the current one.
+    depth = max(2, (ctx.settings.import_workers or 1) + 1)
+    pending: deque[tuple[int, asyncio.Future[list[Parsed | Rejected]]]] = deque()
+    index = 0
+    exhausted = False
+    try:
+        while True:
+            while not exhausted and len(pending) < depth:
+                rows = await asyncio.to_thread(_next, chunks)
+                if rows is None:
+                    exhausted = True
+                    break
+                pending.append((len(rows), asyncio.ensure_future(_parse(ctx, cfg, rows))))
+            if not pending:
+                return
+            n, future = pending.popleft()
+            chunk = _Chunk(index=index, size=n, parsed=await future)
+            counters = await _write_chunk(ctx, job, chunk, seen)
+            _apply_counters(job, n, counters)
+            if ctx.hook is not None:
+                await ctx.hook("after_commit", index)
+            index += 1
+            if ctx.progress is not None:
+                await ctx.progress(job)
+    finally:
+        for _, future in pending:
+            future.cancel()
+        chunks.close()

@@ -1,0 +1,159 @@
+"""Turning CSV records into lead values: pure and CPU-bound, so it runs in worker processes."""
+
+import re
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from gateway.phones import InvalidPhoneNumber, lookup_key, to_e164
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+LIST_SPLIT = re.compile(r"[;,|]")
+MAX_LEN = {"name": 200, "company": 200, "email": 320, "address": 500, "source": 64}
+MAX_CUSTOM_LEN = 1000
+MAX_TAGS = 50
+MAX_TAG_LEN = 64
+MAX_ALT_PHONES = 10
+
+
+@dataclass(frozen=True)
+class RowConfig:
+    """What a worker needs to read rows (small and picklable)."""
+
+    columns: tuple[tuple[int, str], ...]
+    width: int
+    region: str
+    secret: str
+    # Lower-cased status keys and labels of the organization, to its status key.
+    statuses: dict[str, str]
+
+
+class Parsed(NamedTuple):
+    row: int
+    e164: str
+    key: str
+    # (E.164, lookup key) of each distinct alternate number.
+    alts: list[tuple[str, str]]
+    values: dict[str, Any]
+    # (code, field, message) of what was dropped while the row itself is imported.
+    warnings: list[tuple[str, str, str]]
+
+
+class Rejected(NamedTuple):
+    row: int
+    code: str
+    field: str | None
+    message: str
+
+
+def _phone(raw: str, region: str, secret: str, cache: dict[str, tuple[str, str] | None]) -> Any:
+    if raw in cache:
+        return cache[raw]
+    try:
+        e164 = to_e164(raw, region)
+    except InvalidPhoneNumber:
+        cache[raw] = None
+        return None
+    result = (e164, lookup_key(secret, e164))
+    cache[raw] = result
+    return result
+
+
+def _split(value: str) -> list[str]:
+    return [x.strip() for x in LIST_SPLIT.split(value) if x.strip()]
+
+
+def parse_row(
+    row: int, cells: list[str] | None, cfg: RowConfig, cache: dict[str, Any]
+) -> Parsed | Rejected | None:
+    """The row's lead values, or why it is rejected; None for a blank line."""
+    if cells is None:
+        return Rejected(row, "bad_row", None, "the row is not valid CSV (check its quotes)")
+    if len(cells) > cfg.width and any(c.strip() for c in cells[cfg.width :]):
+        return Rejected(
+            row,
+            "bad_row",
+            None,
+            f"the row has {len(cells)} cells but the header has {cfg.width} (a stray delimiter?)",
+        )
+    if not any(c.strip() for c in cells):
+        return None
+    phone_raw = ""
+    names: list[str] = []
+    alt_raw: list[str] = []
+    values: dict[str, Any] = {}
+    custom: dict[str, str] = {}
+    warnings: list[tuple[str, str, str]] = []
+    for index, field in cfg.columns:
+        value = cells[index].strip() if index < len(cells) else ""
+        if not value:
+            continue
+        if field == "phone":
+            phone_raw = value
+        elif field == "name":
+            names.append(value)
+        elif field == "alt_phones":
+            alt_raw.extend(_split(value))
+        elif field == "tags":
+            tags = list(dict.fromkeys(values.get("tags", []) + _split(value)))
+            if len(tags) > MAX_TAGS or any(len(t) > MAX_TAG_LEN for t in tags):
+                return Rejected(
+                    row, "bad_row", "tags", f"at most {MAX_TAGS} tags of {MAX_TAG_LEN} characters"
+                )
+            values["tags"] = tags
+        elif field.startswith("custom:"):
+            if len(value) > MAX_CUSTOM_LEN:
+                return Rejected(row, "bad_row", field, f"longer than {MAX_CUSTOM_LEN} characters")
+            custom[field[7:]] = value
+        else:
+            values[field] = value
+    if names:
+        values["name"] = " ".join(names)
+    if not phone_raw:
+        return Rejected(row, "missing_phone", "phone", "the row has no phone number")
+    for field, limit in MAX_LEN.items():
+        text = values.get(field)
+        if text is not None and len(text) > limit:
+            return Rejected(row, "bad_row", field, f"longer than {limit} characters")
+    if "status" in values:
+        status = cfg.statuses.get(values["status"].lower())
+        if status is None:
+            return Rejected(row, "bad_row", "status", f"unknown status {values['status'][:40]!r}")
+        values["status"] = status
+    email = values.get("email")
+    if email is not None:
+        if EMAIL_RE.match(email):
+            values["email"] = email.lower()
+        else:
+            del values["email"]
+            warnings.append(("invalid_email", "email", f"{email[:100]!r} is not an e-mail address"))
+    if custom:
+        values["custom_fields"] = custom
+    primary = _phone(phone_raw, cfg.region, cfg.secret, cache)
+    if primary is None:
+        return Rejected(
+            row, "invalid_phone", "phone", f"{phone_raw[:40]!r} is not a valid phone number"
+        )
+    alts: list[tuple[str, str]] = []
+    for raw in alt_raw:
+        alt = _phone(raw, cfg.region, cfg.secret, cache)
+        if alt is None:
+            warnings.append(
+                ("invalid_phone", "alt_phones", f"{raw[:40]!r} is not a valid phone number")
+            )
+        elif alt[1] != primary[1] and alt not in alts and len(alts) < MAX_ALT_PHONES:
+            alts.append(alt)
+    return Parsed(row, primary[0], primary[1], alts, values, warnings)
+
+
+def parse_chunk(
+    cfg: RowConfig, chunk: list[tuple[int, list[str] | None]]
+) -> list[Parsed | Rejected]:
+    """The chunk's records parsed, blank lines left out. The entry point of the workers."""
+    cache: dict[str, Any] = {}
+    parsed = (parse_row(row, cells, cfg, cache) for row, cells in chunk)
+    return [p for p in parsed if p is not None]
+
+
+def phone_keys(cfg: RowConfig, chunk: list[tuple[int, list[str] | None]]) -> list[str]:
+    """Lookup keys of the valid rows' primary numbers (rebuilding a resumed job's seen set)."""
+    return [p.key for p in parse_chunk(cfg, chunk) if isinstance(p, Parsed)]
