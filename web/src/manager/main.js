@@ -1,7 +1,7 @@
 // The manager console: live wallboard, leads with bulk assignment, CSV import, reports.
 import "../shared/base.css";
 import "./manager.css";
-import { ApiError, api, has, loadFeatures } from "../shared/api.js";
+import { ApiError, api } from "../shared/api.js";
 import { $, duration, ensureToasts, h, label, replace, secondsSince, toast, when } from "../shared/dom.js";
 import { connectLive } from "../shared/live.js";
 import { pretty } from "../shared/phone.js";
@@ -21,7 +21,6 @@ const VIEWS = { wallboard: "Wallboard", leads: "Leads", import: "Import", report
 
 const state = {
   me: null,
-  features: new Set(),
   crm: { lead_statuses: [], dispositions: [], pause_reasons: [] },
   users: new Map(),
   // GET /api/presence rows by agent id, kept current by `presence` and `call_updated` pushes.
@@ -33,6 +32,7 @@ const state = {
   leadsCursor: null,
   selected: new Set(),
   importJob: null,
+  importIssues: [],
 };
 
 const root = document.getElementById("root");
@@ -365,23 +365,15 @@ function renderLeads() {
 
 // --- CSV import -------------------------------------------------------------------------
 
-function jobProgress(job) {
-  const total = job.total ?? job.total_rows ?? job.rows_total ?? null;
-  const done =
-    job.processed ?? job.processed_rows ?? job.rows_done ?? (job.created ?? 0) + (job.updated ?? 0) + (job.skipped ?? 0) + (job.failed ?? 0);
-  return { total, done };
-}
+// An import job: {id, status: queued|running|completed|failed, filename, total_rows,
+// processed_rows, percent, counters: {created, updated, merged, skipped, errors}, error, ...}.
+const JOB_DONE = ["completed", "failed"];
 
 function renderImport() {
   if (state.view !== "import") return;
   const view = $("#view");
-  if (!has(state.features, "POST", "/api/imports")) {
-    replace(view, h("section.card", {}, h("h2", {}, "Import leads"), h("p.muted", { id: "import-unavailable" }, "CSV import is not available on this gateway yet.")));
-    return;
-  }
   const file = h("input", { id: "import-file", type: "file", accept: ".csv,text/csv", required: true });
   const job = state.importJob;
-  const progress = job ? jobProgress(job) : null;
   replace(
     view,
     h(
@@ -397,11 +389,14 @@ function renderImport() {
             const chosen = file.files[0];
             if (!chosen) return;
             try {
-              state.importJob = await api("/api/imports", { method: "POST", body: await chosen.text(), contentType: "text/csv" });
+              // The file as the body, streamed to disk by the gateway; the job runs in the background.
+              const q = new URLSearchParams({ filename: chosen.name });
+              state.importJob = await api(`/api/imports?${q}`, { method: "POST", body: chosen, contentType: "text/csv" });
+              state.importIssues = [];
               renderImport();
               pollImport(state.importJob.id);
             } catch (err) {
-              toast(err.message, { kind: "error", title: "Import refused" });
+              toast(err.field ? `${err.message} (${err.field})` : err.message, { kind: "error", title: "Import refused" });
             }
           },
         },
@@ -414,15 +409,22 @@ function renderImport() {
             "div.job",
             { role: "status", "aria-live": "polite" },
             h("label", { for: "import-progress" }, `Import #${job.id}: ${job.status}`),
-            h("progress", { id: "import-progress", max: progress.total || 1, value: progress.total ? progress.done : job.status === "done" ? 1 : 0 }),
+            h("progress", { id: "import-progress", max: 100, value: job.percent }),
             h(
               "p.muted",
-              {},
-              progress.total ? `${progress.done} of ${progress.total} rows` : "",
-              ["created", "updated", "skipped", "failed"].filter((k) => job[k] != null).map((k) => ` · ${job[k]} ${k}`),
+              { id: "import-counts" },
+              job.total_rows != null ? `${job.processed_rows} of ${job.total_rows} rows` : `${job.processed_rows} rows`,
+              Object.entries(job.counters)
+                .filter(([, n]) => n)
+                .map(([k, n]) => ` · ${n} ${k}`),
             ),
-            (job.errors || []).length
-              ? h("ul.errors", {}, job.errors.slice(0, 20).map((e) => h("li", {}, typeof e === "string" ? e : `row ${e.row}: ${e.message}`)))
+            job.error ? h("p.form-error", { role: "alert" }, job.error) : null,
+            state.importIssues.length
+              ? h(
+                  "ul.errors",
+                  { "aria-label": "Rows with issues" },
+                  state.importIssues.map((i) => h("li", {}, `row ${i.row}: ${i.message}${i.field ? ` (${i.field})` : ""}`)),
+                )
               : null,
           )
         : null,
@@ -430,15 +432,35 @@ function renderImport() {
   );
 }
 
+function showJob(job) {
+  const wasDone = state.importJob && JOB_DONE.includes(state.importJob.status);
+  state.importJob = job;
+  renderImport();
+  if (JOB_DONE.includes(job.status) && !wasDone && job.counters.errors + job.counters.skipped > 0) loadIssues(job.id);
+}
+
+async function loadIssues(id) {
+  try {
+    const body = await api(`/api/imports/${id}/issues?limit=20`);
+    if (state.importJob && state.importJob.id === id) {
+      state.importIssues = body.data;
+      renderImport();
+    }
+  } catch (err) {
+    toast(err.message, { kind: "error", title: "Import issues not loaded" });
+  }
+}
+
 async function pollImport(id) {
   // import_progress pushes are the fast path; polling covers a dropped socket.
-  while (state.importJob && state.importJob.id === id && !["done", "failed", "completed", "canceled"].includes(state.importJob.status)) {
+  while (state.importJob && state.importJob.id === id && !JOB_DONE.includes(state.importJob.status)) {
     await new Promise((r) => setTimeout(r, 2000));
+    if (!state.importJob || state.importJob.id !== id || JOB_DONE.includes(state.importJob.status)) return;
     try {
-      state.importJob = await api(`/api/imports/${id}`);
-      renderImport();
+      showJob(await api(`/api/imports/${id}`));
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
+      toast(err.message, { kind: "error", title: "Import status not loaded" });
       return;
     }
   }
@@ -482,18 +504,14 @@ function wireLive() {
     renderWallboard();
   });
   state.live.on("import_progress", ({ job }) => {
-    if (state.importJob && job && job.id === state.importJob.id) {
-      state.importJob = job;
-      renderImport();
-    }
+    if (state.importJob && job.id === state.importJob.id) showJob(job);
   });
 }
 
 async function main() {
   ensureToasts();
   state.me = await signIn(root, { title: "Dialgate — manager sign-in", roles: ["manager", "admin"] });
-  const [features, crm, users] = await Promise.all([loadFeatures(), api("/api/settings/crm"), api("/api/users")]);
-  state.features = features;
+  const [crm, users] = await Promise.all([api("/api/settings/crm"), api("/api/users")]);
   state.crm = crm;
   for (const u of users.data) state.users.set(u.id, u);
   layout();
