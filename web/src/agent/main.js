@@ -201,7 +201,8 @@ function renderQueue() {
             "span.lead-meta",
             {},
             h("span.badge", { dataset: { status: lead.status } }, label(state.crm.lead_statuses, lead.status)),
-            h(`span.reason${entry.reason === "new" ? "" : ".due"}`, {}, reasonOf(entry)),
+            // A new lead's status badge says it already.
+            entry.reason === "new" ? null : h("span.reason.due", {}, reasonOf(entry)),
             h("span", {}, lastCallOf(lead)),
           ),
         ),
