@@ -4,17 +4,11 @@ import { el, request, settings } from "./pages.js";
 
 const STATES = { queued: "Dialing", initiated: "Dialing", ringing: "Ringing", "in-progress": "In progress", completed: "Completed" };
 const OUTCOMES = { completed: "Completed", busy: "Busy", "no-answer": "No answer", failed: "Failed", canceled: "Canceled" };
-const FALLBACK_DISPOSITIONS = [
-  { key: "interested", label: "Interested" },
-  { key: "callback", label: "Call back later" },
-  { key: "not-interested", label: "Not interested" },
-  { key: "no-answer", label: "No answer" },
-  { key: "wrong-number", label: "Wrong number" },
-];
 
 const root = document.getElementById("root");
 let call = null;
-let dispositions = FALLBACK_DISPOSITIONS;
+// The organization's dispositions, from GET /api/settings/crm.
+let dispositions = [];
 
 function stateText(c) {
   if (!c) return "No call";
@@ -27,7 +21,7 @@ function renderCall() {
   const form = call && call.status === "completed" ? dispositionForm(call) : null;
   box.replaceChildren(
     el("p", { class: "state", id: "call-state", "aria-live": "polite" }, stateText(call)),
-    call ? el("p", { class: "muted" }, `Call #${call.call_id ?? call.id}${call.to_number ? ` to ${call.to_number}` : ""}`) : null,
+    call ? el("p", { class: "muted" }, `Call #${call.call_id}${call.to_number ? ` to ${call.to_number}` : ""}`) : null,
     form,
   );
 }
@@ -42,10 +36,10 @@ function dispositionForm(c) {
       onsubmit: async (event) => {
         event.preventDefault();
         try {
-          await request(`/api/calls/${c.call_id ?? c.id}/disposition`, { method: "POST", json: { code: select.value, notes: notes.value || null } });
+          await request(`/api/calls/${c.call_id}/disposition`, { method: "POST", json: { code: select.value, notes: notes.value || null } });
           result.textContent = "Saved.";
         } catch (err) {
-          result.textContent = err.status === 404 ? "This gateway cannot store dispositions yet." : err.message;
+          result.textContent = err.message;
         }
       },
     },
@@ -75,9 +69,9 @@ async function main() {
     root.replaceChildren(el("h1", {}, "Dialgate"), el("p", { class: "error", id: "signed-out" }, `Not signed in: ${err.message}`));
     return;
   }
-  const crm = await request("/api/settings/crm").catch(() => null);
-  if (crm && crm.dispositions) dispositions = crm.dispositions;
+  ({ dispositions } = await request("/api/settings/crm"));
   const { lastCall } = await chrome.storage.session.get("lastCall");
+  // A call's JSON carries `call_id` like the `call_updated` pushes do.
   if (lastCall) call = await request(`/api/calls/${lastCall.id}`).catch(() => lastCall);
   root.replaceChildren(
     el("h1", {}, "Dialgate"),
@@ -88,8 +82,8 @@ async function main() {
   const socket = io(`${gatewayUrl}/dialer`, { auth: { token }, transports: ["websocket"] });
   socket.on("call_updated", (update) => {
     if (update.agent_id !== me.id) return;
-    if (call && (call.call_id ?? call.id) === update.call_id && call.status === "completed") return;
-    call = { ...(call && (call.call_id ?? call.id) === update.call_id ? call : {}), ...update };
+    if (call && call.call_id === update.call_id && call.status === "completed") return;
+    call = { ...(call && call.call_id === update.call_id ? call : {}), ...update };
     renderCall();
   });
 }

@@ -1,7 +1,6 @@
 """Browser fixtures: Debian's chromium through Playwright, a gateway on SQLite, signed-in pages."""
 
 import os
-import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -9,8 +8,6 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from gateway.app import create_app
-from gateway.settings import Settings
 from tests.conftest import IN_CI
 
 CHROMIUM = os.environ.get("DIALGATE_CHROMIUM", "/usr/bin/chromium")
@@ -34,27 +31,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in item.path.parents:
             item.add_marker(pytest.mark.browser)
-
-
-def has_route(method: str, path: str) -> bool:
-    """Whether this gateway has an endpoint (some pages use endpoints that land separately)."""
-    app = create_app(Settings(_env_file=None, DATABASE_URL="sqlite+aiosqlite:///:memory:"))
-
-    def shape(p: str) -> str:
-        # Path parameters may be named differently ({id}, {call_id}): compare the shapes only.
-        return re.sub(r"\{[^}]*\}", "{}", p)
-
-    return any(
-        r.method == method and r.resource is not None and shape(r.resource.canonical) == shape(path)
-        for r in app.router.routes()
-    )
-
-
-def needs_route(method: str, path: str) -> pytest.MarkDecorator:
-    """Expected to fail (strictly) until the endpoint exists, then an ordinary test."""
-    return pytest.mark.xfail(
-        not has_route(method, path), reason=f"needs {method} {path}", strict=True
-    )
 
 
 @pytest.fixture

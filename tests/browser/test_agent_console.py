@@ -8,7 +8,6 @@ from dialer.rooms import agent_room
 from gateway.keys import sio_key
 from tests.browser.conftest import (
     js_errors,
-    needs_route,
     new_page,
     screenshot,
     sign_in,
@@ -90,7 +89,14 @@ async def test_refused_dial_shows_its_reason(
     )
     assert status == 201
     page = await new_page(browser)
-    await dial_priya(page, gw)
+    await sign_in(page, f"{gw.url}/app/", "agent1@demo.test")
+    # The queue leaves out numbers on the list, so the agent types it.
+    queue = page.locator("#queue-list")
+    await expect(queue.locator(".lead-item")).not_to_have_count(0)
+    await expect(queue).not_to_contain_text("Priya Sharma")
+    pad = page.get_by_label("Number", exact=True)
+    await pad.fill("98765 43210")
+    await pad.press("Enter")
     alert = page.get_by_role("alert").filter(has_text="Dial refused")
     await expect(alert).to_contain_text("do-not-call list (dnc)")
     await expect(page.locator("#call-state")).to_have_text("No call")
@@ -126,7 +132,6 @@ async def test_dial_pad_formats_as_you_type_and_dials_from_the_keyboard(
     assert js_errors(page) == []
 
 
-@needs_route("POST", "/api/calls/{call_id}/disposition")
 async def test_wrap_up_saves_the_disposition(
     start_gateway: GatewayFactory, browser: Browser
 ) -> None:
@@ -139,11 +144,21 @@ async def test_wrap_up_saves_the_disposition(
     await page.get_by_role("button", name="Save wrap-up").click()
     await expect(page.get_by_role("status").filter(has_text="Wrap-up saved")).to_be_visible()
     await expect(page.locator("#wrapup-panel")).to_be_hidden()
+    # The wrap-up lasts up to a minute by default: only the disposition can have ended it.
+    await expect(page.get_by_label("My status")).to_have_value("available")
     agent = await gw.login("agent1@demo.test")
+    _, board = await gw.request("GET", "/api/presence", token=agent)
+    assert board["data"][0]["state"] == "available"
     _, calls = await gw.request("GET", "/api/calls", token=agent)
+    call = calls["data"][0]
+    status, saved = await gw.request("GET", f"/api/calls/{call['id']}/disposition", token=agent)
+    assert status == 200, saved
+    assert (saved["code"], saved["notes"]) == ("interested", "Wants a quote for 40 units")
     # The "interested" disposition moves the lead to the status it names.
-    _, lead = await gw.request("GET", f"/api/leads/{calls['data'][0]['lead_id']}", token=agent)
+    _, lead = await gw.request("GET", f"/api/leads/{call['lead_id']}", token=agent)
     assert lead["status"] == "interested"
+    # The lead's timeline shows the change.
+    await expect(page.locator("#lead-panel .timeline")).to_contain_text("Status → Interested")
 
 
 async def test_pushed_events_show_as_notifications(

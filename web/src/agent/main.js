@@ -2,12 +2,11 @@
 import "../shared/base.css";
 import "./agent.css";
 import { parsePhoneNumberFromString } from "libphonenumber-js/min";
-import { api, has, loadFeatures, optional } from "../shared/api.js";
+import { api } from "../shared/api.js";
 import { $, duration, ensureToasts, h, label, replace, secondsSince, toast, when } from "../shared/dom.js";
 import { connectLive } from "../shared/live.js";
 import { check, formatAsYouType, pretty } from "../shared/phone.js";
 import { signIn, signOut } from "../shared/session.js";
-import { FALLBACK_CRM } from "../shared/vocab.js";
 
 const CALL_STATE = {
   queued: "Dialing",
@@ -24,10 +23,17 @@ const OUTCOME = {
   canceled: "Canceled",
 };
 
+// Why a lead is in the queue (GET /api/queue `reason`).
+const QUEUE_REASON = {
+  missed_call: "Missed call",
+  follow_up: "Follow-up due",
+  new: "New",
+  retry: "Retry",
+};
+
 const state = {
   me: null,
-  features: new Set(),
-  crm: FALLBACK_CRM,
+  crm: { lead_statuses: [], dispositions: [], pause_reasons: [] },
   region: undefined,
   leads: new Map(),
   queue: [],
@@ -105,7 +111,6 @@ function layout() {
 
 function renderPresence() {
   const box = $("#presence-box");
-  if (!has(state.features, "GET", "/api/presence")) return;
   box.hidden = false;
   const current = state.presence || { state: "offline" };
   const select = h(
@@ -125,7 +130,7 @@ function renderPresence() {
       },
     },
     h("option", { value: "available" }, "Available"),
-    (state.crm.pause_reasons || []).map((r) => h("option", { value: `paused:${r.key}` }, `Paused — ${r.label}`)),
+    state.crm.pause_reasons.map((r) => h("option", { value: `paused:${r.key}` }, `Paused — ${r.label}`)),
     h("option", { value: "paused" }, "Paused"),
     h("option", { value: "offline" }, "Offline"),
   );
@@ -147,35 +152,29 @@ function renderPresence() {
 // --- queue ----------------------------------------------------------------------------
 
 async function loadQueue() {
-  let rows;
-  if (has(state.features, "GET", "/api/queue")) {
-    const body = await optional("/api/queue");
-    const list = body && (Array.isArray(body) ? body : body.data || body.leads || body.items);
-    rows = Array.isArray(list) ? list : null;
+  let body;
+  try {
+    body = await api("/api/queue?limit=100");
+  } catch (err) {
+    toast(err.message, { kind: "error", title: "Queue not loaded" });
+    return;
   }
-  if (!rows) {
-    // Without the queue endpoint, each lead's last call comes from my recent calls.
-    const [leads, calls] = await Promise.all([api("/api/leads?limit=200"), api("/api/calls?limit=200")]);
-    const last = new Map();
-    for (const call of calls.data) if (call.lead_id && !last.has(call.lead_id)) last.set(call.lead_id, call);
-    rows = leads.data.map((lead) => ({ ...lead, last_call: last.get(lead.id) || lead.last_call }));
+  // Each entry: {lead, reason, due_at, call_id?, follow_up_id?}.
+  state.queue = body.data;
+  for (const entry of state.queue) {
+    state.leads.set(entry.lead.id, { ...(state.leads.get(entry.lead.id) || {}), ...entry.lead });
   }
-  state.queue = rows.map((row) => (row.lead ? { ...row.lead, ...row, lead: undefined } : row));
-  for (const lead of state.queue) state.leads.set(lead.id, { ...(state.leads.get(lead.id) || {}), ...lead });
   renderQueue();
 }
 
 function lastCallOf(lead) {
-  const last = lead.last_call;
-  if (last) return `${OUTCOME[last.outcome] || CALL_STATE[last.status] || last.status} · ${when(last.started_at || last.created_at)}`;
-  if (lead.last_called_at) return when(lead.last_called_at);
-  return "never called";
+  if (!lead.last_called_at) return "never called";
+  return `called ${when(lead.last_called_at)}${lead.attempts > 1 ? ` · ${lead.attempts} attempts` : ""}`;
 }
 
-function followUpOf(lead) {
-  const fu = lead.next_follow_up;
-  const due = fu ? fu.due_at || fu : lead.next_follow_up_at;
-  return due ? `follow up ${when(due)}` : null;
+function reasonOf(entry) {
+  const text = QUEUE_REASON[entry.reason] || entry.reason;
+  return entry.due_at && entry.reason !== "new" ? `${text} ${when(entry.due_at)}` : text;
 }
 
 function renderQueue() {
@@ -183,16 +182,16 @@ function renderQueue() {
   if (!list) return;
   const q = ($("#queue-search").value || "").toLowerCase().trim();
   const rows = state.queue.filter(
-    (l) => !q || [l.name, l.company, l.phone].some((v) => (v || "").toLowerCase().includes(q)),
+    ({ lead: l }) => !q || [l.name, l.company, l.phone].some((v) => (v || "").toLowerCase().includes(q)),
   );
   $("#queue-count").textContent = `${rows.length} leads`;
   replace(
     list,
-    rows.map((lead) => {
-      const followUp = followUpOf(lead);
+    rows.map((entry) => {
+      const { lead } = entry;
       return h(
         "li.lead-item",
-        { dataset: { leadId: lead.id, selected: String(state.selected === lead.id) } },
+        { dataset: { leadId: lead.id, reason: entry.reason, selected: String(state.selected === lead.id) } },
         h(
           "button.lead-open",
           { type: "button", onclick: () => openLead(lead.id), "aria-current": state.selected === lead.id ? "true" : null },
@@ -202,8 +201,9 @@ function renderQueue() {
             "span.lead-meta",
             {},
             h("span.badge", { dataset: { status: lead.status } }, label(state.crm.lead_statuses, lead.status)),
+            // A new lead's status badge says it already.
+            entry.reason === "new" ? null : h("span.reason.due", {}, reasonOf(entry)),
             h("span", {}, lastCallOf(lead)),
-            followUp ? h("span.due", {}, followUp) : null,
           ),
         ),
         dialButton({ lead_id: lead.id }, `Call ${lead.name || "lead"}`, pretty(lead.phone), lead.dnc),
@@ -235,9 +235,13 @@ async function openLead(leadId) {
   const panel = $("#lead-panel");
   panel.setAttribute("aria-busy", "true");
   try {
-    const lead = await api(`/api/leads/${leadId}`);
+    const [lead, notes, history] = await Promise.all([
+      api(`/api/leads/${leadId}`),
+      api(`/api/leads/${leadId}/notes`),
+      api(`/api/leads/${leadId}/history`),
+    ]);
     state.leads.set(lead.id, { ...(state.leads.get(lead.id) || {}), ...lead });
-    if (state.selected === leadId) renderLead(lead);
+    if (state.selected === leadId) renderLead(lead, notes.data, history.data);
   } catch (err) {
     replace(panel, h("h2", { id: "lead-title" }, "Lead"), h("p.form-error", { role: "alert" }, err.message));
   } finally {
@@ -245,35 +249,35 @@ async function openLead(leadId) {
   }
 }
 
-function timeline(lead) {
+function timeline(lead, notes, history) {
   const items = [];
-  for (const call of lead.calls || []) {
+  for (const call of lead.calls) {
     items.push({
       at: call.started_at || call.created_at,
       kind: "call",
       text: `${call.direction === "inbound" ? "Inbound" : "Outbound"} call — ${callLabel(call)}`,
       extra: call.duration_s ? `talk ${duration(call.duration_s)}` : null,
-      disposition: call.disposition ? label(state.crm.dispositions, call.disposition.code || call.disposition) : null,
     });
   }
-  for (const note of lead.notes || []) items.push({ at: note.created_at, kind: "note", text: note.body });
-  for (const change of lead.history || lead.status_history || []) {
+  for (const note of notes) {
+    items.push({ at: note.created_at, kind: "note", text: note.body, extra: note.author_name });
+  }
+  for (const change of history) {
     items.push({
-      at: change.changed_at || change.created_at,
+      at: change.at,
       kind: "status",
-      text: `Status → ${label(state.crm.lead_statuses, change.to_status || change.status)}`,
+      text: `Status → ${label(state.crm.lead_statuses, change.to)}`,
+      extra: change.by_name,
     });
   }
   items.sort((a, b) => new Date(b.at) - new Date(a.at));
   return items;
 }
 
-function renderLead(lead) {
+function renderLead(lead, notes, history) {
   const panel = $("#lead-panel");
   const numbers = [{ number: lead.phone, primary: true }, ...(lead.alt_phones || []).map((n) => ({ number: n }))];
-  const items = timeline(lead);
-  const canNote = has(state.features, "POST", "/api/leads/{lead_id}/notes");
-  const followUps = (lead.follow_ups || []).filter((f) => f.status === "open");
+  const items = timeline(lead, notes, history);
   replace(
     panel,
     h(
@@ -301,9 +305,7 @@ function renderLead(lead) {
         ),
       ),
     ),
-    followUps.length
-      ? h("p.due", {}, `Follow-up due ${followUps.map((f) => when(f.due_at)).join(", ")}`)
-      : null,
+    lead.next_follow_up_at ? h("p.due", {}, `Follow-up due ${when(lead.next_follow_up_at)}`) : null,
     h("h3", {}, "Timeline"),
     items.length
       ? h(
@@ -316,12 +318,11 @@ function renderLead(lead) {
               h("time", { datetime: item.at }, when(item.at)),
               h("span", {}, item.text),
               item.extra ? h("span.muted", {}, ` · ${item.extra}`) : null,
-              item.disposition ? h("span.badge", {}, item.disposition) : null,
             ),
           ),
         )
       : h("p.muted", {}, "No calls yet."),
-    canNote ? noteForm(lead.id, null) : null,
+    noteForm(lead.id, null),
   );
 }
 
@@ -395,10 +396,12 @@ function applyCall(update, { fromDial = false } = {}) {
     state.call = merged;
   }
   if (state.call.lead_id && !state.leads.has(state.call.lead_id)) {
-    optional(`/api/leads/${state.call.lead_id}`).then((lead) => {
-      if (lead) state.leads.set(lead.id, lead);
-      renderCall();
-    });
+    api(`/api/leads/${state.call.lead_id}`)
+      .then((lead) => {
+        state.leads.set(lead.id, lead);
+        renderCall();
+      })
+      .catch((err) => toast(err.message, { kind: "error", title: "Lead not loaded" }));
   }
   if (state.call.status === "completed") callEnded(state.call);
   renderCall();
@@ -446,7 +449,7 @@ function renderCall() {
           "Hang up",
         )
       : null,
-    active && call.lead_id && has(state.features, "POST", "/api/leads/{lead_id}/notes") ? noteForm(call.lead_id, call.call_id) : null,
+    active && call.lead_id ? noteForm(call.lead_id, call.call_id) : null,
     h("p.form-error", { id: "call-refused", role: "status" }),
   );
 }
@@ -476,21 +479,20 @@ function renderWrapUp() {
   const call = state.wrapUp;
   panel.hidden = !call;
   if (!call) return;
-  const canSave = has(state.features, "POST", "/api/calls/{call_id}/disposition");
   const lead = call.lead_id ? state.leads.get(call.lead_id) : null;
   const select = h(
     "select",
     { id: "wrapup-code", name: "code", required: true },
     h("option", { value: "" }, "Choose…"),
-    (state.crm.dispositions || []).map((d) => h("option", { value: d.key }, d.label)),
+    state.crm.dispositions.map((d) => h("option", { value: d.key }, d.label)),
   );
   const notes = h("textarea", { id: "wrapup-notes", name: "notes", rows: 3, maxlength: 4000 });
   const due = h("input", { id: "wrapup-due", name: "due_at", type: "datetime-local" });
   const dueNote = h("input", { id: "wrapup-due-note", name: "follow_up_note", type: "text", maxlength: 1000 });
   const error = h("p.form-error", { id: "wrapup-error", role: "alert" });
-  const submit = h("button.primary", { type: "submit", disabled: !canSave }, "Save wrap-up");
+  const submit = h("button.primary", { type: "submit" }, "Save wrap-up");
   select.addEventListener("change", () => {
-    const chosen = (state.crm.dispositions || []).find((d) => d.key === select.value);
+    const chosen = state.crm.dispositions.find((d) => d.key === select.value);
     if (chosen && chosen.follow_up && !due.value) due.focus();
   });
   replace(
@@ -504,11 +506,14 @@ function renderWrapUp() {
           event.preventDefault();
           error.textContent = "";
           const body = { code: select.value, notes: notes.value || null };
-          if (due.value) body.follow_up = { due_at: new Date(due.value).toISOString(), note: dueNote.value || null };
+          if (due.value) {
+            // The wall time the agent picked, in the agent's own zone: the server converts it.
+            body.follow_up = { due_at: due.value, timezone: Intl.DateTimeFormat().resolvedOptions().timeZone, note: dueNote.value || null };
+          }
           submit.disabled = true;
           try {
+            // Recording the disposition also ends the wrap-up (the agent becomes available).
             await api(`/api/calls/${call.call_id}/disposition`, { method: "POST", json: body });
-            state.live.request("end_wrap_up", { call_id: call.call_id });
             toast("Wrap-up saved.", { title: label(state.crm.dispositions, body.code) });
             state.wrapUp = null;
             renderWrapUp();
@@ -517,7 +522,7 @@ function renderWrapUp() {
           } catch (err) {
             error.textContent = err.field ? `${err.message} (${err.field})` : err.message;
           } finally {
-            submit.disabled = !canSave;
+            submit.disabled = false;
           }
         },
       },
@@ -534,7 +539,6 @@ function renderWrapUp() {
         h("label", { for: "wrapup-due-note" }, "Note"),
         dueNote,
       ),
-      canSave ? null : h("p.muted", { id: "wrapup-unavailable" }, "This gateway cannot store dispositions yet."),
       error,
       h(
         "div.actions",
@@ -544,8 +548,12 @@ function renderWrapUp() {
           "button",
           {
             type: "button",
-            onclick: () => {
-              state.live.request("end_wrap_up", { call_id: call.call_id });
+            onclick: async () => {
+              const ack = await state.live.request("end_wrap_up", { call_id: call.call_id });
+              if (!ack.ok) {
+                refused("Wrap-up not ended", ack);
+                return;
+              }
               state.wrapUp = null;
               renderWrapUp();
             },
@@ -639,7 +647,7 @@ function dialPad() {
 
 function renderProgressive() {
   const panel = $("#progressive-panel");
-  if (!panel || !has(state.features, "GET", "/api/queue")) return;
+  if (!panel) return;
   panel.hidden = false;
   const next = state.nextDial;
   const lead = next ? next.lead : null;
@@ -665,12 +673,13 @@ function renderProgressive() {
     panel,
     h("h2", { id: "progressive-title" }, "Progressive dialing"),
     h("div.switch", {}, toggle, h("label", { for: "progressive-toggle" }, "Dial my queue automatically")),
-    next
+    next && lead
       ? h(
           "div.next",
           { role: "status", "aria-live": "polite" },
-          h("p", {}, "Next: ", h("strong", {}, lead ? lead.name : "lead"), lead ? ` (${pretty(lead.phone)})` : ""),
-          h("p.countdown", {}, "Dialing in ", h("span", { id: "next-countdown" }, String(next.countdown_s ?? "")), " s"),
+          h("p", {}, "Next: ", h("strong", {}, lead.name || pretty(lead.phone)), ` (${pretty(lead.phone)})`),
+          h("p.muted", {}, QUEUE_REASON[next.reason] || next.reason),
+          h("p.countdown", {}, "Dialing in ", h("span", { id: "next-countdown" }, String(Math.ceil(next.countdown_s))), " s"),
           h(
             "div.actions",
             {},
@@ -678,18 +687,20 @@ function renderProgressive() {
             h("button", { type: "button", onclick: () => progressiveAction("cancel_next") }, "Cancel"),
           ),
         )
-      : state.progressive
-        ? h("p.muted", {}, "Waiting for the next lead…")
-        : null,
+      : next
+        ? h("p.muted", { role: "status" }, "Your queue is empty.")
+        : state.progressive
+          ? h("p.muted", {}, "Waiting for the next lead…")
+          : null,
   );
   tick();
 }
 
 async function progressiveAction(event) {
+  // The server answers with `next_dial` (the following lead) or `next_dial_canceled`, sent
+  // before the ack, so the panel follows those events rather than the ack.
   const ack = await state.live.request(event, {});
   if (!ack.ok) refused(event === "skip_next" ? "Could not skip" : "Could not cancel", ack);
-  state.nextDial = null;
-  renderProgressive();
 }
 
 // --- live events ------------------------------------------------------------------------
@@ -707,13 +718,20 @@ function wireLive() {
   on("presence", (p) => {
     if (p.user_id !== state.me.id) return;
     state.presence = p;
-    if (typeof p.progressive === "boolean") state.progressive = p.progressive;
+    state.progressive = p.progressive;
     renderPresence();
     renderProgressive();
   });
   on("next_dial", (next) => {
     state.nextDial = next;
     renderProgressive();
+  });
+  on("next_dial_canceled", () => {
+    state.nextDial = null;
+    renderProgressive();
+  });
+  on("next_dial_failed", ({ code, message }) => {
+    refused("Next lead not dialed", { code, message });
   });
   on("incoming_call", ({ call, lead }) => {
     if (lead) state.leads.set(lead.id, lead);
@@ -736,9 +754,7 @@ function wireLive() {
 async function main() {
   ensureToasts();
   state.me = await signIn(root, { title: "Dialgate — agent sign-in" });
-  const [features, crm] = await Promise.all([loadFeatures(), optional("/api/settings/crm").catch(() => null)]);
-  state.features = features;
-  if (crm) state.crm = { ...FALLBACK_CRM, ...crm };
+  state.crm = await api("/api/settings/crm");
   // The agent's own number says which country a locally typed number belongs to.
   const own = parsePhoneNumberFromString(state.me.phone || "");
   state.region = own ? own.country : undefined;
@@ -755,11 +771,17 @@ async function main() {
     pad.value += event.key;
     pad.dispatchEvent(new Event("input"));
   });
-  if (has(features, "GET", "/api/presence")) {
-    const presence = await optional("/api/presence").catch(() => null);
-    const rows = presence ? presence.data || presence.agents || [] : [];
-    state.presence = rows.find((p) => p.user_id === state.me.id) || null;
-    if (state.presence && typeof state.presence.progressive === "boolean") state.progressive = state.presence.progressive;
+  try {
+    // An agent's wallboard is their own row.
+    const presence = await api("/api/presence");
+    const mine = presence.data.find((p) => p.user_id === state.me.id);
+    // A `presence` push may have come in meanwhile; it is newer.
+    if (mine && !state.presence) {
+      state.presence = mine;
+      state.progressive = mine.progressive;
+    }
+  } catch (err) {
+    toast(err.message, { kind: "error", title: "Status not loaded" });
   }
   renderPresence();
   renderProgressive();

@@ -1,12 +1,11 @@
 // The manager console: live wallboard, leads with bulk assignment, CSV import, reports.
 import "../shared/base.css";
 import "./manager.css";
-import { ApiError, allPages, api, has, loadFeatures, optional } from "../shared/api.js";
+import { ApiError, api } from "../shared/api.js";
 import { $, duration, ensureToasts, h, label, replace, secondsSince, toast, when } from "../shared/dom.js";
 import { connectLive } from "../shared/live.js";
 import { pretty } from "../shared/phone.js";
 import { signIn, signOut } from "../shared/session.js";
-import { FALLBACK_CRM } from "../shared/vocab.js";
 import { renderReports } from "./reports.js";
 
 const STATE_LABEL = {
@@ -22,11 +21,10 @@ const VIEWS = { wallboard: "Wallboard", leads: "Leads", import: "Import", report
 
 const state = {
   me: null,
-  features: new Set(),
-  crm: FALLBACK_CRM,
+  crm: { lead_statuses: [], dispositions: [], pause_reasons: [] },
   users: new Map(),
+  // GET /api/presence rows by agent id, kept current by `presence` and `call_updated` pushes.
   agents: new Map(),
-  calls: new Map(),
   leadNames: new Map(),
   live: null,
   view: "wallboard",
@@ -34,6 +32,7 @@ const state = {
   leadsCursor: null,
   selected: new Set(),
   importJob: null,
+  importIssues: [],
 };
 
 const root = document.getElementById("root");
@@ -42,12 +41,6 @@ function userName(id) {
   if (id === null || id === undefined) return "Unassigned";
   const user = state.users.get(id) || state.agents.get(id);
   return user && user.name ? user.name : `Agent #${id}`;
-}
-
-function startOfToday() {
-  const d = new Date();
-  d.setHours(0, 0, 0, 0);
-  return d;
 }
 
 // --- shell ------------------------------------------------------------------------------
@@ -88,85 +81,68 @@ function route() {
   if (state.view === "import") renderImport();
   if (state.view === "reports") {
     replace(view);
-    renderReports(view, { features: state.features, userName, users: state.users });
+    renderReports(view);
   }
 }
 
 // --- wallboard ------------------------------------------------------------------------
 
-function agentRow(id) {
-  if (!state.agents.has(id)) {
-    state.agents.set(id, { user_id: id, name: null, state: "unknown", since: null, reason: null, counters: null });
-  }
-  return state.agents.get(id);
+// A row from GET /api/presence: {user_id, name, team_id, state, reason, since, call_id,
+// progressive, time_in_state_s, call: {id, lead_id, direction, status, started_at} | null,
+// today: {calls, connected, talk_time_s}}.
+function fromServer(row) {
+  // Time in state from the server's own clock, so a skewed browser clock does not show.
+  const since = new Date(Date.now() - row.time_in_state_s * 1000).toISOString();
+  return { ...row, since };
 }
 
 async function loadWallboard() {
-  if (has(state.features, "GET", "/api/presence")) {
-    const body = await optional("/api/presence").catch(() => null);
-    for (const p of body ? body.data || body.agents || [] : []) {
-      const since = p.since || (p.time_in_state_s != null ? new Date(Date.now() - p.time_in_state_s * 1000).toISOString() : null);
-      Object.assign(agentRow(p.user_id), p, { since });
+  const body = await api("/api/presence");
+  state.agents = new Map(body.data.map((row) => [row.user_id, fromServer(row)]));
+  await Promise.all(
+    body.data.filter((row) => row.call && row.call.lead_id).map((row) => leadName(row.call.lead_id)),
+  );
+}
+
+let refreshing = null;
+
+/** Today's counters change when calls end: fetch the wallboard again, at most once a second. */
+function refreshWallboard() {
+  if (refreshing) return;
+  refreshing = setTimeout(async () => {
+    try {
+      await loadWallboard();
+      renderWallboard();
+    } catch (err) {
+      toast(err.message, { kind: "error", title: "Wallboard not refreshed" });
+    } finally {
+      refreshing = null;
     }
-  }
-  for (const user of state.users.values()) if (user.role === "agent") Object.assign(agentRow(user.id), { name: user.name });
-  const since = startOfToday().toISOString();
-  const calls = await allPages(`/api/calls?since=${encodeURIComponent(since)}&limit=200`, 2000).catch(() => []);
-  for (const call of calls) {
-    state.calls.set(call.call_id ?? call.id, call);
-    if (call.agent_id != null) agentRow(call.agent_id);
-  }
+  }, 1000);
 }
 
-function todays(agentId) {
-  const row = state.agents.get(agentId);
-  if (row && row.counters && !state.calls.size) return row.counters;
-  const start = startOfToday().getTime();
-  let calls = 0;
-  let connected = 0;
-  let talk = 0;
-  for (const call of state.calls.values()) {
-    if (call.agent_id !== agentId) continue;
-    if (new Date(call.started_at || call.created_at || Date.now()).getTime() < start) continue;
-    calls += 1;
-    if (call.answered_at) connected += 1;
-    talk += call.duration_s || 0;
+async function leadName(leadId) {
+  if (state.leadNames.has(leadId)) return;
+  state.leadNames.set(leadId, null);
+  try {
+    const lead = await api(`/api/leads/${leadId}`);
+    state.leadNames.set(lead.id, lead.name);
+  } catch {
+    // The lead shows by number instead.
   }
-  return { calls, connected, talk_time_s: talk };
-}
-
-function activeCallOf(agentId) {
-  let found = null;
-  for (const call of state.calls.values()) {
-    if (call.agent_id === agentId && call.status !== "completed") found = call;
-  }
-  return found;
-}
-
-function effectiveState(agent) {
-  // Without presence from the server, an agent on a live call is at least known to be on it.
-  const call = activeCallOf(agent.user_id);
-  if (agent.state === "unknown" || (!has(state.features, "GET", "/api/presence") && call)) {
-    return call ? { state: "on-call", since: call.started_at || call.created_at } : { state: "unknown", since: null };
-  }
-  return { state: agent.state, since: agent.since };
 }
 
 function renderWallboard() {
   if (state.view !== "wallboard") return;
   const view = $("#view");
   const agents = [...state.agents.values()].sort((a, b) => userName(a.user_id).localeCompare(userName(b.user_id)));
-  const live = [...state.calls.values()].filter((c) => c.status !== "completed");
-  let total = { calls: 0, connected: 0, talk_time_s: 0 };
-  for (const a of agents) {
-    const t = todays(a.user_id);
-    total = { calls: total.calls + t.calls, connected: total.connected + t.connected, talk_time_s: total.talk_time_s + t.talk_time_s };
-  }
+  const total = { calls: 0, connected: 0, talk_time_s: 0 };
   const counts = {};
   for (const a of agents) {
-    const s = effectiveState(a).state;
-    counts[s] = (counts[s] || 0) + 1;
+    for (const key of Object.keys(total)) total[key] += a.today[key];
+    counts[a.state] = (counts[a.state] || 0) + 1;
   }
+  const live = agents.filter((a) => a.call && a.call.status !== "completed").length;
   replace(
     view,
     h(
@@ -176,16 +152,13 @@ function renderWallboard() {
       tile("Connected", total.connected),
       tile("Connect rate", total.calls ? `${Math.round((100 * total.connected) / total.calls)}%` : "—"),
       tile("Talk time", duration(total.talk_time_s)),
-      tile("On calls now", live.length),
-      tile("Available", counts.available ?? (has(state.features, "GET", "/api/presence") ? 0 : "—")),
+      tile("On calls now", live),
+      tile("Available", counts.available ?? 0),
     ),
     h(
       "section.card",
       { "aria-labelledby": "agents-title" },
       h("h2", { id: "agents-title" }, "Agents"),
-      has(state.features, "GET", "/api/presence")
-        ? null
-        : h("p.muted", {}, "Presence is not reported by this gateway; states follow live calls."),
       h(
         "div.table-wrap",
         {},
@@ -208,21 +181,19 @@ function renderWallboard() {
             { id: "agent-rows" },
             agents.length
               ? agents.map((a) => {
-                  const eff = effectiveState(a);
-                  const call = activeCallOf(a.user_id);
-                  const t = todays(a.user_id);
+                  const call = a.call && a.call.status !== "completed" ? a.call : null;
                   return h(
                     "tr",
-                    { dataset: { agentId: a.user_id, state: eff.state } },
+                    { dataset: { agentId: a.user_id, state: a.state } },
                     h("th", { scope: "row" }, userName(a.user_id)),
                     h(
                       "td.state-cell",
                       {},
-                      h("span.dot", { dataset: { state: eff.state }, "aria-hidden": "true" }),
-                      h("span.state", {}, STATE_LABEL[eff.state] || eff.state),
-                      a.reason && eff.state === "paused" ? h("span.muted", {}, ` (${label(state.crm.pause_reasons, a.reason)})`) : null,
+                      h("span.dot", { dataset: { state: a.state }, "aria-hidden": "true" }),
+                      h("span.state", {}, STATE_LABEL[a.state] || a.state),
+                      a.reason && a.state === "paused" ? h("span.muted", {}, ` (${label(state.crm.pause_reasons, a.reason)})`) : null,
                     ),
-                    h("td.num.ticker", { dataset: { since: eff.since || "" } }, eff.since ? duration(secondsSince(eff.since)) : "—"),
+                    h("td.num.ticker", { dataset: { since: a.since } }, duration(secondsSince(a.since))),
                     h(
                       "td",
                       {},
@@ -230,16 +201,16 @@ function renderWallboard() {
                         ? [
                             h("span.badge", { dataset: { status: call.status } }, CALL_LABEL[call.status] || call.status),
                             " ",
-                            state.leadNames.get(call.lead_id) || (call.to_number ? pretty(call.to_number) : `lead #${call.lead_id}`),
+                            state.leadNames.get(call.lead_id) || (call.lead_id ? `lead #${call.lead_id}` : "unknown caller"),
                           ]
                         : "—",
                     ),
-                    h("td.num", {}, t.calls),
-                    h("td.num", {}, t.connected),
-                    h("td.num", {}, duration(t.talk_time_s)),
+                    h("td.num", {}, a.today.calls),
+                    h("td.num", {}, a.today.connected),
+                    h("td.num", {}, duration(a.today.talk_time_s)),
                   );
                 })
-              : h("tr", {}, h("td", { colspan: 7 }, "No agents seen yet today.")),
+              : h("tr", {}, h("td", { colspan: 7 }, "No agents in your team.")),
           ),
         ),
       ),
@@ -270,7 +241,6 @@ async function loadLeads(more = false) {
 function renderLeads() {
   if (state.view !== "leads") return;
   const view = $("#view");
-  const canAssign = has(state.features, "POST", "/api/leads/assign");
   const agents = [...state.users.values()].filter((u) => u.role === "agent");
   const target = h(
     "select",
@@ -294,8 +264,7 @@ function renderLeads() {
       "section.card",
       { "aria-labelledby": "leads-title" },
       h("div.card-head", {}, h("h2", { id: "leads-title" }, "Leads"), h("span.count", { id: "selected-count", role: "status" }, `${state.selected.size} selected`)),
-      canAssign
-        ? h(
+      h(
             "form.bulkbar",
             {
               onsubmit: async (event) => {
@@ -305,11 +274,16 @@ function renderLeads() {
                   return;
                 }
                 const body = { lead_ids: [...state.selected] };
-                if (target.value === "auto") body.agent_id = "auto";
+                if (target.value === "auto") body.auto = true;
                 else body.agent_id = Number(target.value);
                 try {
-                  await api("/api/leads/assign", { method: "POST", json: body });
-                  toast(`${body.lead_ids.length} leads assigned.`);
+                  // -> {matched, assigned, by_agent, unassigned_lead_ids}
+                  const result = await api("/api/leads/assign", { method: "POST", json: body });
+                  const left = result.unassigned_lead_ids.length;
+                  // Leads the chosen agent already owned are left as they are.
+                  const kept = result.matched - result.assigned - left;
+                  toast(`${result.assigned} leads assigned.${kept ? ` ${kept} already had that owner.` : ""}`);
+                  if (left) toast(`${left} leads had no eligible agent.`, { kind: "error" });
                   state.selected.clear();
                   await loadLeads();
                   renderLeads();
@@ -321,8 +295,7 @@ function renderLeads() {
             h("label", { for: "assign-to" }, "Assign selected to"),
             target,
             h("button.primary", { type: "submit" }, "Assign"),
-          )
-        : h("p.muted", { id: "assign-unavailable" }, "Bulk assignment is not available on this gateway yet."),
+          ),
       h(
         "div.table-wrap",
         {},
@@ -392,23 +365,15 @@ function renderLeads() {
 
 // --- CSV import -------------------------------------------------------------------------
 
-function jobProgress(job) {
-  const total = job.total ?? job.total_rows ?? job.rows_total ?? null;
-  const done =
-    job.processed ?? job.processed_rows ?? job.rows_done ?? (job.created ?? 0) + (job.updated ?? 0) + (job.skipped ?? 0) + (job.failed ?? 0);
-  return { total, done };
-}
+// An import job: {id, status: queued|running|completed|failed, filename, total_rows,
+// processed_rows, percent, counters: {created, updated, merged, skipped, errors}, error, ...}.
+const JOB_DONE = ["completed", "failed"];
 
 function renderImport() {
   if (state.view !== "import") return;
   const view = $("#view");
-  if (!has(state.features, "POST", "/api/imports")) {
-    replace(view, h("section.card", {}, h("h2", {}, "Import leads"), h("p.muted", { id: "import-unavailable" }, "CSV import is not available on this gateway yet.")));
-    return;
-  }
   const file = h("input", { id: "import-file", type: "file", accept: ".csv,text/csv", required: true });
   const job = state.importJob;
-  const progress = job ? jobProgress(job) : null;
   replace(
     view,
     h(
@@ -424,11 +389,14 @@ function renderImport() {
             const chosen = file.files[0];
             if (!chosen) return;
             try {
-              state.importJob = await api("/api/imports", { method: "POST", body: await chosen.text(), contentType: "text/csv" });
+              // The file as the body, streamed to disk by the gateway; the job runs in the background.
+              const q = new URLSearchParams({ filename: chosen.name });
+              state.importJob = await api(`/api/imports?${q}`, { method: "POST", body: chosen, contentType: "text/csv" });
+              state.importIssues = [];
               renderImport();
               pollImport(state.importJob.id);
             } catch (err) {
-              toast(err.message, { kind: "error", title: "Import refused" });
+              toast(err.field ? `${err.message} (${err.field})` : err.message, { kind: "error", title: "Import refused" });
             }
           },
         },
@@ -441,15 +409,22 @@ function renderImport() {
             "div.job",
             { role: "status", "aria-live": "polite" },
             h("label", { for: "import-progress" }, `Import #${job.id}: ${job.status}`),
-            h("progress", { id: "import-progress", max: progress.total || 1, value: progress.total ? progress.done : job.status === "done" ? 1 : 0 }),
+            h("progress", { id: "import-progress", max: 100, value: job.percent }),
             h(
               "p.muted",
-              {},
-              progress.total ? `${progress.done} of ${progress.total} rows` : "",
-              ["created", "updated", "skipped", "failed"].filter((k) => job[k] != null).map((k) => ` · ${job[k]} ${k}`),
+              { id: "import-counts" },
+              job.total_rows != null ? `${job.processed_rows} of ${job.total_rows} rows` : `${job.processed_rows} rows`,
+              Object.entries(job.counters)
+                .filter(([, n]) => n)
+                .map(([k, n]) => ` · ${n} ${k}`),
             ),
-            (job.errors || []).length
-              ? h("ul.errors", {}, job.errors.slice(0, 20).map((e) => h("li", {}, typeof e === "string" ? e : `row ${e.row}: ${e.message}`)))
+            job.error ? h("p.form-error", { role: "alert" }, job.error) : null,
+            state.importIssues.length
+              ? h(
+                  "ul.errors",
+                  { "aria-label": "Rows with issues" },
+                  state.importIssues.map((i) => h("li", {}, `row ${i.row}: ${i.message}${i.field ? ` (${i.field})` : ""}`)),
+                )
               : null,
           )
         : null,
@@ -457,15 +432,35 @@ function renderImport() {
   );
 }
 
+function showJob(job) {
+  const wasDone = state.importJob && JOB_DONE.includes(state.importJob.status);
+  state.importJob = job;
+  renderImport();
+  if (JOB_DONE.includes(job.status) && !wasDone && job.counters.errors + job.counters.skipped > 0) loadIssues(job.id);
+}
+
+async function loadIssues(id) {
+  try {
+    const body = await api(`/api/imports/${id}/issues?limit=20`);
+    if (state.importJob && state.importJob.id === id) {
+      state.importIssues = body.data;
+      renderImport();
+    }
+  } catch (err) {
+    toast(err.message, { kind: "error", title: "Import issues not loaded" });
+  }
+}
+
 async function pollImport(id) {
   // import_progress pushes are the fast path; polling covers a dropped socket.
-  while (state.importJob && state.importJob.id === id && !["done", "failed", "completed", "canceled"].includes(state.importJob.status)) {
+  while (state.importJob && state.importJob.id === id && !JOB_DONE.includes(state.importJob.status)) {
     await new Promise((r) => setTimeout(r, 2000));
+    if (!state.importJob || state.importJob.id !== id || JOB_DONE.includes(state.importJob.status)) return;
     try {
-      state.importJob = await api(`/api/imports/${id}`);
-      renderImport();
+      showJob(await api(`/api/imports/${id}`));
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
+      toast(err.message, { kind: "error", title: "Import status not loaded" });
       return;
     }
   }
@@ -481,42 +476,50 @@ function wireLive() {
       conn.textContent = status === "connected" ? "Live" : status === "error" ? `Offline: ${detail || "error"}` : "Reconnecting…";
     },
   });
+  // `presence`: {user_id, name, team_id, state, reason, since, call_id, progressive}.
   state.live.on("presence", (p) => {
-    Object.assign(agentRow(p.user_id), p);
-    renderWallboard();
-  });
-  state.live.on("call_updated", async (call) => {
-    const previous = state.calls.get(call.call_id);
-    state.calls.set(call.call_id, { ...(previous || {}), ...call, status: previous && previous.status === "completed" ? "completed" : call.status });
-    if (call.agent_id != null) agentRow(call.agent_id);
-    if (call.lead_id && !state.leadNames.has(call.lead_id)) {
-      state.leadNames.set(call.lead_id, null);
-      const lead = await optional(`/api/leads/${call.lead_id}`).catch(() => null);
-      if (lead) state.leadNames.set(lead.id, lead.name);
+    const row = state.agents.get(p.user_id);
+    if (!row) {
+      refreshWallboard();
+      return;
     }
+    Object.assign(row, p);
+    if (p.call_id === null) row.call = null;
+    else if (!row.call || row.call.id !== p.call_id) row.call = { id: p.call_id, lead_id: null, status: "queued" };
+    renderWallboard();
+    // Today's counters and the call's details come with the wallboard itself.
+    refreshWallboard();
+  });
+  // `call_updated`: {call_id, lead_id, agent_id, direction, status, outcome, started_at, ...}.
+  state.live.on("call_updated", async (call) => {
+    const row = state.agents.get(call.agent_id);
+    if (!row) return;
+    if (!row.call || row.call.id === call.call_id) {
+      // Updates may arrive out of order; a completed call never goes back to ringing.
+      const ended = row.call && row.call.status === "completed";
+      row.call = { id: call.call_id, lead_id: call.lead_id, direction: call.direction, status: ended ? "completed" : call.status, started_at: call.started_at };
+    }
+    if (call.status === "completed") refreshWallboard();
+    if (call.lead_id) await leadName(call.lead_id);
     renderWallboard();
   });
   state.live.on("import_progress", ({ job }) => {
-    if (state.importJob && job && job.id === state.importJob.id) {
-      state.importJob = job;
-      renderImport();
-    }
+    if (state.importJob && job.id === state.importJob.id) showJob(job);
   });
 }
 
 async function main() {
   ensureToasts();
   state.me = await signIn(root, { title: "Dialgate — manager sign-in", roles: ["manager", "admin"] });
-  const [features, crm] = await Promise.all([loadFeatures(), optional("/api/settings/crm").catch(() => null)]);
-  state.features = features;
-  if (crm) state.crm = { ...FALLBACK_CRM, ...crm };
-  if (has(features, "GET", "/api/users")) {
-    const users = await optional("/api/users").catch(() => null);
-    for (const u of users ? users.data || users : []) state.users.set(u.id, u);
-  }
+  const [crm, users] = await Promise.all([api("/api/settings/crm"), api("/api/users")]);
+  state.crm = crm;
+  for (const u of users.data) state.users.set(u.id, u);
   layout();
   wireLive();
-  await Promise.all([loadWallboard(), loadLeads().catch(() => {})]);
+  const loaded = await Promise.allSettled([loadWallboard(), loadLeads()]);
+  for (const result of loaded) {
+    if (result.status === "rejected") toast(result.reason.message, { kind: "error", title: "Not loaded" });
+  }
   window.addEventListener("hashchange", route);
   route();
   setInterval(tickWallboard, 1000);

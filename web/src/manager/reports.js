@@ -1,7 +1,7 @@
 // Reports: calls per hour, connect rate and talk time per agent, for a chosen period.
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
-import { allPages, api, getToken, has } from "../shared/api.js";
+import { api, getToken } from "../shared/api.js";
 import { duration, h, replace, toast } from "../shared/dom.js";
 
 const SUMMARY = "/api/reports/calls-summary";
@@ -11,63 +11,24 @@ function isoDate(d) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 }
 
-function period(fromValue, toValue) {
-  // Date inputs are local days; the API takes instants, the end exclusive.
-  const from = new Date(`${fromValue}T00:00:00`);
-  const to = new Date(`${toValue}T00:00:00`);
-  to.setDate(to.getDate() + 1);
-  return { from: from.toISOString(), to: to.toISOString() };
+/** Bare dates: the server reads them as whole days in the organization's time zone. */
+function query(range, groupBy, format = "json") {
+  return new URLSearchParams({ from: range.from, to: range.to, group_by: groupBy, format });
 }
 
-function hourLabel(value) {
-  if (typeof value === "number") return `${String(value).padStart(2, "0")}:00`;
-  const d = new Date(value);
-  return Number.isNaN(d.getTime()) ? String(value) : `${String(d.getHours()).padStart(2, "0")}:00`;
-}
-
-/** One row shape whatever the source: {key, label, calls, connected, connect_rate, talk_s}. */
-function normalize(row, groupBy, userName) {
-  const calls = row.calls ?? row.total ?? row.total_calls ?? 0;
-  const connected = row.connected ?? row.answered ?? row.connected_calls ?? 0;
-  const key = groupBy === "agent" ? row.agent_id ?? row.user_id ?? row.key : row.hour ?? row.bucket ?? row.key;
-  return {
-    key,
-    label: groupBy === "agent" ? row.agent_name || row.name || userName(key) : hourLabel(key),
-    calls,
-    connected,
-    connect_rate: row.connect_rate ?? (calls ? connected / calls : 0),
-    talk_s: row.talk_time_s ?? row.talk_s ?? row.talk_seconds ?? 0,
-  };
-}
-
-async function fromServer(range, groupBy, userName) {
-  const q = new URLSearchParams({ from: range.from, to: range.to, group_by: groupBy });
-  const body = await api(`${SUMMARY}?${q}`);
-  const rows = Array.isArray(body) ? body : body.data || body.rows || [];
-  return rows.map((r) => normalize(r, groupBy, userName));
-}
-
-/** Without the reports endpoint, the same summary computed from the call list. */
-function fromCalls(calls, groupBy, userName) {
-  const groups = new Map();
-  if (groupBy === "hour") for (let hh = 0; hh < 24; hh += 1) groups.set(hh, { calls: 0, connected: 0, talk_s: 0 });
-  for (const call of calls) {
-    let key;
-    if (groupBy === "agent") {
-      if (call.agent_id == null) continue;
-      key = call.agent_id;
-    } else {
-      key = new Date(call.started_at || call.created_at).getHours();
-    }
-    const g = groups.get(key) || { calls: 0, connected: 0, talk_s: 0 };
-    g.calls += 1;
-    if (call.answered_at) g.connected += 1;
-    g.talk_s += call.duration_s || 0;
-    groups.set(key, g);
-  }
-  return [...groups.entries()]
-    .sort((a, b) => (groupBy === "hour" ? a[0] - b[0] : userName(a[0]).localeCompare(userName(b[0]))))
-    .map(([key, g]) => normalize({ ...g, key, talk_s: g.talk_s }, groupBy, userName));
+/**
+ * calls-summary rows: {hour_of_day | agent_id + agent_name, incoming, outgoing, total,
+ * connected, connect_rate (null without calls), missed, rejected, talk_time_s, avg_talk_s, ...}.
+ */
+async function summary(range, groupBy) {
+  const body = await api(`${SUMMARY}?${query(range, groupBy)}`);
+  return body.rows.map((row) => ({
+    label: groupBy === "agent" ? row.agent_name || "No agent" : `${String(row.hour_of_day).padStart(2, "0")}:00`,
+    calls: row.total,
+    connected: row.connected,
+    connect_rate: row.connect_rate ?? 0,
+    talk_s: row.talk_time_s,
+  }));
 }
 
 function barChart(title, labels, values, { format = (v) => String(v), color = "#1f6feb", whole = false } = {}) {
@@ -140,34 +101,20 @@ function table(caption, rows, firstHeader) {
 
 async function downloadCsv(range, groupBy) {
   // A plain link cannot carry the bearer token, so fetch the CSV and save it from a blob.
-  const q = new URLSearchParams({ from: range.from, to: range.to, group_by: groupBy, format: "csv" });
-  const resp = await fetch(`${SUMMARY}?${q}`, { headers: { Authorization: `Bearer ${getToken()}` } });
+  const resp = await fetch(`${SUMMARY}?${query(range, groupBy, "csv")}`, { headers: { Authorization: `Bearer ${getToken()}` } });
   if (!resp.ok) {
     toast(`CSV download failed (HTTP ${resp.status})`, { kind: "error" });
     return;
   }
-  saveBlob(await resp.blob(), `calls-by-${groupBy}-${range.from.slice(0, 10)}.csv`);
-}
-
-function saveBlob(blob, filename) {
-  const url = URL.createObjectURL(blob);
-  const a = h("a", { href: url, download: filename });
+  const url = URL.createObjectURL(await resp.blob());
+  const a = h("a", { href: url, download: `calls-by-${groupBy}-${range.from}-${range.to}.csv` });
   document.body.append(a);
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
-/** The same columns as the tables, for a summary computed in the browser. */
-function localCsv(rows, groupBy, range) {
-  const quote = (v) => (/[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
-  const lines = [[groupBy, "calls", "connected", "connect_rate", "talk_time_s"].join(",")];
-  for (const r of rows) lines.push([r.label, r.calls, r.connected, r.connect_rate.toFixed(3), r.talk_s].map(quote).join(","));
-  saveBlob(new Blob([`${lines.join("\n")}\n`], { type: "text/csv" }), `calls-by-${groupBy}-${range.from.slice(0, 10)}.csv`);
-}
-
-export function renderReports(view, { features, userName }) {
-  const server = has(features, "GET", SUMMARY);
+export function renderReports(view) {
   const today = new Date();
   const from = h("input", { id: "report-from", type: "date", value: isoDate(today) });
   const to = h("input", { id: "report-to", type: "date", value: isoDate(today) });
@@ -181,53 +128,35 @@ export function renderReports(view, { features, userName }) {
   };
 
   async function load() {
-    const range = period(from.value, to.value);
+    const range = { from: from.value, to: to.value };
     output.setAttribute("aria-busy", "true");
     let byHour;
     let byAgent;
     try {
-      if (server) {
-        [byHour, byAgent] = await Promise.all([fromServer(range, "hour", userName), fromServer(range, "agent", userName)]);
-      } else {
-        const q = new URLSearchParams({ since: range.from, until: range.to, limit: "200" });
-        const calls = await allPages(`/api/calls?${q}`, 5000);
-        byHour = fromCalls(calls, "hour", userName);
-        byAgent = fromCalls(calls, "agent", userName);
-      }
+      [byHour, byAgent] = await Promise.all([summary(range, "hour_of_day"), summary(range, "agent")]);
     } catch (err) {
       replace(output, h("p.form-error", { role: "alert" }, err.message));
       return;
     } finally {
       output.removeAttribute("aria-busy");
     }
-    const rowsBy = { hour: byHour, agent: byAgent };
-    const csv = (groupBy, text) =>
-      h(
-        "button",
-        {
-          type: "button",
-          id: `csv-${groupBy}`,
-          onclick: () => (server ? downloadCsv(range, groupBy) : localCsv(rowsBy[groupBy], groupBy, range)),
-        },
-        text,
-      );
+    const csv = (groupBy, id, text) => h("button", { type: "button", id, onclick: () => downloadCsv(range, groupBy) }, text);
     replace(
       output,
-      server ? null : h("p.muted", {}, "Computed in the browser from the call list (this gateway has no reports endpoint)."),
       h(
         "div.report-grid",
         {},
         h(
           "section.card",
           { "aria-labelledby": "by-hour-title" },
-          h("div.card-head", {}, h("h2", { id: "by-hour-title" }, "Calls per hour"), csv("hour", "Download CSV")),
+          h("div.card-head", {}, h("h2", { id: "by-hour-title" }, "Calls per hour"), csv("hour_of_day", "csv-hour", "Download CSV")),
           barChart("Calls per hour", byHour.map((r) => r.label), byHour.map((r) => r.calls), { whole: true }),
           table("Calls per hour", byHour.filter((r) => r.calls), "Hour"),
         ),
         h(
           "section.card",
           { "aria-labelledby": "by-agent-title" },
-          h("div.card-head", {}, h("h2", { id: "by-agent-title" }, "Agents"), csv("agent", "Download CSV")),
+          h("div.card-head", {}, h("h2", { id: "by-agent-title" }, "Agents"), csv("agent", "csv-agent", "Download CSV")),
           barChart("Connect rate per agent", byAgent.map((r) => r.label), byAgent.map((r) => Math.round(r.connect_rate * 100)), {
             format: (v) => `${v}%`,
             color: "#1a7f37",

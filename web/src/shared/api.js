@@ -1,5 +1,4 @@
-// REST access to the gateway: bearer token from sessionStorage, the one JSON error shape,
-// and feature detection from the OpenAPI document (endpoints other releases may lack).
+// REST access to the gateway: bearer token from sessionStorage and the one JSON error shape.
 
 const TOKEN_KEY = "dialgate.token";
 
@@ -58,51 +57,4 @@ export async function login(email, password) {
   const data = await api("/api/auth/login", { method: "POST", json: { email, password } });
   setToken(data.token);
   return data.user;
-}
-
-let featurePaths = null;
-
-// Path parameters may be named differently ({id}, {call_id}): compare the shapes only.
-const shape = (path) => path.replace(/\{[^}]*\}/g, "{}");
-
-/** Which endpoints this gateway has: "METHOD /path" strings from its OpenAPI document. */
-export async function loadFeatures() {
-  if (featurePaths) return featurePaths;
-  featurePaths = new Set();
-  try {
-    const spec = await api("/api/openapi.json");
-    for (const [path, ops] of Object.entries(spec.paths || {})) {
-      for (const method of Object.keys(ops)) featurePaths.add(`${method.toUpperCase()} ${shape(path)}`);
-    }
-  } catch {
-    // Without the document every optional panel stays hidden; the core still works.
-  }
-  return featurePaths;
-}
-
-export function has(features, method, path) {
-  return features.has(`${method} ${shape(path)}`);
-}
-
-/** GET an optional endpoint: null when this gateway does not have it (404/405). */
-export async function optional(path) {
-  try {
-    return await api(path);
-  } catch (err) {
-    if (err instanceof ApiError && (err.status === 404 || err.status === 405)) return null;
-    throw err;
-  }
-}
-
-/** Every page of a cursor-paged list, up to `max` items. */
-export async function allPages(path, max = 500) {
-  const items = [];
-  let cursor = null;
-  do {
-    const sep = path.includes("?") ? "&" : "?";
-    const page = await api(cursor ? `${path}${sep}cursor=${encodeURIComponent(cursor)}` : path);
-    items.push(...(page.data || []));
-    cursor = page.next_cursor;
-  } while (cursor && items.length < max);
-  return items;
 }

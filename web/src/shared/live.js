@@ -10,8 +10,21 @@ export function connectLive(token, { onStatus } = {}) {
     reconnectionDelayMax: 5000,
   });
   const status = (state, detail) => onStatus && onStatus(state, detail);
+  let heartbeat = null;
+  const stopHeartbeat = () => {
+    if (heartbeat) clearInterval(heartbeat);
+    heartbeat = null;
+  };
   socket.on("connect", () => status("connected"));
-  socket.on("disconnect", (reason) => status("disconnected", reason));
+  // Presence counts a silent socket as gone after a grace period: say we are still here.
+  socket.on("hello", ({ heartbeat_interval_s: every }) => {
+    stopHeartbeat();
+    heartbeat = setInterval(() => socket.emit("heartbeat", {}), every * 1000);
+  });
+  socket.on("disconnect", (reason) => {
+    stopHeartbeat();
+    status("disconnected", reason);
+  });
   socket.on("connect_error", (err) => {
     const reason = err && err.message;
     status("error", reason);
@@ -46,6 +59,7 @@ export function connectLive(token, { onStatus } = {}) {
       socket.emit(event, data ?? {});
     },
     close() {
+      stopHeartbeat();
       socket.close();
     },
   };
