@@ -89,9 +89,13 @@ class Applier:
         self._tasks.append(loop.create_task(self._sweep()))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        pending = set(self._tasks)
+        while pending:
+            # A cancellation can be lost inside redis-py's read (Python 3.11's asyncio.timeout
+            # races it with its own): cancel again until every consumer has really stopped.
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=0.5)
         self._tasks.clear()
         if self.redis is not None:
             # Hand the lease over at once rather than after it expires.
