@@ -1,4 +1,4 @@
-"""The `dialgate` command: serve, demo, migrate, create-user."""
+"""The `dialgate` command: serve, demo, migrate, create-user, webhooks replay, applier."""
 
 import argparse
 import asyncio
@@ -176,6 +176,19 @@ def cmd_webhooks_replay(args: argparse.Namespace) -> None:
         sys.exit(1)
 
 
+def cmd_applier(args: argparse.Namespace) -> None:
+    from webhooks.worker import run_applier  # only this command needs it
+
+    settings = _settings()
+    if not settings.redis_url:
+        sys.exit(
+            "dialgate: the applier runs apart from the gateway only with REDIS_URL set "
+            "(without Redis each gateway applies its own webhooks)"
+        )
+    logsetup.configure(settings.log_level)
+    asyncio.run(run_applier(settings))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dialgate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -212,6 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--account", type=int, help="one carrier account id")
     p.add_argument("--id", type=int, action="append", help="one inbox row (repeatable)")
     p.set_defaults(func=cmd_webhooks_replay)
+    p = sub.add_parser(
+        "applier", help="apply stored webhooks only, apart from the web gateway (needs REDIS_URL)"
+    )
+    p.set_defaults(func=cmd_applier)
     return parser
 
 
