@@ -1,4 +1,8 @@
-"""The applier apart from the web gateway: `dialgate applier` processes fed through Redis."""
+"""The applier apart from the web gateway: `dialgate applier` processes fed through Redis.
+
+Sandbox and Twilio callbacks are stored by a web process that applies nothing, applied by a
+`dialgate applier` subprocess, and their pushes reach the agent's socket on the web process.
+"""
 
 import asyncio
 import os
@@ -16,9 +20,16 @@ from gateway.models import Call, InboxStatus, WebhookInbox
 from gateway.settings import Settings
 from tests.conftest import GatewayFactory
 from tests.integration.test_redis_scaleout import channel, redis_url
+from tests.integration.test_twilio_flow import (
+    AUTH_TOKEN,
+    PRIYA_E164,
+    console_call,
+    hook_url,
+    register_twilio,
+)
+from tests.standins.twilio_api import new_sid, post_signed
 
 __all__ = ["channel", "redis_url"]  # fixtures shared with the scale-out tests
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_in_process_applier_off_needs_redis(
@@ -96,6 +107,18 @@ async def test_a_separate_applier_process_applies_and_pushes(
         rows = (await session.exec(select(WebhookInbox.status))).all()
     assert (stored.status, stored.outcome) == ("completed", "completed")
     assert set(rows) == {InboxStatus.APPLIED}
+
+    # Twilio: a console call's signed status callbacks, stored here and applied there.
+    twilio = await register_twilio(web)
+    sid = new_sid("CA")
+    for seq, progress in enumerate(["initiated", "ringing", "in-progress", "completed"]):
+        params = console_call(sid, progress, seq, to=PRIYA_E164, duration=7 if seq == 3 else None)
+        sent = await post_signed(web.http, hook_url(web, twilio["id"]), params, AUTH_TOKEN)
+        assert sent.status == 204
+    await web.settled(timeout=30)
+    async with web.app[sessionmaker_key]() as session:
+        console = (await session.exec(select(Call).where(col(Call.carrier_call_id) == sid))).one()
+    assert (console.status, console.outcome, console.duration_s) == ("completed", "completed", 7)
 
     proc = applier_process[0]
     proc.terminate()
