@@ -30,6 +30,7 @@ import aiohttp
 import asyncpg
 import sqlalchemy as sa
 from aiohttp import web
+from redis.asyncio import Redis
 from sqlmodel import col, select
 from twilio.request_validator import RequestValidator
 
@@ -45,6 +46,7 @@ from gateway.settings import Settings
 from webhooks.applier import Applier
 
 RESULTS = Path(__file__).parent / "results"
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PG_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/dialgate_test"
 )
@@ -218,10 +220,10 @@ def sqlite_database() -> Database:
     return Database("sqlite", url, lambda: shutil.rmtree(directory, ignore_errors=True))
 
 
-def _pg_urls() -> tuple[str, str, str]:
+def _pg_urls(tag: str = "") -> tuple[str, str, str]:
     """Admin DSN, this run's throwaway database name and its URL."""
     parts = urlsplit(PG_URL)
-    name = f"{BENCH_DB_PREFIX}_{os.getpid()}"
+    name = f"{BENCH_DB_PREFIX}_{tag}{os.getpid()}"
     admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
     return admin, name, urlunsplit(parts._replace(path=f"/{name}"))
 
@@ -249,8 +251,8 @@ async def _pg_admin(admin_dsn: str, name: str, *, create: bool) -> dict[str, Any
         await conn.close()
 
 
-def postgres_database() -> Database:
-    admin, name, url = _pg_urls()
+def postgres_database(tag: str = "") -> Database:
+    admin, name, url = _pg_urls(tag)
     info = asyncio.run(_pg_admin(admin, name, create=True))
 
     def drop() -> None:
@@ -271,6 +273,58 @@ def settings_values(database_url: str, port: int) -> dict[str, Any]:
         "ARGON2_TIME_COST": 1,
         "ARGON2_MEMORY_COST_KIB": 256,
     }
+
+
+def applier_env(values: dict[str, Any]) -> dict[str, str]:
+    """The environment of a `dialgate applier` process: the gateway's settings."""
+    env = {k: v for k, v in os.environ.items() if k not in values}
+    env.update({k: str(v) for k, v in values.items() if v is not None})
+    return env
+
+
+class Appliers:
+    """N `dialgate applier` processes, as an operator runs them next to the web process."""
+
+    def __init__(self, count: int, values: dict[str, Any]) -> None:
+        self.count = count
+        self.values = values
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self._cwd = tempfile.mkdtemp(prefix="dialgate-bench-applier-")  # no .env there
+
+    def start(self) -> None:
+        for _ in range(self.count):
+            self.processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "gateway.cli", "applier"],
+                    env=applier_env(self.values),
+                    cwd=self._cwd,
+                )
+            )
+
+    def cpu_seconds(self) -> float:
+        return sum(cpu_seconds(p.pid) for p in self.processes if p.poll() is None)
+
+    def stop(self) -> None:
+        for proc in self.processes:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.processes:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        shutil.rmtree(self._cwd, ignore_errors=True)
+
+
+async def _drop_redis_keys(url: str, prefix: str) -> None:
+    client = Redis.from_url(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 async def seed(settings: Settings) -> tuple[int, int]:
@@ -505,65 +559,131 @@ def session(concurrency: int) -> aiohttp.ClientSession:
 
 
 @dataclass
+class Variant:
+    """One way of running the full path, on its own database (so no backlog is shared)."""
+
+    name: str
+    server: Server
+    database: Database
+    warmup_account: int
+    measured_account: int
+    appliers: Appliers | None = None
+
+    def start(self) -> None:
+        self.server.start()
+        if self.appliers is not None:
+            self.appliers.start()
+
+    def stop(self) -> None:
+        self.server.stop()
+        if self.appliers is not None:
+            self.appliers.stop()
+
+
+@dataclass
 class Plan:
     args: argparse.Namespace
     baseline: Server
-    gateway: Server
-    database_url: str
-    warmup_account: int
-    measured_account: int
+    variants: list[Variant]
 
 
-async def measure(plan: Plan) -> tuple[RunResult, RunResult, dict[str, Any]]:
+@dataclass
+class Measured:
+    variant: Variant
+    run: RunResult
+    inbox: dict[int, dict[str, int]]
+    applier: dict[str, Any]
+
+
+async def measure_variant(
+    plan: Plan, variant: Variant, http: aiohttp.ClientSession, tag: str
+) -> Measured:
+    args = plan.args
+    kw: dict[str, Any] = {"concurrency": args.concurrency, "time_limit_s": args.time_limit}
+    gateway = variant.server
+    warm = prepare(gateway.url, variant.warmup_account, f"{tag}0", args.warmup)
+    measured = prepare(gateway.url, variant.measured_account, f"{tag}1", args.events)
+    await gateway.wait_ready(http)
+    warm_full = await drive("warm-up", http, gateway.url, warm, server_pid=gateway.pid, **kw)
+    db = variant.database.url
+    if variant.appliers is not None:
+        # The warm-up's rows applied first: the measurement starts with no backlog.
+        started = time.perf_counter()
+        while _pending(await inbox_counts(db)) and time.perf_counter() - started < 120:  # noqa: ASYNC110
+            await asyncio.sleep(0.5)
+    # A marker for attaching a profiler (py-spy record --pid ...) to the measured part.
+    print(f"measuring {variant.name} (gateway pid {gateway.pid})", flush=True)
+    applier_cpu = variant.appliers.cpu_seconds() if variant.appliers else 0.0
+    full = await drive(variant.name, http, gateway.url, measured, server_pid=gateway.pid, **kw)
+    counts = await inbox_counts(db)
+    at_end = counts
+
+    def by_account(counts: dict[int, dict[str, int]]) -> dict[str, dict[str, int]]:
+        return {
+            "measured": counts.get(variant.measured_account, {}),
+            "warm-up": counts.get(variant.warmup_account, {}),
+        }
+
+    applier: dict[str, Any] = {
+        "processes": variant.appliers.count if variant.appliers else 0,
+        "at_end_of_load": by_account(at_end),
+        "applied_per_s_during_load": round(
+            at_end.get(variant.measured_account, {}).get("applied", 0) / full.elapsed_s, 1
+        ),
+    }
+    if args.drain > 0:
+        # How fast the applier catches up once the load stops.
+        started = time.perf_counter()
+        deadline = started + args.drain
+        while _pending(counts) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.5)
+            counts = await inbox_counts(db)
+        drain_s = time.perf_counter() - started
+        applied = counts.get(variant.measured_account, {}).get("applied", 0)
+        applier["drain_s"] = round(drain_s, 1)
+        applier["after_drain"] = by_account(counts)
+        applier["drain_rows_per_s"] = round((_pending(at_end) - _pending(counts)) / drain_s, 1)
+        # From the first request until the last row was applied (or the drain gave up).
+        applier["applied_per_s_overall"] = round(applied / (full.elapsed_s + drain_s), 1)
+        applier["all_applied"] = _pending(counts) == 0
+    if variant.appliers is not None:
+        spent = variant.appliers.cpu_seconds() - applier_cpu
+        applied = sum(c.get("applied", 0) for c in (counts.get(variant.measured_account, {}),))
+        applier["applier_processes_cpu_s"] = round(spent, 2)
+        if applied:
+            applier["applier_cpu_ms_per_applied"] = round(spent / applied * 1000, 2)
+    if warm_full.ok != warm_full.requests:
+        full.errors.append(f"warm-up: {warm_full.statuses}")
+    return Measured(variant, full, at_end, applier)
+
+
+def _pending(counts: dict[int, dict[str, int]]) -> int:
+    return sum(c.get("pending", 0) for c in counts.values())
+
+
+async def measure(plan: Plan) -> tuple[RunResult, list[Measured]]:
     args = plan.args
     tag = f"{os.getpid() % 0xFFFF:04x}"
-    warm = prepare(plan.gateway.url, plan.warmup_account, f"{tag}0", args.warmup)
-    measured = prepare(plan.gateway.url, plan.measured_account, f"{tag}1", args.events)
+    warm = prepare(plan.baseline.url, 1, f"{tag}0", args.warmup)
+    measured = prepare(plan.baseline.url, 1, f"{tag}1", args.events)
     kw: dict[str, Any] = {"concurrency": args.concurrency, "time_limit_s": args.time_limit}
+    results: list[Measured] = []
     async with session(args.concurrency) as http:
-        await asyncio.gather(plan.baseline.wait_ready(http), plan.gateway.wait_ready(http))
+        await plan.baseline.wait_ready(http)
         # Warm-up: connections, SQL compilation caches, the account cache; not measured.
         await drive("warm-up", http, plan.baseline.url, warm, server_pid=plan.baseline.pid, **kw)
         print(f"measuring the baseline (pid {plan.baseline.pid})", flush=True)
         base = await drive(
             "baseline", http, plan.baseline.url, measured, server_pid=plan.baseline.pid, **kw
         )
-        warm_full = await drive(
-            "warm-up", http, plan.gateway.url, warm, server_pid=plan.gateway.pid, **kw
-        )
-        # A marker for attaching a profiler (py-spy record --pid ...) to the measured part.
-        print(f"measuring the full path (gateway pid {plan.gateway.pid})", flush=True)
-        full = await drive(
-            "full", http, plan.gateway.url, measured, server_pid=plan.gateway.pid, **kw
-        )
-    db = plan.database_url
-    counts = await inbox_counts(db)
-    at_end = counts
-
-    def by_account(counts: dict[int, dict[str, int]]) -> dict[str, dict[str, int]]:
-        return {
-            "measured": counts.get(plan.measured_account, {}),
-            "warm-up": counts.get(plan.warmup_account, {}),
-        }
-
-    def pending(counts: dict[int, dict[str, int]]) -> int:
-        return sum(c.get("pending", 0) for c in counts.values())
-
-    applier: dict[str, Any] = {"at_end_of_load": by_account(at_end)}
-    if args.drain > 0:
-        # How fast the applier (one task, same process) catches up once the load stops.
-        started = time.perf_counter()
-        deadline = started + args.drain
-        while pending(counts) and time.perf_counter() < deadline:
-            await asyncio.sleep(0.5)
-            counts = await inbox_counts(db)
-        drain_s = time.perf_counter() - started
-        applier["drain_s"] = round(drain_s, 1)
-        applier["after_drain"] = by_account(counts)
-        applier["drain_rows_per_s"] = round((pending(at_end) - pending(counts)) / drain_s, 1)
-    if warm_full.ok != warm_full.requests:
-        full.errors.append(f"warm-up: {warm_full.statuses}")
-    return base, full, {"inbox": at_end, "applier": applier}
+        for variant in plan.variants:
+            # One variant at a time: the others' processes would compete for the CPUs.
+            variant.start()
+            try:
+                results.append(await measure_variant(plan, variant, http, tag))
+            finally:
+                variant.stop()
+    return base, results
 
 
 # --- report -----------------------------------------------------------------------------------
@@ -627,57 +747,74 @@ def row(label: str, s: dict[str, Any]) -> str:
 
 
 def report(
-    args: argparse.Namespace,
-    database: Database,
-    base: RunResult,
-    full: RunResult,
-    extra: dict[str, Any],
-    accounts: tuple[int, int],
+    args: argparse.Namespace, kind: str, base: RunResult, measured: list[Measured]
 ) -> tuple[dict[str, Any], bool]:
-    warmup_account, measured_account = accounts
-    b, f = base.summary(), full.summary()
-    committed = sum(extra["inbox"].get(measured_account, {}).values())
-    warm_committed = sum(extra["inbox"].get(warmup_account, {}).values())
-    checks = {
-        "baseline_all_2xx": base.ok == base.requests,
-        "full_all_2xx": full.ok == full.requests and not full.errors,
-        "inbox_rows_equal_events": committed == args.events,
-        "warmup_rows_equal_warmup": warm_committed == args.warmup,
-    }
-    ratios = {
-        "throughput_full_over_baseline": round(f["throughput_rps"] / b["throughput_rps"], 3),
-        "p99_full_over_baseline": round(f["latency_ms"]["p99"] / b["latency_ms"]["p99"], 2),
-        # Independent of which process is the bottleneck (see README).
-        "server_cpu_per_request_full_over_baseline": round(
-            f["server_cpu_us_per_request"] / b["server_cpu_us_per_request"], 2
-        ),
-    }
+    b = base.summary()
+    checks: dict[str, bool] = {"baseline_all_2xx": base.ok == base.requests}
+    variants: list[dict[str, Any]] = []
+    for m in measured:
+        f = m.run.summary()
+        v = m.variant
+        committed = sum(m.inbox.get(v.measured_account, {}).values())
+        warm_committed = sum(m.inbox.get(v.warmup_account, {}).values())
+        checks[f"{v.name}: all_2xx"] = m.run.ok == m.run.requests and not m.run.errors
+        checks[f"{v.name}: inbox_rows_equal_events"] = committed == args.events
+        checks[f"{v.name}: warmup_rows_equal_warmup"] = warm_committed == args.warmup
+        ratios = {
+            "throughput_full_over_baseline": round(f["throughput_rps"] / b["throughput_rps"], 3),
+            "p99_full_over_baseline": round(f["latency_ms"]["p99"] / b["latency_ms"]["p99"], 2),
+            # Independent of which process is the bottleneck (see README).
+            "server_cpu_per_request_full_over_baseline": round(
+                f["server_cpu_us_per_request"] / b["server_cpu_us_per_request"], 2
+            ),
+        }
+        variants.append(
+            {
+                "name": v.name,
+                "full": f,
+                "ratios": ratios,
+                "applier": m.applier,
+                "committed": committed,
+                "warmup_committed": warm_committed,
+            }
+        )
     machine = machine_info()
     machine["loadavg_1m_at_start"] = args.loadavg_at_start
     print(
         f"\nWebhook ingest: {args.events} signed Twilio status callbacks, "
-        f"concurrency {args.concurrency}, database {database.kind}; "
-        f"{machine['nproc']} CPUs, Python {machine['python']}\n"
+        f"concurrency {args.concurrency}, database {kind}; "
+        f"{machine['nproc']} CPUs, Python {machine['python']}, "
+        f"load average {args.loadavg_at_start} → {machine['loadavg_1m']}\n"
     )
     print(
-        f"{'':<22}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}"
-        f"{'2xx':>8}{'':<8}{'srv µs':>8}{'cli µs':>8}"
+        f"{'':<22}{'acks/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}"
+        f"{'2xx':>8}{'':<8}{'srv µs':>8}{'cli µs':>8}{'applied/s':>11}"
     )
     print(row("baseline (bare)", b))
-    print(row(f"full path ({database.kind})", f))
-    print(
-        f"\nfull/baseline: throughput {ratios['throughput_full_over_baseline']:.2f}x, "
-        f"p99 time-to-ack {ratios['p99_full_over_baseline']:.1f}x, "
-        f"server CPU per request {ratios['server_cpu_per_request_full_over_baseline']:.1f}x"
-    )
-    print(f"inbox rows committed: {committed} of {args.events} (warm-up {warm_committed})")
-    applier = extra["applier"]
-    print(f"applier, at end of load: {applier['at_end_of_load']}")
-    if "after_drain" in applier:
+    for vr in variants:
+        a = vr["applier"]
+        rate = a.get("applied_per_s_overall", a["applied_per_s_during_load"])
+        print(row(vr["name"], vr["full"]) + f"{rate:>11,.0f}")
+    for vr in variants:
+        r, a = vr["ratios"], vr["applier"]
         print(
-            f"applier, after {applier['drain_s']} s of drain: {applier['after_drain']} "
-            f"({applier['drain_rows_per_s']} rows/s)"
+            f"\n{vr['name']}: {r['throughput_full_over_baseline']:.2f}x the baseline's acks/s, "
+            f"p99 time-to-ack {r['p99_full_over_baseline']:.1f}x, "
+            f"server CPU per request {r['server_cpu_per_request_full_over_baseline']:.1f}x"
         )
+        print(f"  inbox rows committed: {vr['committed']} of {args.events}")
+        print(
+            f"  applier: {a['applied_per_s_during_load']} rows/s during the load; "
+            f"at its end {a['at_end_of_load']['measured']}"
+        )
+        if "after_drain" in a:
+            print(
+                f"  after {a['drain_s']} s of drain: {a['after_drain']['measured']} "
+                f"({a['drain_rows_per_s']} rows/s; {a['applied_per_s_overall']} applied/s "
+                "from the first request to the last row applied)"
+            )
+        if "applier_cpu_ms_per_applied" in a:
+            print(f"  applier processes' CPU: {a['applier_cpu_ms_per_applied']} ms per row")
     ok = all(checks.values())
     print("verified: " + ("yes" if ok else f"NO {checks}"))
     result = {
@@ -687,17 +824,21 @@ def report(
             "events": args.events,
             "warmup": args.warmup,
             "concurrency": args.concurrency,
-            "database": database.kind,
+            "database": kind,
             "applier": not args.no_applier,
+            "workers": args.workers,
+            "drain_s": args.drain,
             "kind": "twilio status callback, form-encoded, X-Twilio-Signature HMAC-SHA1",
         },
         "machine": machine,
         "source": source_revision(),
-        "database": database.info,
+        "database": measured[0].variant.database.info if measured else {},
         "baseline": b,
-        "full": f,
-        "ratios": ratios,
-        "applier": applier,
+        # The in-process variant under the keys earlier results used.
+        "full": variants[0]["full"],
+        "ratios": variants[0]["ratios"],
+        "applier": variants[0]["applier"],
+        "variants": variants,
         "checks": checks,
         "verified": ok,
     }
@@ -735,44 +876,68 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", type=Path, help="write a cProfile of the gateway process to this file"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also measure the full path with Redis, its applier off and N `dialgate applier` "
+        "processes (Redis at TEST_REDIS_URL)",
+    )
     args = parser.parse_args(argv)
+    if args.workers < 0 or (args.workers and args.no_applier):
+        parser.error("--workers must be positive, and needs the applier")
     if args.events < 1 or args.concurrency < 1 or args.warmup < 0:
         parser.error("--events and --concurrency must be positive, --warmup not negative")
     return args
 
 
+def _variant(
+    args: argparse.Namespace, name: str, database: Database, workers: int, channel: str
+) -> Variant:
+    port = free_port()
+    values = settings_values(database.url, port)
+    if workers:
+        values.update(REDIS_URL=REDIS_URL, SOCKETIO_CHANNEL=channel, APPLIER_IN_PROCESS=False)
+    accounts = asyncio.run(seed(Settings(_env_file=None, **values)))
+    profile = str(args.profile.resolve()) if args.profile and not workers else None
+    server = Server("gateway", port, serve_gateway, port, values, profile, not args.no_applier)
+    appliers = Appliers(workers, values) if workers else None
+    return Variant(name, server, database, accounts[0], accounts[1], appliers)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.loadavg_at_start = round(os.getloadavg()[0], 2)
-    database = sqlite_database() if args.database == "sqlite" else postgres_database()
+    kind = args.database
+    channel = f"dialgate-bench-{os.getpid()}"
+    databases: list[Database] = []
+
+    def new_database(tag: str) -> Database:
+        database = sqlite_database() if kind == "sqlite" else postgres_database(tag)
+        databases.append(database)
+        return database
+
     try:
-        port = free_port()
-        values = settings_values(database.url, port)
-        accounts = asyncio.run(seed(Settings(_env_file=None, **values)))
-        profile = str(args.profile.resolve()) if args.profile else None
+        variants = [_variant(args, f"full path ({kind})", new_database(""), 0, channel)]
+        if args.workers:
+            name = f"+ {args.workers} applier proc."
+            variants.append(_variant(args, name, new_database("w"), args.workers, channel))
         base_port = free_port()
-        plan = Plan(
-            args=args,
-            baseline=Server("baseline", base_port, serve_baseline, base_port),
-            gateway=Server(
-                "gateway", port, serve_gateway, port, values, profile, not args.no_applier
-            ),
-            database_url=database.url,
-            warmup_account=accounts[0],
-            measured_account=accounts[1],
-        )
-        servers = (plan.baseline, plan.gateway)
+        baseline = Server("baseline", base_port, serve_baseline, base_port)
+        plan = Plan(args=args, baseline=baseline, variants=variants)
+        baseline.start()
         try:
-            for server in servers:
-                server.start()
-            base, full, extra = asyncio.run(measure(plan))
+            base, measured = asyncio.run(measure(plan))
         finally:
-            for server in servers:
-                server.stop()
+            baseline.stop()
     finally:
-        database.cleanup()
-    result, ok = report(args, database, base, full, extra, accounts)
-    output = args.output or RESULTS / f"webhook_ingest-{database.kind}.json"
+        for database in databases:
+            database.cleanup()
+        if args.workers:
+            asyncio.run(_drop_redis_keys(REDIS_URL, channel))
+    result, ok = report(args, kind, base, measured)
+    output = args.output or RESULTS / f"webhook_ingest-{kind}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n")
     print(f"results: {output}")

@@ -41,10 +41,27 @@ async def agent_with_key(session: AsyncSession, *, org_id: int, key: str) -> Use
     ).first()
 
 
+async def users_with_keys(session: AsyncSession, *, org_id: int, keys: set[str]) -> list[User]:
+    """The organization's users whose phone has one of these keys, oldest first."""
+    if not keys:
+        return []
+    rows = await session.exec(
+        select(User)
+        .where(col(User.org_id) == org_id, col(User.phone_key).in_(sorted(keys)))
+        .order_by(col(User.id))
+    )
+    return list(rows.all())
+
+
 async def is_internal(session: AsyncSession, *, org_id: int, key: str) -> str | None:
     """'agent' or 'carrier' if the number is one of the organization's own, else None."""
     if await agent_with_key(session, org_id=org_id, key=key) is not None:
         return "agent"
+    return await carrier_number_internal(session, org_id=org_id, key=key)
+
+
+async def carrier_number_internal(session: AsyncSession, *, org_id: int, key: str) -> str | None:
+    """'carrier' if the number is one of the organization's carrier lines, else None."""
     carrier_number = (
         await session.exec(
             select(CarrierNumber.id).where(

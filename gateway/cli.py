@@ -1,4 +1,5 @@
-"""The `dialgate` command: serve, demo, migrate, create-user, webhooks replay, leads import."""
+"""The `dialgate` command: serve, demo, migrate, create-user, webhooks replay, leads import,
+applier."""
 
 import argparse
 import asyncio
@@ -208,6 +209,19 @@ def cmd_leads_import(args: argparse.Namespace) -> None:
         sys.exit(1)
 
 
+def cmd_applier(args: argparse.Namespace) -> None:
+    from webhooks.worker import run_applier  # only this command needs it
+
+    settings = _settings()
+    if not settings.redis_url:
+        sys.exit(
+            "dialgate: the applier runs apart from the gateway only with REDIS_URL set "
+            "(without Redis each gateway applies its own webhooks)"
+        )
+    logsetup.configure(settings.log_level)
+    asyncio.run(run_applier(settings))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dialgate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -256,6 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--team-id", type=int)
     p.add_argument("--owner-id", type=int, help="owner of all the new leads")
     p.set_defaults(func=cmd_leads_import)
+    p = sub.add_parser(
+        "applier", help="apply stored webhooks only, apart from the web gateway (needs REDIS_URL)"
+    )
+    p.set_defaults(func=cmd_applier)
     return parser
 
 

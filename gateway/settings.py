@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     applier_reclaim_idle_ms: int = Field(30_000, alias="APPLIER_RECLAIM_IDLE_MS", ge=10)
     # With Redis one process applies webhooks at a time (in order); it holds a lease this long.
     applier_lease_ms: int = Field(5_000, alias="APPLIER_LEASE_MS", ge=100)
+    # false: this web process only stores webhooks and hands them over the Redis stream;
+    # `dialgate applier` processes apply them (needs REDIS_URL).
+    applier_in_process: bool = Field(True, alias="APPLIER_IN_PROCESS")
     # Pending inbox rows older than this are re-queued (and the sweep runs this often).
     inbox_sweep_interval_s: float = Field(15.0, alias="INBOX_SWEEP_INTERVAL_S", gt=0)
     # Reconciliation: a call silent this long is checked with its carrier (every interval);
@@ -98,6 +101,16 @@ class Settings(BaseSettings):
                         f"{name.upper()} must be set to a random value of 16+ characters "
                         "outside dev mode"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _applier_somewhere(self) -> "Settings":
+        if not self.applier_in_process and not self.redis_url:
+            # Without Redis, rows reach the applier only through this process's own queue.
+            raise ValueError(
+                "APPLIER_IN_PROCESS=false needs REDIS_URL (webhooks reach `dialgate applier` "
+                "processes through a Redis stream); without Redis the applier runs in-process"
+            )
         return self
 
     @field_validator("public_base_url")

@@ -28,7 +28,7 @@ from sqlmodel import col, select, update
 from dialer.push import push_calls, push_missed_calls
 from gateway.carriers.base import InboundWebhook, MalformedWebhook
 from gateway.keys import carriers_key, redis_key, runtime_key, sessionmaker_key, settings_key
-from gateway.models import CarrierAccount, InboxStatus, WebhookInbox, utcnow
+from gateway.models import CarrierAccount, InboxStatus, Organization, WebhookInbox, utcnow
 from webhooks.apply import ApplyResult, CallMismatch, apply_events
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,10 @@ def inbound_of(row: WebhookInbox) -> InboundWebhook:
 
 
 class Applier:
-    def __init__(self, app: web.Application) -> None:
+    def __init__(self, app: web.Application, *, consume: bool = True) -> None:
+        """`consume=False`: only hand rows over (to the stream); other processes apply them."""
         self.app = app
+        self.consume = consume
         settings = app[settings_key]
         self.stream = f"{settings.socketio_channel}:webhooks"
         self.consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
@@ -81,6 +83,8 @@ class Applier:
         return self.app.get(redis_key)
 
     async def start(self) -> None:
+        if not self.consume:
+            return
         loop = asyncio.get_running_loop()
         if self.redis is not None:
             self._tasks.append(loop.create_task(self._consume_stream()))
@@ -97,7 +101,7 @@ class Applier:
                 task.cancel()
             _, pending = await asyncio.wait(pending, timeout=0.5)
         self._tasks.clear()
-        if self.redis is not None:
+        if self.redis is not None and self.consume:
             # Hand the lease over at once rather than after it expires.
             with contextlib.suppress(RedisError):
                 await self.redis.eval(_RELEASE, 1, self.lease_key, self.consumer)
@@ -220,11 +224,18 @@ class Applier:
         """Apply one inbox row (idempotent: an applied row is skipped)."""
         app = self.app
         async with app[sessionmaker_key]() as session:
-            row = await session.get(WebhookInbox, row_id)
-            if row is None or row.status != InboxStatus.PENDING:
-                return None
-            account = await session.get(CarrierAccount, row.account_id)
-        assert account is not None
+            # One query for the row, its account and the region new calls' numbers are read in.
+            found = (
+                await session.exec(
+                    select(WebhookInbox, CarrierAccount, Organization.default_region)
+                    .join(CarrierAccount, col(CarrierAccount.id) == WebhookInbox.account_id)
+                    .join(Organization, col(Organization.id) == CarrierAccount.org_id, isouter=True)
+                    .where(col(WebhookInbox.id) == row_id)
+                )
+            ).first()
+        if found is None or found[0].status != InboxStatus.PENDING:
+            return None
+        row, account, region = found
         adapter = app[carriers_key].get(row.carrier)
         if adapter is None:
             await self._finish(row_id, InboxStatus.FAILED, f"no adapter {row.carrier!r}")
@@ -245,6 +256,7 @@ class Applier:
                         events,
                         adapter.sync_kinds,
                         replay=replay,
+                        region=region,
                     )
                     marked = await session.exec(
                         update(WebhookInbox)
@@ -292,7 +304,8 @@ applier_key = web.AppKey("applier", Applier)
 
 
 async def applier_ctx(app: web.Application) -> AsyncIterator[None]:
-    applier = Applier(app)
+    # The settings refuse consume=False without Redis: rows would reach no applier.
+    applier = Applier(app, consume=app[settings_key].applier_in_process)
     app[applier_key] = applier
     await applier.start()
     yield

@@ -3,12 +3,13 @@
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.leads import add_phone_keys, emit_lead_created
-from crm.numbers import agent_with_key, is_internal, leads_with_key
+from crm.numbers import carrier_number_internal, leads_with_key, users_with_keys
 from crm.outbox import call_ended
 from dialer.routing import choose_agent
 from gateway import callstate
@@ -79,31 +80,89 @@ async def _find_call(
     return None
 
 
-async def _lock_call(session: AsyncSession, call: Call) -> Call:
-    """Take the call's write lock, then read it (and, after it, its legs) fresh.
+Locked = tuple[Call, dict[str, CallLeg]]
+
+
+async def _lock_where(session: AsyncSession, *where: Any) -> Locked | None:
+    """Take the write lock of the call matching `where`, then read it and its legs fresh.
 
     A carrier's callbacks for one call are concurrent requests: without the lock two
     transactions read the same state and the later commit overwrites the earlier one's
     transition (a lost `completed`). A no-op UPDATE locks the row on PostgreSQL and takes
     SQLite's write lock, where SELECT ... FOR UPDATE does nothing; the lock holds to commit.
+    Locking first also finds the call, so it is never read before its lock.
     """
-    await session.exec(
+    locked = await session.exec(
         update(Call)
-        .where(col(Call.id) == call.id)
+        .where(*where)
         .values(updated_at=Call.updated_at)
         .execution_options(synchronize_session=False)
     )
-    fresh = await session.get(Call, call.id, populate_existing=True)
-    assert fresh is not None
-    return fresh
+    if locked.rowcount == 0:
+        return None
+    # The call with its legs in one read (one leg per role at most: uq_call_leg_role).
+    rows = (
+        await session.exec(
+            select(Call, CallLeg)
+            .outerjoin(CallLeg, col(CallLeg.call_id) == Call.id)
+            .where(*where)
+            .order_by(col(Call.id))
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    if not rows:
+        return None
+    call = rows[0][0]
+    return call, {leg.role: leg for found, leg in rows if leg is not None and found is call}
+
+
+async def _find_and_lock_call(
+    session: AsyncSession, account: CarrierAccount, event: CallEvent
+) -> Locked | None:
+    """`_find_call`, returning the call locked and read after its lock (`_lock_where`)."""
+    if event.local_call_id is not None:
+        found = await _lock_where(
+            session, col(Call.id) == event.local_call_id, col(Call.account_id) == account.id
+        )
+        if found is not None:
+            return found
+    for carrier_id in (event.parent_call_id, event.carrier_call_id):
+        if not carrier_id:
+            continue
+        found = await _lock_where(
+            session, col(Call.account_id) == account.id, col(Call.carrier_call_id) == carrier_id
+        )
+        if found is not None:
+            return found
+        leg = (
+            await session.exec(
+                select(CallLeg)
+                .join(Call, col(Call.id) == CallLeg.call_id)
+                .where(
+                    col(Call.account_id) == account.id, col(CallLeg.carrier_leg_id) == carrier_id
+                )
+            )
+        ).first()
+        if leg is not None:
+            return await _lock_where(session, col(Call.id) == leg.call_id)
+    return None
 
 
 async def _new_call(
-    session: AsyncSession, settings: Settings, account: CarrierAccount, event: CallEvent
+    session: AsyncSession,
+    settings: Settings,
+    account: CarrierAccount,
+    event: CallEvent,
+    *,
+    region: str | None = None,
 ) -> Call:
-    """A call Dialgate did not start (inbound, or placed from the carrier's console)."""
-    org = await session.get(Organization, account.org_id)
-    region = org.default_region if org else settings.default_region
+    """A call Dialgate did not start (inbound, or placed from the carrier's console).
+
+    `region`: the organization's default region when the caller already read it.
+    """
+    if region is None:
+        org = await session.get(Organization, account.org_id)
+        region = org.default_region if org else settings.default_region
     direction = event.direction or (
         Direction.INBOUND if event.kind == "voice" else Direction.OUTBOUND
     )
@@ -122,14 +181,19 @@ async def _new_call(
         to_number=to_e164 or event.to_number,
         status=CallStatus.QUEUED,
     )
-    agent: User | None = None
-    if our_side is not None:
-        agent = await agent_with_key(
-            session, org_id=account.org_id, key=lookup_key(settings.lookup_key_secret, our_side)
+    our_key = lookup_key(settings.lookup_key_secret, our_side) if our_side else None
+    key = lookup_key(settings.lookup_key_secret, counterpart) if counterpart else None
+    # Users with either number, in one query: our side's agent, or a caller who is staff.
+    staff = await users_with_keys(
+        session, org_id=account.org_id, keys={k for k in (our_key, key) if k}
+    )
+    agent = next((u for u in staff if our_key is not None and u.phone_key == our_key), None)
+    if counterpart is not None and key is not None:
+        internal = (
+            "agent"
+            if any(u.phone_key == key for u in staff)
+            else await carrier_number_internal(session, org_id=account.org_id, key=key)
         )
-    if counterpart is not None:
-        key = lookup_key(settings.lookup_key_secret, counterpart)
-        internal = await is_internal(session, org_id=account.org_id, key=key)
         if internal is None:
             match = await leads_with_key(session, org_id=account.org_id, key=key)
             if match.unique is not None:
@@ -178,14 +242,6 @@ async def _lead_for_unknown_caller(
     return lead
 
 
-async def _leg(session: AsyncSession, call: Call, role: LegRole) -> CallLeg | None:
-    return (
-        await session.exec(
-            select(CallLeg).where(col(CallLeg.call_id) == call.id, col(CallLeg.role) == role)
-        )
-    ).first()
-
-
 def _call_proposal(
     call: Call, role: LegRole, event: CallEvent, customer_leg: CallLeg | None
 ) -> tuple[CallStatus | None, CallOutcome | None, str | None]:
@@ -220,6 +276,7 @@ async def apply_event(
     sync_kinds: frozenset[str] = frozenset({"voice"}),
     *,
     replay: bool = False,
+    region: str | None = None,
 ) -> None:
     assert account.id is not None
     seen = (
@@ -251,7 +308,8 @@ async def apply_event(
                 )
                 result.voice = await _voice_instructions(session, call, role)
         return
-    call = await _find_call(session, account, event)
+    found = await _find_and_lock_call(session, account, event)
+    call, legs = found if found is not None else (None, {})
     if (
         call is not None
         and event.local_call_id is not None
@@ -263,16 +321,14 @@ async def apply_event(
         # a different call. Refused like a bad signature.
         raise CallMismatch(f"callback for call {call.id} names another carrier call")
     if call is None:
-        call = await _new_call(session, settings, account, event)
+        call = await _new_call(session, settings, account, event, region=region)
         result.changed[call.id or 0] = call
-    else:
-        call = await _lock_call(session, call)
     if event.leg is not None:
         role = event.leg if call.bridged else LegRole.CUSTOMER
     elif call.bridged and event.parent_call_id:
         role = LegRole.CUSTOMER
     elif call.bridged:
-        customer = await _leg(session, call, LegRole.CUSTOMER)
+        customer = legs.get(LegRole.CUSTOMER)
         is_customer = customer is not None and customer.carrier_leg_id == event.carrier_call_id
         role = LegRole.CUSTOMER if is_customer else LegRole.AGENT
     else:
@@ -287,7 +343,7 @@ async def apply_event(
             call.recording_url = event.recording_url
             result.changed[call.id or 0] = call
     else:
-        leg = await _leg(session, call, role)
+        leg = legs.get(role)
         if leg is None:
             leg = CallLeg(
                 org_id=call.org_id,
@@ -298,6 +354,7 @@ async def apply_event(
                 else event.to_number,
             )
             session.add(leg)
+            legs[role] = leg
         if leg.carrier_leg_id is None:
             leg.carrier_leg_id = event.carrier_call_id
         disposition = callstate.decide(leg.status, leg.outcome, event.status, event.outcome)
@@ -310,9 +367,7 @@ async def apply_event(
                 event.carrier_status,
                 leg.outcome,
             )
-        customer_leg = (
-            leg if role == LegRole.CUSTOMER else await _leg(session, call, LegRole.CUSTOMER)
-        )
+        customer_leg = legs.get(LegRole.CUSTOMER)
         status, outcome, reason = _call_proposal(call, role, event, customer_leg)
         if (
             status is not None
@@ -372,14 +427,18 @@ async def apply_events(
     sync_kinds: frozenset[str] = frozenset({"voice"}),
     *,
     replay: bool = False,
+    region: str | None = None,
 ) -> ApplyResult:
     """Apply a webhook's events in one transaction; the caller commits.
 
+    `region` is the account's organization's default region, if the caller has read it.
     `replay` re-applies events stored as unknown-status (a fix has since mapped them);
     everything else already recorded stays a duplicate, so replaying twice changes nothing.
     """
     result = ApplyResult()
     for event in events:
-        await apply_event(session, settings, account, event, result, sync_kinds, replay=replay)
+        await apply_event(
+            session, settings, account, event, result, sync_kinds, replay=replay, region=region
+        )
     await session.flush()
     return result
