@@ -44,6 +44,7 @@ from gateway.models import (
     User,
     utcnow,
 )
+from gateway.stopping import stop_tasks
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/dialer"
@@ -531,5 +532,4 @@ async def presence_ctx(app: web.Application) -> AsyncIterator[None]:
     """The sweep runs while the app does (registered after the database and Redis)."""
     task = asyncio.get_running_loop().create_task(_sweep_forever(app))
     yield
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    await stop_tasks([task])

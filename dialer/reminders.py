@@ -13,6 +13,7 @@ from dialer.push import NAMESPACE
 from dialer.rooms import agent_room
 from gateway.keys import sessionmaker_key, settings_key, sio_key
 from gateway.models import FollowUp, Lead, utcnow
+from gateway.stopping import stop_tasks
 
 log = logging.getLogger(__name__)
 BATCH = 100
@@ -71,5 +72,4 @@ async def _sweep_forever(app: web.Application) -> None:
 async def followups_ctx(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.get_running_loop().create_task(_sweep_forever(app))
     yield
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    await stop_tasks([task])

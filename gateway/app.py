@@ -48,6 +48,7 @@ from gateway.keys import (
 )
 from gateway.logsetup import request_id_middleware
 from gateway.settings import Settings
+from gateway.stopping import stop_tasks
 from webhooks.applier import applier_ctx
 from webhooks.reconcile import reconcile_ctx
 from webhooks.routes import inbox_ctx, webhooks_app
@@ -83,10 +84,7 @@ async def tasks_ctx(app: web.Application) -> AsyncIterator[None]:
     # Background work (origination, simulated carrier callbacks) ends before its resources.
     await app[simulator_key].close()
     pending = app[tasks_key]
-    tasks = list(pending)
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await stop_tasks(list(pending))
 
 
 def make_sio(settings: Settings) -> socketio.AsyncServer:

@@ -29,6 +29,7 @@ from dialer.push import push_calls, push_missed_calls
 from gateway.carriers.base import InboundWebhook, MalformedWebhook
 from gateway.keys import carriers_key, redis_key, runtime_key, sessionmaker_key, settings_key
 from gateway.models import CarrierAccount, InboxStatus, Organization, WebhookInbox, utcnow
+from gateway.stopping import stop_tasks
 from webhooks.apply import ApplyResult, CallMismatch, apply_events
 
 log = logging.getLogger(__name__)
@@ -93,13 +94,8 @@ class Applier:
         self._tasks.append(loop.create_task(self._sweep()))
 
     async def stop(self) -> None:
-        pending = set(self._tasks)
-        while pending:
-            # A cancellation can be lost inside redis-py's read (Python 3.11's asyncio.timeout
-            # races it with its own): cancel again until every consumer has really stopped.
-            for task in pending:
-                task.cancel()
-            _, pending = await asyncio.wait(pending, timeout=0.5)
+        # A cancellation can be lost inside redis-py's read (see gateway.stopping).
+        await stop_tasks(self._tasks)
         self._tasks.clear()
         if self.redis is not None and self.consume:
             # Hand the lease over at once rather than after it expires.

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.models import WebhookInbox
+from gateway.stopping import stop_tasks
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 512
@@ -40,8 +41,7 @@ class GroupCommitter:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await stop_tasks([self._task])
         # Requests still waiting get an error (the carrier retries) rather than waiting forever;
         # a batch cut off mid-commit may or may not have landed, and the retry is deduplicated.
         waiting = self._in_flight

@@ -31,6 +31,7 @@ from gateway.models import (
     CarrierAccount,
     utcnow,
 )
+from gateway.stopping import stop_tasks
 from webhooks.apply import apply_events
 
 log = logging.getLogger(__name__)
@@ -180,5 +181,4 @@ async def _sweep_forever(app: web.Application) -> None:
 async def reconcile_ctx(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.get_running_loop().create_task(_sweep_forever(app))
     yield
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    await stop_tasks([task])

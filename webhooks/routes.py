@@ -19,6 +19,7 @@ from gateway.carriers.base import Carrier, InboundWebhook, MalformedWebhook, Sig
 from gateway.errors import error_response
 from gateway.keys import carriers_key, sessionmaker_key, settings_key
 from gateway.models import CarrierAccount
+from gateway.stopping import stop_tasks
 from webhooks.applier import applier_key
 from webhooks.inbox import GroupCommitter
 
@@ -187,10 +188,7 @@ async def inbox_ctx(app: web.Application) -> AsyncIterator[None]:
     committer.start()
     yield
     await committer.stop()
-    loads = list(app[account_loads_key].values())
-    for task in loads:
-        task.cancel()
-    await asyncio.gather(*loads, return_exceptions=True)
+    await stop_tasks(list(app[account_loads_key].values()))
 
 
 def webhooks_app() -> web.Application:

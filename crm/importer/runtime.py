@@ -18,6 +18,7 @@ from dialer.rooms import agent_room
 from gateway.keys import sessionmaker_key, settings_key, sio_key, tasks_key
 from gateway.models import ImportJob
 from gateway.settings import Settings
+from gateway.stopping import stop_tasks
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/dialer"
@@ -126,7 +127,5 @@ async def imports_ctx(app: web.Application) -> AsyncIterator[None]:
     if ids:
         log.info("resuming %s import jobs", len(ids))
     yield
-    for task in list(runtime.running.values()):
-        task.cancel()
-    await asyncio.gather(*runtime.running.values(), return_exceptions=True)
+    await stop_tasks(list(runtime.running.values()))
     await runtime.close()

@@ -40,6 +40,7 @@ from crm.integrations.subscriptions import subscribed
 from crm.outbox import EVENTS_WRITTEN
 from gateway.keys import engine_key, http_key, sessionmaker_key, settings_key
 from gateway.models import IntegrationEvent, WebhookDelivery, WebhookSubscription, utcnow
+from gateway.stopping import stop_tasks
 
 log = logging.getLogger(__name__)
 FAN_OUT_BATCH = 500
@@ -128,11 +129,8 @@ class Dispatcher:
                 await asyncio.wait_for(self.wake.wait(), self.settings.webhook_out_poll_s)
 
     async def close(self) -> None:
-        tasks = list(self.inflight.values())
-        for task in tasks:
-            task.cancel()
         # A cancelled send keeps its lease; it expires into a retry by any process.
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop_tasks(list(self.inflight.values()))
 
     # --- fan-out ------------------------------------------------------------------------------
 
@@ -397,6 +395,5 @@ async def integrations_ctx(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.get_running_loop().create_task(dispatcher.run())
     yield
     sa.event.remove(Session, "after_commit", after_commit)
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    await stop_tasks([task])
     await dispatcher.close()

@@ -24,6 +24,7 @@ from aiohttp import web
 
 from gateway.carriers.sandbox import signature
 from gateway.carriers.sandbox.const import scripted_outcome
+from gateway.stopping import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -400,6 +401,4 @@ class Simulator:
         task.add_done_callback(self.tasks.discard)
 
     async def close(self) -> None:
-        for task in list(self.tasks):
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await stop_tasks(list(self.tasks))
