@@ -22,7 +22,7 @@ from gateway.auth import Principal, current
 from gateway.errors import Conflict, Forbidden, InvalidInput, NotFound, read_model
 from gateway.keys import sessionmaker_key, settings_key
 from gateway.models import AssignmentRule, Lead, LeadAssignment, Role, Team, User
-from gateway.pagination import decode_cursor, parse_limit
+from gateway.pagination import decode_cursor, parse_limit, path_id
 
 routes = web.RouteTableDef()
 
@@ -37,13 +37,6 @@ _KIND_KEYS: dict[str, set[str]] = {
     "language": {"require", "from", "tag_prefix", "match"},
     "sticky": set(),
 }
-
-
-def _path_id(request: web.Request, name: str) -> int:
-    raw = request.match_info[name]
-    if not raw.isdigit():
-        raise NotFound(f"no such {name.removesuffix('_id')}", field=name)
-    return int(raw)
 
 
 def require_supervisor(principal: Principal) -> None:
@@ -201,7 +194,7 @@ async def post_rule(request: web.Request) -> web.Response:
 async def patch_rule(request: web.Request) -> web.Response:
     principal = current(request)
     require_supervisor(principal)
-    rule_id = _path_id(request, "rule_id")
+    rule_id = path_id(request, "rule_id")
     data = await read_model(request, RuleUpdate)
     fields = data.model_fields_set
     async with request.app[sessionmaker_key]() as session:
@@ -234,7 +227,7 @@ async def patch_rule(request: web.Request) -> web.Response:
 async def delete_rule(request: web.Request) -> web.Response:
     principal = current(request)
     require_supervisor(principal)
-    rule_id = _path_id(request, "rule_id")
+    rule_id = path_id(request, "rule_id")
     async with request.app[sessionmaker_key]() as session:
         rule = await _managed_rule(session, principal, rule_id)
         # The audit trail outlives the rule: its rows keep the rule's kind, not the link.
@@ -328,7 +321,7 @@ def _team_limit(principal: Principal) -> int | None:
 async def post_assign(request: web.Request) -> web.Response:
     principal = current(request)
     require_supervisor(principal)
-    lead_id = _path_id(request, "lead_id")
+    lead_id = path_id(request, "lead_id")
     data = await read_model(request, AssignOne)
     _target(data.agent_id, data.auto)
     settings = request.app[settings_key]
@@ -444,7 +437,7 @@ async def post_assign_bulk(request: web.Request) -> web.Response:
 @routes.get("/api/leads/{lead_id}/assignments")
 async def get_assignments(request: web.Request) -> web.Response:
     principal = current(request)
-    lead_id = _path_id(request, "lead_id")
+    lead_id = path_id(request, "lead_id")
     q = request.query
     async with request.app[sessionmaker_key]() as session:
         await visible_lead(session, principal, lead_id)

@@ -25,22 +25,15 @@ from gateway.auth import current
 from gateway.errors import NotFound, read_model
 from gateway.keys import sessionmaker_key, settings_key
 from gateway.models import Call, utcnow
-from gateway.pagination import parse_int, parse_limit
+from gateway.pagination import parse_int, parse_limit, path_id
 
 routes = web.RouteTableDef()
-
-
-def _path_id(request: web.Request, name: str) -> int:
-    raw = request.match_info[name]
-    if not raw.isdigit():
-        raise NotFound(f"no such {name.removesuffix('_id').replace('_', '-')}", field=name)
-    return int(raw)
 
 
 @routes.get("/api/calls/{call_id}/disposition")
 async def get_disposition(request: web.Request) -> web.Response:
     principal = current(request)
-    call_id = _path_id(request, "call_id")
+    call_id = path_id(request, "call_id")
     async with request.app[sessionmaker_key]() as session:
         await visible_call(session, principal, call_id)
         disposition = await disposition_of_call(session, call_id)
@@ -53,7 +46,7 @@ async def get_disposition(request: web.Request) -> web.Response:
 @routes.post("/api/calls/{call_id}/disposition")
 async def post_disposition(request: web.Request) -> web.Response:
     principal = current(request)
-    call_id = _path_id(request, "call_id")
+    call_id = path_id(request, "call_id")
     data = await read_model(request, DispositionIn)
     async with request.app[sessionmaker_key]() as session:
         disposition = await record_disposition(
@@ -72,7 +65,7 @@ async def post_disposition(request: web.Request) -> web.Response:
 @routes.put("/api/calls/{call_id}/disposition")
 async def put_disposition(request: web.Request) -> web.Response:
     principal = current(request)
-    call_id = _path_id(request, "call_id")
+    call_id = path_id(request, "call_id")
     data = await read_model(request, DispositionIn)
     async with request.app[sessionmaker_key]() as session:
         disposition = await amend_disposition(
@@ -86,7 +79,7 @@ async def put_disposition(request: web.Request) -> web.Response:
 @routes.post("/api/leads/{lead_id}/follow-ups")
 async def post_follow_up(request: web.Request) -> web.Response:
     principal = current(request)
-    lead_id = _path_id(request, "lead_id")
+    lead_id = path_id(request, "lead_id")
     data = await read_model(request, FollowUpCreate)
     async with request.app[sessionmaker_key]() as session:
         lead = await visible_lead(session, principal, lead_id)
@@ -122,7 +115,7 @@ async def get_follow_ups(request: web.Request) -> web.Response:
 @routes.patch("/api/follow-ups/{follow_up_id}")
 async def patch_follow_up(request: web.Request) -> web.Response:
     principal = current(request)
-    follow_up_id = _path_id(request, "follow_up_id")
+    follow_up_id = path_id(request, "follow_up_id")
     data = await read_model(request, FollowUpPatch)
     async with request.app[sessionmaker_key]() as session:
         fu, lead = await update_follow_up(session, principal, follow_up_id, data)

@@ -24,19 +24,12 @@ from crm.integrations.subscriptions import (
     update_subscription,
 )
 from gateway.auth import current
-from gateway.errors import NotFound, read_model
+from gateway.errors import read_model
 from gateway.keys import sessionmaker_key
 from gateway.models import IntegrationEvent
-from gateway.pagination import decode_cursor, parse_int, parse_limit
+from gateway.pagination import decode_cursor, parse_int, parse_limit, path_id
 
 routes = web.RouteTableDef()
-
-
-def _path_id(request: web.Request, name: str) -> int:
-    raw = request.match_info[name]
-    if not raw.isdigit():
-        raise NotFound(f"no such {name.removesuffix('_id')}", field=name)
-    return int(raw)
 
 
 @routes.post("/api/webhook-subscriptions")
@@ -72,7 +65,7 @@ async def get_subscriptions(request: web.Request) -> web.Response:
 async def get_one_subscription(request: web.Request) -> web.Response:
     principal = current(request)
     require_admin(principal)
-    sub_id = _path_id(request, "subscription_id")
+    sub_id = path_id(request, "subscription_id")
     async with request.app[sessionmaker_key]() as session:
         sub = await get_subscription(session, principal, sub_id)
     return web.json_response(subscription_to_json(sub))
@@ -82,7 +75,7 @@ async def get_one_subscription(request: web.Request) -> web.Response:
 async def patch_subscription(request: web.Request) -> web.Response:
     principal = current(request)
     require_admin(principal)
-    sub_id = _path_id(request, "subscription_id")
+    sub_id = path_id(request, "subscription_id")
     data = await read_model(request, SubscriptionUpdate)
     async with request.app[sessionmaker_key]() as session:
         sub = await get_subscription(session, principal, sub_id)
@@ -96,7 +89,7 @@ async def patch_subscription(request: web.Request) -> web.Response:
 async def delete_one_subscription(request: web.Request) -> web.Response:
     principal = current(request)
     require_admin(principal)
-    sub_id = _path_id(request, "subscription_id")
+    sub_id = path_id(request, "subscription_id")
     async with request.app[sessionmaker_key]() as session:
         sub = await get_subscription(session, principal, sub_id)
         await delete_subscription(session, sub)
@@ -108,7 +101,7 @@ async def delete_one_subscription(request: web.Request) -> web.Response:
 async def rotate_secret(request: web.Request) -> web.Response:
     principal = current(request)
     require_admin(principal)
-    sub_id = _path_id(request, "subscription_id")
+    sub_id = path_id(request, "subscription_id")
     async with request.app[sessionmaker_key]() as session:
         sub = await get_subscription(session, principal, sub_id)
         # Takes effect at once: every later attempt, retries included, is signed with it.
@@ -140,7 +133,7 @@ async def get_deliveries(request: web.Request) -> web.Response:
 async def get_one_delivery(request: web.Request) -> web.Response:
     principal = current(request)
     require_admin(principal)
-    delivery_id = _path_id(request, "delivery_id")
+    delivery_id = path_id(request, "delivery_id")
     async with request.app[sessionmaker_key]() as session:
         delivery = await get_delivery(session, principal, delivery_id)
         event = await session.get(IntegrationEvent, delivery.event_id)
@@ -153,7 +146,7 @@ async def get_one_delivery(request: web.Request) -> web.Response:
 async def replay_delivery(request: web.Request) -> web.Response:
     principal = current(request)
     require_admin(principal)
-    delivery_id = _path_id(request, "delivery_id")
+    delivery_id = path_id(request, "delivery_id")
     async with request.app[sessionmaker_key]() as session:
         delivery = await get_delivery(session, principal, delivery_id)
         requeue(delivery)

@@ -16,7 +16,7 @@ from gateway.auth import Principal, current
 from gateway.errors import Conflict, Forbidden, InvalidInput, NotFound, read_model
 from gateway.keys import sessionmaker_key, settings_key
 from gateway.models import AgentPresence, Organization, Role, Team, User
-from gateway.pagination import parse_int
+from gateway.pagination import parse_int, path_id
 from gateway.phones import InvalidPhoneNumber, lookup_key, to_e164
 from gateway.settings import Settings
 from gateway.users import create_user, user_to_json
@@ -150,13 +150,6 @@ def user_detail_json(
     return body
 
 
-def _path_id(request: web.Request, name: str) -> int:
-    raw = request.match_info[name]
-    if not raw.isdigit():
-        raise NotFound(f"no such {name.removesuffix('_id')}", field=name)
-    return int(raw)
-
-
 async def _org(session: AsyncSession, principal: Principal) -> Organization:
     org = await session.get(Organization, principal.org_id)
     assert org is not None
@@ -287,7 +280,7 @@ async def patch_user(request: web.Request) -> web.Response:
     principal = current(request)
     if principal.role == Role.AGENT:
         raise Forbidden("agents cannot change users")
-    user_id = _path_id(request, "user_id")
+    user_id = path_id(request, "user_id")
     data = await read_model(request, UserUpdate)
     data.refuse_nulls()
     fields = data.model_fields_set

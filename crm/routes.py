@@ -35,23 +35,15 @@ from gateway.auth import current
 from gateway.errors import (
     Conflict,
     InvalidInput,
-    NotFound,
     PayloadTooLarge,
     UnsupportedMediaType,
     read_model,
 )
 from gateway.keys import sessionmaker_key, settings_key
-from gateway.pagination import decode_cursor, parse_int, parse_limit
+from gateway.pagination import decode_cursor, parse_int, parse_limit, path_id
 from gateway.phones import lookup_key
 
 routes = web.RouteTableDef()
-
-
-def _path_id(request: web.Request, name: str) -> int:
-    raw = request.match_info[name]
-    if not raw.isdigit():
-        raise NotFound(f"no such {name.removesuffix('_id')}", field=name)
-    return int(raw)
 
 
 @routes.get("/api/leads")
@@ -90,7 +82,7 @@ async def post_lead(request: web.Request) -> web.Response:
 @routes.get("/api/leads/{lead_id}")
 async def get_lead(request: web.Request) -> web.Response:
     principal = current(request)
-    lead_id = _path_id(request, "lead_id")
+    lead_id = path_id(request, "lead_id")
     async with request.app[sessionmaker_key]() as session:
         lead = await visible_lead(session, principal, lead_id)
         calls, _ = await list_calls(session, principal, lead_id=lead_id, limit=100)
@@ -124,7 +116,7 @@ async def get_calls(request: web.Request) -> web.Response:
 @routes.get("/api/calls/{call_id}")
 async def get_call(request: web.Request) -> web.Response:
     principal = current(request)
-    call_id = _path_id(request, "call_id")
+    call_id = path_id(request, "call_id")
     async with request.app[sessionmaker_key]() as session:
         body = await call_detail(session, principal, call_id)
     return web.json_response(body)
@@ -182,7 +174,7 @@ async def post_dnc(request: web.Request) -> web.Response:
 async def delete_dnc(request: web.Request) -> web.Response:
     principal = current(request)
     require_manager(principal)
-    dnc_id = _path_id(request, "dnc_id")
+    dnc_id = path_id(request, "dnc_id")
     async with request.app[sessionmaker_key]() as session:
         await remove_entry(session, principal, dnc_id)
         await session.commit()

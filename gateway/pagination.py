@@ -1,9 +1,11 @@
-"""Opaque keyset cursors for `{"data": [...], "next_cursor": ...}` lists."""
+"""Request parameters of list and detail routes: keyset cursors, limits, path ids."""
 
 import base64
 import binascii
 
-from gateway.errors import InvalidInput
+from aiohttp import web
+
+from gateway.errors import InvalidInput, NotFound
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -39,4 +41,12 @@ def parse_int(raw: str | None, field: str) -> int | None:
         return None
     if not raw.isdigit():
         raise InvalidInput(f"{field} must be an integer", field=field)
+    return int(raw)
+
+
+def path_id(request: web.Request, name: str) -> int:
+    """A numeric id from the URL path; anything else is the same 404 as an unknown id."""
+    raw = request.match_info[name]
+    if not raw.isdigit():
+        raise NotFound(f"no such {name.removesuffix('_id').replace('_', '-')}", field=name)
     return int(raw)
