@@ -17,7 +17,7 @@ current state (one row per agent), `PresenceEvent` every interval. Rules:
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -426,6 +426,11 @@ async def _follow(app: Mapping[Any, Any], agent_id: int, call_id: int) -> None:
             return await _move(session, presence, PresenceState.ON_CALL, call_id=call_id)
         if presence.state == PresenceState.ON_CALL and presence.call_id == call_id:
             return await _move(session, presence, PresenceState.WRAP_UP, call_id=call_id)
+        # A call so short that it had ended before its first push was handled: the agent never
+        # showed on call, but still wraps it up. Available since before the call was placed
+        # means that wrap-up has not happened yet (ending it moves `since` past the call).
+        if presence.state == PresenceState.AVAILABLE and presence.since <= call.created_at:
+            return await _move(session, presence, PresenceState.WRAP_UP, call_id=call_id)
         return False
 
     result = await change(app, agent_id, decide)
@@ -449,7 +454,7 @@ async def _schedule_wrap_up_end(app: Mapping[Any, Any], snapshot: Snapshot) -> N
     spawn(app, later())
 
 
-def spawn(app: Mapping[Any, Any], coro: Awaitable[None]) -> None:
+def spawn(app: Mapping[Any, Any], coro: Coroutine[Any, Any, None]) -> None:
     async def run() -> None:
         try:
             await coro
@@ -462,6 +467,8 @@ def spawn(app: Mapping[Any, Any], coro: Awaitable[None]) -> None:
     task = asyncio.get_running_loop().create_task(run())
     tasks.add(task)
     task.add_done_callback(tasks.discard)
+    # Cancelled before it ever ran (shutdown): close `coro` rather than leave it never awaited.
+    task.add_done_callback(lambda _: coro.close())
 
 
 # --- the sweep: silent agents go offline, expired wrap-ups end --------------------------------

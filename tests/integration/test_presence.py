@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from dialer.presence import finish_wrap_up
+from dialer.presence import finish_wrap_up, follow_calls
 from gateway.keys import sessionmaker_key
-from gateway.models import Organization, PresenceEvent, User
+from gateway.models import Call, CallStatus, Organization, PresenceEvent, User
 from tests.conftest import Gateway, GatewayFactory
 from tests.integration.dialer_client import connect
 from tests.integration.test_redis_scaleout import channel, redis_url
@@ -173,6 +173,40 @@ async def test_a_call_takes_the_agent_on_call_then_through_wrap_up(gateway: Gate
     await set_org(gateway, wrapup_requires_disposition=False)
     ack = await tab.call("end_wrap_up", {"call_id": second})
     assert ack["ok"] is False and ack["code"] == "not_in_wrap_up"
+
+
+async def test_a_call_that_ended_before_its_first_push_still_gets_its_wrap_up(
+    gateway: Gateway,
+) -> None:
+    token = await gateway.login("agent1@demo.test")
+    agent1 = await user_id(gateway, "agent1@demo.test")
+    tab = await connect(gateway, token)
+    await tab.wait_state("available")
+    async with gateway.app[sessionmaker_key]() as session:
+        org = (await session.exec(select(Organization))).one()
+        call = Call(
+            org_id=org.id,
+            carrier="sandbox",
+            direction="outbound",
+            agent_id=agent1,
+            status=CallStatus.COMPLETED,
+            outcome="completed",
+        )
+        session.add(call)
+        await session.commit()
+        await session.refresh(call)
+    assert call.id is not None
+    # The only push handled is the one of the finished call (the earlier ones came too late).
+    await follow_calls(gateway.app, [call])
+    wrap = await tab.wait_state("wrap-up", call_id=call.id)
+    assert await finish_wrap_up(gateway.app, user_id=agent1, call_id=call.id) is True
+    after = tab.events.index(("presence", wrap))
+    await tab.wait_state("available", after=after)
+    # A late duplicate push of the same call does not start its wrap-up again.
+    await follow_calls(gateway.app, [call])
+    await asyncio.sleep(0.3)
+    _, board = await gateway.request("GET", "/api/presence", token)
+    assert board["data"][0]["state"] == "available"
 
 
 @pytest.mark.redis
