@@ -8,7 +8,50 @@ REF = "#/components/schemas/"
 
 PRESENCE_STATES = ["offline", "available", "on-call", "wrap-up", "paused"]
 
+_HHMM = {"type": "string", "pattern": "^[0-9]{2}:[0-5][0-9]$"}
+
 SCHEMAS: dict[str, Any] = {
+    "DialingSettings": {
+        "type": "object",
+        "description": "The organization's dialing rules. In a PATCH every field is optional and "
+        "a field left out stays; a change holds from the next dial on, in every process",
+        "properties": {
+            "calling_window_start": {
+                **_HHMM,
+                "description": "Start of the callee's local calling hours, 00:00-23:59",
+            },
+            "calling_window_end": {
+                **_HHMM,
+                "description": "End (exclusive), 00:00-24:00; before the start: the window "
+                "spans midnight (22:00-02:00). Must differ from the start",
+            },
+            "max_daily_attempts": {
+                "type": ["integer", "null"],
+                "minimum": 0,
+                "maximum": 1000,
+                "description": "Dial attempts per lead per day (organization time); null: no cap",
+            },
+            "wrapup_limit_s": {
+                "type": ["integer", "null"],
+                "minimum": 0,
+                "maximum": 86400,
+                "description": "Seconds of wrap-up before the agent is available again; "
+                "null: no limit",
+            },
+            "wrapup_requires_disposition": {
+                "type": "boolean",
+                "description": "Wrap-up lasts until a disposition is recorded",
+            },
+            "timezone": {
+                "type": "string",
+                "description": "IANA zone of the organization's day (attempt caps, reports)",
+            },
+            "default_region": {
+                "type": "string",
+                "description": "ISO 3166 country of numbers typed without a country code",
+            },
+        },
+    },
     "QueueEntry": {
         "type": "object",
         "description": "Also the `next_dial` event's lead and reason",
@@ -58,6 +101,23 @@ SCHEMAS: dict[str, Any] = {
 }
 
 PATHS: dict[str, Any] = {
+    "/api/settings/dialing": {
+        "get": {
+            "summary": "The organization's dialing settings (every role may read them)",
+            "responses": {"200": _json({"$ref": REF + "DialingSettings"}), **_errors(401)},
+        },
+        "patch": {
+            "summary": "Change any of the dialing settings (admin)",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": REF + "DialingSettings"}}},
+            },
+            "responses": {
+                "200": _json({"$ref": REF + "DialingSettings"}),
+                **_errors(400, 401, 403),
+            },
+        },
+    },
     "/api/queue": {
         "get": {
             "summary": "The caller's call queue: missed calls not yet called back, due "

@@ -1,15 +1,23 @@
-"""REST for the dialer: click-to-call (`POST /api/calls`) and the presence wallboard."""
+"""REST for the dialer: click-to-call (`POST /api/calls`), the presence wallboard and the
+organization's dialing settings."""
 
 from aiohttp import web
 from pydantic import ValidationError
 
 from crm.calls import call_to_json
 from dialer.clicktocall import DialRequest, start_call
+from dialer.dialing_settings import (
+    DialingSettingsUpdate,
+    dialing_settings,
+    update_dialing_settings,
+)
 from dialer.hangup import hang_up
 from dialer.queue import build_queue
 from dialer.wallboard import wallboard
 from gateway.auth import current
-from gateway.errors import InvalidInput, NotFound, from_validation_error
+from gateway.errors import Forbidden, InvalidInput, NotFound, from_validation_error, read_model
+from gateway.keys import sessionmaker_key
+from gateway.models import Organization, Role
 from gateway.pagination import parse_limit
 
 routes = web.RouteTableDef()
@@ -52,3 +60,26 @@ async def get_queue(request: web.Request) -> web.Response:
     return web.json_response(
         {"data": await build_queue(request.app, current(request), limit=limit)}
     )
+
+
+@routes.get("/api/settings/dialing")
+async def get_dialing_settings(request: web.Request) -> web.Response:
+    principal = current(request)
+    async with request.app[sessionmaker_key]() as session:
+        org = await session.get(Organization, principal.org_id)
+    assert org is not None
+    return web.json_response(dialing_settings(org))
+
+
+@routes.patch("/api/settings/dialing")
+async def patch_dialing_settings(request: web.Request) -> web.Response:
+    principal = current(request)
+    if principal.role != Role.ADMIN:
+        # Before the body is read: a manager learns they may not, not what was wrong with it.
+        raise Forbidden("only admins change the organization's dialing settings")
+    data = await read_model(request, DialingSettingsUpdate)
+    async with request.app[sessionmaker_key]() as session:
+        org = await update_dialing_settings(session, principal, data)
+        await session.commit()
+        body = dialing_settings(org)
+    return web.json_response(body)
