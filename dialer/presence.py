@@ -54,6 +54,9 @@ CHOSEN = frozenset({PresenceState.AVAILABLE, PresenceState.PAUSED, PresenceState
 # Called after every committed change: (app, presence before, presence after).
 Listener = Callable[[Mapping[Any, Any], "Snapshot", "Snapshot"], Awaitable[None]]
 listeners_key: web.AppKey[list[Listener]] = web.AppKey("presence_listeners")
+# Run by the sweep after its own work, in every process: (app).
+Sweeper = Callable[[Mapping[Any, Any]], Awaitable[None]]
+sweepers_key: web.AppKey[list[Sweeper]] = web.AppKey("presence_sweepers")
 
 
 class Snapshot:
@@ -471,7 +474,7 @@ def spawn(app: Mapping[Any, Any], coro: Coroutine[Any, Any, None]) -> None:
     task.add_done_callback(lambda _: coro.close())
 
 
-# --- the sweep: silent agents go offline, expired wrap-ups end --------------------------------
+# --- the sweep: silent agents go offline, expired wrap-ups end, then the sweepers ------------
 
 
 async def sweep(app: Mapping[Any, Any]) -> None:
@@ -507,6 +510,8 @@ async def sweep(app: Mapping[Any, Any]) -> None:
             and now - presence.since >= timedelta(seconds=org.wrapup_limit_s)
         ):
             await finish_wrap_up(app, user_id=presence.user_id, call_id=presence.call_id)
+    for sweeper in app.get(sweepers_key, []):
+        await sweeper(app)
 
 
 async def _offline_unless_on_call(session: AsyncSession, presence: AgentPresence) -> bool:
@@ -531,6 +536,7 @@ async def _sweep_forever(app: web.Application) -> None:
 def setup_presence(app: web.Application) -> None:
     app[liveness_key] = Liveness(app)
     app[listeners_key] = []
+    app[sweepers_key] = []
     app[call_listeners_key] = []
     app[follow_locks_key] = {}
 

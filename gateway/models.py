@@ -316,6 +316,13 @@ class AgentPresence(SQLModel, table=True):
     call_id: int | None = Field(default=None, foreign_key="call.id")
     progressive: bool = False
     last_seen_at: datetime | None = ts_field()
+    # Progressive dialing's pending offer: the lead to dial at `next_dial_at` unless the agent
+    # skips or cancels it first. Kept here, not in a process, so that any process dials it
+    # (once: whoever clears `next_token` first) when the one that made it has gone.
+    next_token: str | None = Field(default=None, max_length=32)
+    next_lead_id: int | None = None
+    next_dial_at: datetime | None = ts_field(index=True)
+    next_skipped: list[int] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class PresenceEvent(SQLModel, table=True):
