@@ -1,4 +1,4 @@
-// The manager console: live wallboard, leads with bulk assignment, CSV import, reports.
+// The manager console: live wallboard, leads with bulk assignment, CSV import, reports, settings.
 import "../shared/base.css";
 import "./manager.css";
 import { ApiError, api } from "../shared/api.js";
@@ -7,6 +7,7 @@ import { connectLive } from "../shared/live.js";
 import { pretty } from "../shared/phone.js";
 import { signIn, signOut } from "../shared/session.js";
 import { renderReports } from "./reports.js";
+import { renderSettings } from "./settings.js";
 
 const STATE_LABEL = {
   available: "Available",
@@ -17,7 +18,7 @@ const STATE_LABEL = {
   unknown: "—",
 };
 const CALL_LABEL = { queued: "Dialing", initiated: "Dialing", ringing: "Ringing", "in-progress": "In progress" };
-const VIEWS = { wallboard: "Wallboard", leads: "Leads", import: "Import", reports: "Reports" };
+const VIEWS = { wallboard: "Wallboard", leads: "Leads", import: "Import", reports: "Reports", settings: "Settings" };
 
 const state = {
   me: null,
@@ -82,6 +83,10 @@ function route() {
   if (state.view === "reports") {
     replace(view);
     renderReports(view);
+  }
+  if (state.view === "settings") {
+    replace(view);
+    renderSettings(view, state.me).catch((err) => toast(err.message, { kind: "error", title: "Settings not loaded" }));
   }
 }
 
