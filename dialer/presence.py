@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -442,6 +442,15 @@ async def _follow(app: Mapping[Any, Any], agent_id: int, call_id: int) -> None:
             await listener(app, started[0], result[0])
 
 
+def _wrap_up_due(org: Organization, since: datetime, now: datetime) -> bool:
+    """Whether a wrap-up that began at `since` ends by the organization's current rules."""
+    return (
+        not org.wrapup_requires_disposition
+        and org.wrapup_limit_s is not None
+        and now - since >= timedelta(seconds=org.wrapup_limit_s)
+    )
+
+
 async def _schedule_wrap_up_end(app: Mapping[Any, Any], snapshot: Snapshot) -> None:
     async with app[sessionmaker_key]() as session:
         org = await session.get(Organization, snapshot.org_id)
@@ -452,7 +461,12 @@ async def _schedule_wrap_up_end(app: Mapping[Any, Any], snapshot: Snapshot) -> N
 
     async def later() -> None:
         await asyncio.sleep(limit)
-        await finish_wrap_up(app, user_id=snapshot.user_id, call_id=call_id)
+        # The settings may have changed meanwhile (a longer limit, a disposition required):
+        # then the sweep ends the wrap-up when the new rule says so.
+        async with app[sessionmaker_key]() as session:
+            now_org = await session.get(Organization, snapshot.org_id)
+        if now_org is not None and _wrap_up_due(now_org, snapshot.since, utcnow()):
+            await finish_wrap_up(app, user_id=snapshot.user_id, call_id=call_id)
 
     spawn(app, later())
 
@@ -505,9 +519,7 @@ async def sweep(app: Mapping[Any, Any]) -> None:
         if (
             presence.state == PresenceState.WRAP_UP
             and presence.call_id is not None
-            and not org.wrapup_requires_disposition
-            and org.wrapup_limit_s is not None
-            and now - presence.since >= timedelta(seconds=org.wrapup_limit_s)
+            and _wrap_up_due(org, presence.since, now)
         ):
             await finish_wrap_up(app, user_id=presence.user_id, call_id=presence.call_id)
     for sweeper in app.get(sweepers_key, []):

@@ -1,6 +1,7 @@
 """The organization's dialing settings over REST: read by all, changed by admins, validated, and
 in force for the next dial in every process."""
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -153,3 +154,32 @@ async def test_openapi_documents_dialing_settings(gateway: Gateway) -> None:
     assert {"get", "patch"} <= set(spec["paths"]["/api/settings/dialing"])
     props = spec["components"]["schemas"]["DialingSettings"]["properties"]
     assert set(props) == set(DEFAULTS)
+
+
+async def test_a_longer_wrap_up_set_during_one_holds_for_it(
+    start_gateway: GatewayFactory,
+) -> None:
+    gw = await start_gateway(PRESENCE_GRACE_S=2.0)
+    admin = await gw.login("admin@demo.test")
+    agent = await gw.login("agent1@demo.test")
+    status, _ = await patch(gw, admin, wrapup_limit_s=2)
+    assert status == 200
+    tab = await connect(gw, agent)
+    tab.start_heartbeats()
+    priya = await new_lead(gw, agent, "+91 80 1234 5678")
+    status, call = await dial(gw, agent, lead_id=priya)
+    assert status == 202, call
+    await tab.wait_state("wrap-up", call_id=call["id"])
+    # Raised while the agent wraps up: the two seconds set when it began no longer end it.
+    status, _ = await patch(gw, admin, wrapup_limit_s=3600)
+    assert status == 200
+    mark = tab.mark()
+    await asyncio.sleep(3.0)
+    assert [data for event, data in tab.events[mark:] if event == "presence"] == []
+    _, board = await gw.request("GET", "/api/presence", agent)
+    assert board["data"][0]["state"] == "wrap-up"
+    # Lowered again: the sweep ends it by the new limit.
+    status, _ = await patch(gw, admin, wrapup_limit_s=1)
+    assert status == 200
+    await tab.wait_state("available", after=mark)
+    await tab.stop_heartbeats()
