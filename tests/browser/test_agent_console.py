@@ -55,6 +55,14 @@ async def test_agent_dials_a_lead_and_sees_the_call_through(
     await expect(state).to_have_attribute("aria-live", "polite")
     await expect(state).to_have_text("In progress")
     await expect(page.locator("#hangup")).to_be_visible()
+    # The status menu is locked during the call, and still says so legibly.
+    status_menu = page.get_by_label("My status")
+    await expect(status_menu).to_be_disabled()
+    await expect(status_menu).to_have_value("on-call")
+    ink, paper, opacity = await status_menu.evaluate(
+        "el => { const c = getComputedStyle(el); return [c.color, c.backgroundColor, c.opacity]; }"
+    )
+    assert ink != paper and opacity == "1", (ink, paper, opacity)
     await expect(page.locator("#call-timer")).to_have_text(re.compile(r"^0:0\d$"))
     await screenshot(page, "live-call")
     await expect(state).to_have_text("Completed", timeout=15_000)
