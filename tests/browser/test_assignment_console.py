@@ -256,3 +256,34 @@ async def test_why_assigned_shows_the_rule_the_candidates_and_who(
     await expect(why).to_be_focused()
     assert await unlabelled_controls(page) == []
     assert js_errors(page) == [] and js_errors(agent) == []
+
+
+async def test_a_long_assignment_history_pages_back(
+    start_gateway: GatewayFactory, browser: Browser
+) -> None:
+    gw = await start_gateway()
+    token = await gw.login("manager@demo.test")
+    _, users = await gw.request("GET", "/api/users", token)
+    agents = [u["id"] for u in users["data"] if u["role"] == "agent"]
+    _, leads = await gw.request("GET", "/api/leads?limit=200", token)
+    lead = next(x for x in leads["data"] if x["owner_id"] is None)
+    # 21 hand-overs: one more than the dialog's first page.
+    for i in range(21):
+        status, body = await gw.request(
+            "POST", f"/api/leads/{lead['id']}/assign", token, json={"agent_id": agents[i % 2]}
+        )
+        assert status == 200, body
+
+    page = await new_page(browser)
+    await sign_in(page, f"{gw.url}/manager#leads", "manager@demo.test")
+    await page.get_by_role("button", name=f"Why assigned: {lead['name']}").click()
+    dialog = page.get_by_role("dialog", name=f"Why assigned: {lead['name']}")
+    entries = dialog.locator("li.assignment")
+    await expect(entries).to_have_count(20)
+    await dialog.get_by_role("button", name="Show older assignments").click()
+    await expect(entries).to_have_count(21)
+    await expect(entries.nth(20)).to_be_focused()
+    # The oldest: the lead had no owner before it.
+    await expect(entries.nth(20).locator("dd").nth(1)).to_have_text("None")
+    await expect(dialog.get_by_role("button", name="Show older assignments")).to_be_hidden()
+    assert js_errors(page) == []

@@ -3,6 +3,7 @@ import { api } from "../shared/api.js";
 import { h, replace, toast } from "../shared/dom.js";
 import { KIND_LABEL } from "./rules.js";
 
+const PAGE = 20;
 const METHOD_LABEL = { auto: "Automatic", manual: "Manual", bulk: "Bulk", import: "Import" };
 
 function stamp(iso) {
@@ -75,7 +76,7 @@ function entry(row, userName) {
 export async function showAssignments(lead, { userName, opener }) {
   let body;
   try {
-    body = await api(`/api/leads/${lead.id}/assignments?limit=50`);
+    body = await api(`/api/leads/${lead.id}/assignments?limit=${PAGE}`);
   } catch (err) {
     toast(err.message, { kind: "error", title: "History not loaded" });
     return;
@@ -91,14 +92,31 @@ export async function showAssignments(lead, { userName, opener }) {
       h("button", { type: "button", onclick: () => dialog.close() }, "Close"),
     ),
   );
-  replace(
-    dialog,
-    dialog.firstChild,
-    body.data.length
-      ? h("ol.assignments", { "aria-label": "Assignments, newest first" }, body.data.map((row) => entry(row, userName)))
-      : h("p", {}, "This lead has never been assigned."),
-    body.next_cursor ? h("p.muted", {}, "Older assignments are not shown.") : null,
-  );
+  const list = h("ol.assignments", { "aria-label": "Assignments, newest first" });
+  const older = h("button", { type: "button", id: "older-assignments" }, "Show older assignments");
+  let cursor = null;
+  const add = (page) => {
+    list.append(...page.data.map((row) => entry(row, userName)));
+    cursor = page.next_cursor;
+    older.hidden = !cursor;
+  };
+  older.addEventListener("click", async () => {
+    const first = list.children.length;
+    try {
+      add(await api(`/api/leads/${lead.id}/assignments?limit=${PAGE}&cursor=${encodeURIComponent(cursor)}`));
+    } catch (err) {
+      toast(err.message, { kind: "error", title: "History not loaded" });
+      return;
+    }
+    // The keyboard lands on the first entry it asked for.
+    const next = list.children[first];
+    if (next) {
+      next.tabIndex = -1;
+      next.focus();
+    }
+  });
+  add(body);
+  replace(dialog, dialog.firstChild, body.data.length ? list : h("p", {}, "This lead has never been assigned."), older);
   dialog.addEventListener("close", () => {
     dialog.remove();
     if (opener && opener.isConnected) opener.focus();
