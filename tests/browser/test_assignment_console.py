@@ -175,6 +175,32 @@ async def test_admin_sees_organization_rules_and_a_phone_sized_editor(
         page.get_by_role("list", name="Rules in the order they run").get_by_role("listitem").first
     ).to_contain_text("Sticky owner")
     assert (await rules_of(gw, admin))[0]["id"] == org_rule["id"]
+
+    # Admins choose the scope; a tag prefix longer than the API takes is refused in place.
+    _, teams = await gw.request("GET", "/api/teams", admin)
+    [team] = teams["data"]
+    await page.get_by_role("button", name="Add rule").click()
+    await page.get_by_label("Policy").select_option(label="Skill")
+    await page.get_by_label("Applies to").select_option(label=team["name"])
+    prefix = page.get_by_label("Only tags starting with")
+    await prefix.fill("x" * 65)
+    await page.get_by_role("form", name="New rule").get_by_role("button", name="Add rule").click()
+    await expect(page.locator("#rule-tag-prefix-error")).to_have_text(
+        "must be a string of 1 to 64 characters"
+    )
+    await expect(prefix).to_be_focused()
+    await expect(page.get_by_label("Applies to")).to_have_value(str(team["id"]))
+    await prefix.fill("skill:")
+    await page.get_by_role("form", name="New rule").get_by_role("button", name="Add rule").click()
+    await expect(page.get_by_role("list", name="Rules in the order they run")).to_contain_text(
+        "skills from tags · prefix skill: · matches any"
+    )
+    added = (await rules_of(gw, admin))[-1]
+    assert (added["kind"], added["team_id"], added["config"]) == (
+        "skill",
+        team["id"],
+        {"require": "skills", "from": "tag", "tag_prefix": "skill:", "match": "any"},
+    ), added
     assert js_errors(manager) == [] and js_errors(page) == []
 
 
