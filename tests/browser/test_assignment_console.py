@@ -98,7 +98,7 @@ async def test_manager_edits_reorders_disables_and_deletes_rules(
 
     # Disabled with its switch.
     robin = rules.get_by_role("listitem", name="rule 2 (Round robin)")
-    await robin.get_by_label("Enabled").uncheck()
+    await page.get_by_label("Enabled: rule 2 (Round robin)").uncheck()
     await expect(robin).to_have_attribute("data-active", "false")
     await expect(robin).to_contain_text("Disabled")
     assert [r["is_active"] for r in await rules_of(gw, token)] == [True, False]

@@ -203,6 +203,8 @@ function ruleItem(view, rule, index, managed) {
               }, `li[data-rule-id="${rule.id}"] .switch input`),
             }),
             "Enabled",
+            // Every rule has this switch: its accessible name says whose it is.
+            h("span.visually-hidden", {}, `: ${name}`),
           ),
           h(
             "button",
