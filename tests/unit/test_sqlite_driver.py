@@ -17,7 +17,7 @@ async def test_a_close_racing_a_cancelled_terminate_still_returns() -> None:
         closing = asyncio.create_task(conn.close())
         await asyncio.sleep(0)
         if engine.dialect.has_terminate:
-            conn.stop()
+            conn.stop()  # type: ignore[attr-defined,unused-ignore]
         await asyncio.wait_for(closing, 5)
     finally:
         await engine.dispose()
