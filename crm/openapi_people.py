@@ -22,6 +22,12 @@ _ATTRIBUTES: dict[str, Any] = {
         "type": ["integer", "null"],
         "description": "Cap of open (non-terminal) leads for automatic assignment; null: none",
     },
+    "max_daily_leads": {
+        "type": ["integer", "null"],
+        "minimum": 0,
+        "description": "Cap of leads automatic assignment gives the user per day (the "
+        "organization's day); null: none",
+    },
     "shift_start": {**_HHMM, "description": "In the organization's time zone; null: always"},
     "shift_end": _HHMM,
     "caller_id_number_id": {

@@ -80,6 +80,7 @@ class Attributes(BaseModel):
     territories: Tags | None = Field(default=None, max_length=200)
     weight: int | None = Field(default=None, ge=0, le=1000)
     max_open_leads: int | None = Field(default=None, ge=0, le=1_000_000)
+    max_daily_leads: int | None = Field(default=None, ge=0, le=1_000_000)
     shift_start: str | None = None
     shift_end: str | None = None
     # One of the organization's carrier numbers to call from; null: the team's or the default.
@@ -149,6 +150,7 @@ def user_detail_json(
             "territories": list(user.territories),
             "weight": user.weight,
             "max_open_leads": user.max_open_leads,
+            "max_daily_leads": user.max_daily_leads,
             "open_leads": open_leads,
             "shift_start": user.shift_start,
             "shift_end": user.shift_end,
@@ -259,7 +261,14 @@ async def _apply_attributes(session: AsyncSession, user: User, data: Attributes)
         if data.caller_id_number_id is not None:
             await _check_caller_id(session, user.org_id, data.caller_id_number_id)
         user.caller_id_number_id = data.caller_id_number_id
-    for name in ("skills", "languages", "territories", "weight", "max_open_leads"):
+    for name in (
+        "skills",
+        "languages",
+        "territories",
+        "weight",
+        "max_open_leads",
+        "max_daily_leads",
+    ):
         if name in fields:
             setattr(user, name, getattr(data, name))
     if "shift_start" in fields:

@@ -83,6 +83,7 @@ async def test_manager_edits_an_agent_and_a_territory_rule_then_picks_them(
     await territories.fill("US:California, IN")
     await form.get_by_label("Languages").fill("hi, en")
     await form.get_by_label("Open-lead cap").fill("25")
+    await form.get_by_label("Daily lead cap").fill("5")
     await form.get_by_label("Caller ID (number calls go out from)").select_option(
         label="+1 650 253 0001 (West coast)"
     )
@@ -97,7 +98,7 @@ async def test_manager_edits_an_agent_and_a_territory_rule_then_picks_them(
     saved = (await people(gw, token))["agent2@demo.test"]
     assert saved["territories"] == ["US:California", "IN"]
     assert (saved["skills"], saved["languages"]) == (["loans", "cards"], ["hi", "en"])
-    assert (saved["weight"], saved["max_open_leads"]) == (3, 25)
+    assert (saved["weight"], saved["max_open_leads"], saved["max_daily_leads"]) == (3, 25, 5)
     assert saved["caller_id"] == "+16502530001"
     # Untouched fields stay as they were.
     assert (saved["name"], saved["phone"], saved["shift_start"]) == (

@@ -7,7 +7,7 @@ import { pretty } from "../shared/phone.js";
 const ROLE_LABEL = { admin: "Admin", manager: "Manager", agent: "Agent" };
 const STATE_LABEL = { available: "Available", "on-call": "On a call", "wrap-up": "Wrap-up", paused: "Paused", offline: "Offline" };
 const TAG_FIELDS = ["skills", "languages", "territories"];
-const COLUMNS = ["Name", "Team", "Role", "State", "Weight", "Territories", "Skills", "Languages", "Open leads", "Shift", "Caller ID"];
+const COLUMNS = ["Name", "Team", "Role", "State", "Weight", "Territories", "Skills", "Languages", "Open leads", "Daily cap", "Shift", "Caller ID"];
 
 const agents = {
   me: null,
@@ -79,8 +79,8 @@ function draw(view, focus = null) {
         "p.muted",
         {},
         agents.me.role === "admin"
-          ? "Everyone in the organization. The assignment rules read each agent's weight, territories, skills, languages, cap and shift."
-          : "Your team. The assignment rules read each agent's weight, territories, skills, languages, cap and shift; admins change roles and teams.",
+          ? "Everyone in the organization. The assignment rules read each agent's weight, territories, skills, languages, caps and shift."
+          : "Your team. The assignment rules read each agent's weight, territories, skills, languages, caps and shift; admins change roles and teams.",
       ),
       editing ? agentForm(view, editing) : null,
       h(
@@ -96,7 +96,7 @@ function draw(view, focus = null) {
             h(
               "tr",
               {},
-              COLUMNS.map((t, i) => h("th", { scope: "col", class: i === 4 || i === 8 ? "num" : null }, t)),
+              COLUMNS.map((t, i) => h("th", { scope: "col", class: [4, 8, 9].includes(i) ? "num" : null }, t)),
               h("th", { scope: "col" }, h("span.visually-hidden", {}, "Actions")),
             ),
           ),
@@ -117,8 +117,9 @@ function draw(view, focus = null) {
                 h("td", { dataset: { label: COLUMNS[6] } }, list(u.skills)),
                 h("td", { dataset: { label: COLUMNS[7] } }, list(u.languages)),
                 h("td.num", { dataset: { label: COLUMNS[8] } }, u.max_open_leads === null ? u.open_leads : `${u.open_leads} / ${u.max_open_leads}`),
-                h("td", { dataset: { label: COLUMNS[9] } }, shift(u)),
-                h("td.phone", { dataset: { label: COLUMNS[10] } }, u.caller_id ? pretty(u.caller_id) : "Default"),
+                h("td.num", { dataset: { label: COLUMNS[9] } }, u.max_daily_leads === null ? "—" : u.max_daily_leads),
+                h("td", { dataset: { label: COLUMNS[10] } }, shift(u)),
+                h("td.phone", { dataset: { label: COLUMNS[11] } }, u.caller_id ? pretty(u.caller_id) : "Default"),
                 h(
                   "td",
                   {},
@@ -171,6 +172,7 @@ function formFrom(user) {
     skills: user.skills.join(", "),
     languages: user.languages.join(", "),
     max_open_leads: idText(user.max_open_leads),
+    max_daily_leads: idText(user.max_daily_leads),
     shift_start: user.shift_start || "",
     shift_end: user.shift_end || "",
     is_active: user.is_active,
@@ -189,6 +191,7 @@ const TO_API = {
   skills: tags,
   languages: tags,
   max_open_leads: number,
+  max_daily_leads: number,
   shift_start: (v) => v || null,
   shift_end: (v) => v || null,
   is_active: (v) => v,
@@ -218,6 +221,7 @@ function agentForm(view, user) {
     skills: text(d.skills),
     languages: text(d.languages),
     max_open_leads: h("input", { type: "number", min: 0, step: 1, value: d.max_open_leads }),
+    max_daily_leads: h("input", { type: "number", min: 0, step: 1, value: d.max_daily_leads }),
     shift_start: h("input", { type: "time", value: d.shift_start }),
     shift_end: h("input", { type: "time", value: d.shift_end }),
     is_active: h("input", { type: "checkbox", checked: d.is_active, disabled: user.id === me.id }),
@@ -317,6 +321,7 @@ function agentForm(view, user) {
         {},
         field("agent-weight", "Weight", c.weight, "weight", "Share of leads in weighted rules (0 to 1000)."),
         field("agent-cap", "Open-lead cap", c.max_open_leads, "max_open_leads", "Rules skip the agent at this many open leads; empty: no cap."),
+        field("agent-daily-cap", "Daily lead cap", c.max_daily_leads, "max_daily_leads", "Leads the rules give the agent per day at most; empty: no cap."),
         field("agent-territories", "Territories", c.territories, "territories", "Country codes or COUNTRY:Region, separated by commas, e.g. IN, US:California."),
         field("agent-skills", "Skills", c.skills, "skills", "Separated by commas."),
         field("agent-languages", "Languages", c.languages, "languages", "Separated by commas, e.g. hi, en."),
