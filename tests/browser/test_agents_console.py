@@ -51,6 +51,12 @@ async def test_manager_edits_an_agent_and_a_territory_rule_then_picks_them(
     # The manager edits their team's agents, not themselves.
     manager_row = table.locator(f'tr[data-user-id="{before["manager@demo.test"]["id"]}"]')
     await expect(manager_row.get_by_role("button")).to_have_count(0)
+    # Presence follows the live pushes: Anita opens her console.
+    anita_row = table.locator(f'tr[data-user-id="{before["agent1@demo.test"]["id"]}"]')
+    await expect(anita_row.locator("td.state-cell")).to_have_text("Offline")
+    agent = await new_page(browser)
+    await sign_in(agent, f"{gw.url}/app/", "agent1@demo.test")
+    await expect(anita_row.locator("td.state-cell")).to_have_text("Available")
 
     edit = page.get_by_role("button", name="Edit Arjun Agent")
     await edit.focus()
@@ -137,7 +143,7 @@ async def test_manager_edits_an_agent_and_a_territory_rule_then_picks_them(
     await expect(page.locator("#conn")).to_have_attribute("data-state", "connected")
     lead_row = page.locator(f'tr[data-lead-id="{lead["id"]}"]')
     await expect(lead_row).to_contain_text("Arjun Agent")
-    assert js_errors(page) == []
+    assert js_errors(page) == [] and js_errors(agent) == []
 
 
 async def test_admin_changes_role_team_and_shift_at_phone_width(

@@ -18,7 +18,7 @@ const agents = {
   // The user being edited (an id) or null.
   editing: null,
   errors: {},
-  // What the form last sent, kept when the API refused it so nothing typed is lost.
+  // What the form held when the API refused it, so nothing typed is lost.
   draft: null,
   onSaved: () => {},
 };
@@ -59,6 +59,19 @@ export async function renderAgents(view, { me, teams, onSaved }) {
   agents.errors = {};
   agents.draft = null;
   if (await loadInto(view, "Loading agents…", load)) draw(view);
+}
+
+function stateCell(presence) {
+  return h("span", {}, h("span.dot", { dataset: { state: presence.state }, "aria-hidden": "true" }), STATE_LABEL[presence.state] || presence.state);
+}
+
+/** A `presence` push ({user_id, state, reason, since, ...}): the row's state, in place. */
+export function showPresence(push) {
+  const user = agents.list.find((u) => u.id === push.user_id);
+  if (!user) return;
+  user.presence = { state: push.state, reason: push.reason ?? null, since: push.since ?? null };
+  const cell = document.querySelector(`#people tr[data-user-id="${push.user_id}"] td.state-cell`);
+  if (cell) replace(cell, stateCell(user.presence));
 }
 
 function editButton(user) {
@@ -111,7 +124,7 @@ function draw(view, focus = null) {
                 // data-label: the column's name, shown beside the value when rows stack on phones.
                 h("td", { dataset: { label: COLUMNS[1] } }, teamName(u.team_id)),
                 h("td", { dataset: { label: COLUMNS[2] } }, ROLE_LABEL[u.role] || u.role),
-                h("td.state-cell", { dataset: { label: COLUMNS[3] } }, h("span", {}, h("span.dot", { dataset: { state: u.presence.state }, "aria-hidden": "true" }), STATE_LABEL[u.presence.state] || u.presence.state)),
+                h("td.state-cell", { dataset: { label: COLUMNS[3] } }, stateCell(u.presence)),
                 h("td.num", { dataset: { label: COLUMNS[4] } }, u.weight),
                 h("td", { dataset: { label: COLUMNS[5] } }, list(u.territories)),
                 h("td", { dataset: { label: COLUMNS[6] } }, list(u.skills)),

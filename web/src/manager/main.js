@@ -7,7 +7,7 @@ import { $, duration, ensureToasts, h, label, replace, secondsSince, toast, when
 import { connectLive } from "../shared/live.js";
 import { pretty } from "../shared/phone.js";
 import { signIn, signOut } from "../shared/session.js";
-import { renderAgents } from "./agents.js";
+import { renderAgents, showPresence } from "./agents.js";
 import { renderReports } from "./reports.js";
 import { renderRules } from "./rules.js";
 import { showAssignments } from "./trace.js";
@@ -503,6 +503,7 @@ function wireLive() {
   });
   // `presence`: {user_id, name, team_id, state, reason, since, call_id, progressive}.
   state.live.on("presence", (p) => {
+    showPresence(p);
     const row = state.agents.get(p.user_id);
     if (!row) {
       refreshWallboard();
