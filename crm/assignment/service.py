@@ -129,6 +129,7 @@ class AgentState:
     presence: str = "offline"
     presence_reason: str | None = None
     open_leads: int = 0
+    leads_today: int = 0
     calls_today: int = 0
     rule_counts: dict[int, int] = field(default_factory=dict)
 
@@ -145,6 +146,8 @@ class AgentState:
             on_shift=on_shift(user.shift_start, user.shift_end, now_local),
             open_leads=self.open_leads,
             max_open_leads=user.max_open_leads,
+            leads_today=self.leads_today,
+            max_daily_leads=user.max_daily_leads,
             calls_today=self.calls_today,
             rule_assignments=self.rule_counts.get(rule_id, 0) if rule_id is not None else 0,
             weight=user.weight,
@@ -185,6 +188,32 @@ async def open_lead_counts(
     return {owner: n for owner, n in (await session.exec(stmt)).all() if owner is not None}
 
 
+def org_midnight(org: Organization) -> datetime:
+    zone = org_zone(org)
+    return datetime.combine(utcnow().astimezone(zone).date(), time(), tzinfo=zone)
+
+
+async def leads_today_counts(
+    session: AsyncSession, org: Organization, agent_ids: Sequence[int]
+) -> dict[int, int]:
+    """Leads given to each agent since the organization's midnight (keeping one's own lead,
+    as a sticky rule does, gives nothing)."""
+    rows = await session.exec(
+        select(LeadAssignment.agent_id, func.count(sa.distinct(col(LeadAssignment.lead_id))))
+        .where(
+            col(LeadAssignment.org_id) == org.id,
+            col(LeadAssignment.agent_id).in_(agent_ids),
+            col(LeadAssignment.created_at) >= org_midnight(org),
+            sa.or_(
+                col(LeadAssignment.previous_agent_id).is_(None),
+                col(LeadAssignment.previous_agent_id) != LeadAssignment.agent_id,
+            ),
+        )
+        .group_by(col(LeadAssignment.agent_id))
+    )
+    return {agent_id: n for agent_id, n in rows.all() if agent_id is not None}
+
+
 async def load_agents(
     session: AsyncSession,
     org: Organization,
@@ -216,9 +245,12 @@ async def load_agents(
     for owner, n in (await open_lead_counts(session, org, ids)).items():
         if owner in agents:
             agents[owner].open_leads = n
+    capped = [i for i, a in agents.items() if a.user.max_daily_leads is not None]
+    if capped:
+        for capped_id, n in (await leads_today_counts(session, org, capped)).items():
+            agents[capped_id].leads_today = n
     if calls_today:
-        zone = org_zone(org)
-        midnight = datetime.combine(utcnow().astimezone(zone).date(), time(), tzinfo=zone)
+        midnight = org_midnight(org)
         rows = await session.exec(
             select(Call.agent_id, func.count())
             .where(
@@ -483,6 +515,8 @@ async def auto_assign(
             state.open_leads += 1
             if previous is not None and previous in agents:
                 agents[previous].open_leads -= 1
+        if previous != agent_id:
+            state.leads_today += 1
         assert rule.id is not None
         state.rule_counts[rule.id] = state.rule_counts.get(rule.id, 0) + 1
         reason = f"rule #{rule.id} {why}"
@@ -544,6 +578,8 @@ async def assign_to(
     if presence is not None:
         state.presence, state.presence_reason = presence.state, presence.reason
     state.open_leads = (await open_lead_counts(session, org, [agent_id])).get(agent_id, 0)
+    if agent.max_daily_leads is not None:
+        state.leads_today = (await leads_today_counts(session, org, [agent_id])).get(agent_id, 0)
     why_not = availability(
         state.candidate(
             now_local=now.astimezone(org_zone(org)).time(), rule_id=None, excluded=None

@@ -4,12 +4,13 @@ import asyncio
 import re
 from typing import Any
 
-from playwright.async_api import Browser, Dialog, Page, expect
+from playwright.async_api import Browser, Dialog, expect
 
 from tests.browser.conftest import (
     js_errors,
     new_page,
     screenshot,
+    sideways_scroll,
     sign_in,
     unlabelled_controls,
 )
@@ -26,12 +27,6 @@ async def me_of(gw: Gateway, token: str) -> dict[str, Any]:
     _, me = await gw.request("GET", "/api/auth/me", token=token)
     assert isinstance(me, dict)
     return me
-
-
-async def sideways_scroll(page: Page) -> bool:
-    width: int = await page.evaluate("document.documentElement.scrollWidth")
-    viewport: int = await page.evaluate("window.innerWidth")
-    return width > viewport
 
 
 async def test_manager_edits_reorders_disables_and_deletes_rules(

@@ -1,5 +1,5 @@
-// The manager console: live wallboard, leads with bulk assignment and its trail, assignment
-// rules, CSV import, reports.
+// The manager console: live wallboard, leads with bulk assignment and its trail, agents and
+// their assignment attributes, assignment rules, CSV import, reports.
 import "../shared/base.css";
 import "./manager.css";
 import { ApiError, api } from "../shared/api.js";
@@ -7,6 +7,7 @@ import { $, duration, ensureToasts, h, label, replace, secondsSince, toast, when
 import { connectLive } from "../shared/live.js";
 import { pretty } from "../shared/phone.js";
 import { signIn, signOut } from "../shared/session.js";
+import { renderAgents, showPresence } from "./agents.js";
 import { renderReports } from "./reports.js";
 import { renderRules } from "./rules.js";
 import { showAssignments } from "./trace.js";
@@ -20,7 +21,7 @@ const STATE_LABEL = {
   unknown: "—",
 };
 const CALL_LABEL = { queued: "Dialing", initiated: "Dialing", ringing: "Ringing", "in-progress": "In progress" };
-const VIEWS = { wallboard: "Wallboard", leads: "Leads", rules: "Rules", import: "Import", reports: "Reports" };
+const VIEWS = { wallboard: "Wallboard", leads: "Leads", agents: "Agents", rules: "Rules", import: "Import", reports: "Reports" };
 
 const state = {
   me: null,
@@ -83,6 +84,9 @@ function route() {
   if (state.view === "wallboard") renderWallboard();
   if (state.view === "leads") renderLeads();
   if (state.view === "import") renderImport();
+  if (state.view === "agents") {
+    renderAgents(view, { me: state.me, teams: state.teams, onSaved: (user) => state.users.set(user.id, user) });
+  }
   if (state.view === "rules") renderRules(view, { me: state.me, teams: state.teams });
   if (state.view === "reports") {
     replace(view);
@@ -499,6 +503,7 @@ function wireLive() {
   });
   // `presence`: {user_id, name, team_id, state, reason, since, call_id, progressive}.
   state.live.on("presence", (p) => {
+    showPresence(p);
     const row = state.agents.get(p.user_id);
     if (!row) {
       refreshWallboard();

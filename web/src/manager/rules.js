@@ -1,6 +1,7 @@
 // Assignment rules: the ordered list the gateway runs to give new leads an agent, and its editor.
 import { api } from "../shared/api.js";
-import { $, h, replace, toast } from "../shared/dom.js";
+import { h, replace, toast } from "../shared/dom.js";
+import { field as labelled, loadInto, refocus } from "./form.js";
 
 export const KIND_LABEL = {
   round_robin: "Round robin",
@@ -106,14 +107,7 @@ export async function renderRules(view, { me, teams }) {
   rules.editing = null;
   rules.errors = {};
   rules.draft = null;
-  replace(view, h("p.loading", { role: "status" }, "Loading rules…"));
-  try {
-    await load();
-  } catch (err) {
-    replace(view, h("p.form-error", { role: "alert" }, err.message));
-    return;
-  }
-  draw(view);
+  if (await loadInto(view, "Loading rules…", load)) draw(view);
 }
 
 function draw(view, focus = null) {
@@ -141,14 +135,7 @@ function draw(view, focus = null) {
         : h("p", { id: "no-rules" }, "No rules yet: leads stay unassigned until a manager assigns them."),
     ),
   );
-  // Focus stays where the keyboard was: the first of the given controls still enabled.
-  for (const selector of [focus || []].flat()) {
-    const el = $(selector, view);
-    if (el && !el.disabled) {
-      el.focus();
-      break;
-    }
-  }
+  refocus(view, focus);
 }
 
 function edit(view, what) {
@@ -238,22 +225,8 @@ function ruleItem(view, rule, index, managed) {
 
 // --- the form -------------------------------------------------------------------------------
 
-/** A labelled control with its error (from the API's `field`) right under it. */
 function field(id, text, control, apiField, hint = null) {
-  const error = rules.errors[apiField];
-  const described = [hint ? `${id}-hint` : null, error ? `${id}-error` : null].filter(Boolean).join(" ");
-  control.id = id;
-  control.dataset.field = apiField;
-  if (described) control.setAttribute("aria-describedby", described);
-  if (error) control.setAttribute("aria-invalid", "true");
-  const isBox = control.type === "checkbox";
-  return h(
-    "div.field",
-    { dataset: { field: apiField } },
-    isBox ? h("label.check", { for: id }, control, ` ${text}`) : [h("label", { for: id }, text), control],
-    hint ? h("p.hint", { id: `${id}-hint` }, hint) : null,
-    error ? h("p.field-error", { id: `${id}-error` }, error) : null,
-  );
+  return labelled(rules.errors[apiField], id, text, control, apiField, hint);
 }
 
 function options(map, selected) {
