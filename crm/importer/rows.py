@@ -4,6 +4,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from crm.assignment.territory import place
 from gateway.phones import InvalidPhoneNumber, lookup_key, to_e164
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -25,6 +26,11 @@ class RowConfig:
     secret: str
     # Lower-cased status keys and labels of the organization, to its status key.
     statuses: dict[str, str]
+    # The new leads go through assignment rules: their numbers' time zones (for the
+    # `lead.assigned` events) and, for territory rules, where they are. Work for the workers,
+    # not for the job's process.
+    zones: bool = False
+    where: bool = False
 
 
 class Parsed(NamedTuple):
@@ -36,6 +42,8 @@ class Parsed(NamedTuple):
     values: dict[str, Any]
     # (code, field, message) of what was dropped while the row itself is imported.
     warnings: list[tuple[str, str, str]]
+    # `territory.place` of the primary number when the config asks for it.
+    place: tuple[str | None, str | None, tuple[str, ...]] | None = None
 
 
 class Rejected(NamedTuple):
@@ -142,7 +150,8 @@ def parse_row(
             )
         elif alt[1] != primary[1] and alt not in alts and len(alts) < MAX_ALT_PHONES:
             alts.append(alt)
-    return Parsed(row, primary[0], primary[1], alts, values, warnings)
+    where = place(primary[0], where=cfg.where) if cfg.zones else None
+    return Parsed(row, primary[0], primary[1], alts, values, warnings, where)
 
 
 def parse_chunk(
