@@ -6,7 +6,7 @@ calls `push_assigned` so that agents hear about their new leads only once they e
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
@@ -133,6 +133,8 @@ class AgentState:
     open_leads: int = 0
     calls_today: int = 0
     rule_counts: dict[int, int] = field(default_factory=dict)
+    # Bumped with every change of the figures: a batch reuses candidates built since.
+    version: int = 0
 
     def candidate(self, *, now_local: time, rule_id: int | None, excluded: str | None) -> Candidate:
         user = self.user
@@ -478,6 +480,23 @@ async def _decide_all(
     now = utcnow()
     now_local = now.astimezone(org_zone(org)).time()
     choices: list[_Choice] = []
+    # Per batch: who is in each rule's scope for a lead's team, and each agent's candidate
+    # for each rule until its figures change (an import's batch is thousands of leads).
+    scopes: dict[tuple[int, int | None], list[tuple[int, AgentState]]] = {}
+    built: dict[tuple[int, int], tuple[int, Candidate]] = {}
+
+    def candidate(agent_id: int, state: AgentState, rule_id: int) -> Candidate:
+        cached = built.get((agent_id, rule_id))
+        if cached is not None and cached[0] == state.version:
+            return cached[1]
+        made = state.candidate(
+            now_local=now_local,
+            rule_id=rule_id,
+            excluded="handing over its leads" if agent_id in excluded else None,
+        )
+        built[(agent_id, rule_id)] = (state.version, made)
+        return made
+
     for lead in leads:
         assert lead.id is not None
         if "territory" in kinds:
@@ -490,15 +509,14 @@ async def _decide_all(
             assert rule.id is not None
             if rule.team_id is not None and lead.team_id not in (None, rule.team_id):
                 continue  # another team's rule
-            pool = [
-                a.candidate(
-                    now_local=now_local,
-                    rule_id=rule.id,
-                    excluded="handing over its leads" if agent_id in excluded else None,
-                )
-                for agent_id, a in agents.items()
-                if _in_scope(a.user, rule=rule, lead=lead, team_id=team_id)
-            ]
+            scope = scopes.get((rule.id, lead.team_id))
+            if scope is None:
+                scope = scopes[(rule.id, lead.team_id)] = [
+                    (agent_id, a)
+                    for agent_id, a in agents.items()
+                    if _in_scope(a.user, rule=rule, lead=lead, team_id=team_id)
+                ]
+            pool = [candidate(agent_id, a, rule.id) for agent_id, a in scope]
             decision = decide(
                 Rule(
                     kind=rule.kind,
@@ -540,8 +558,10 @@ async def _decide_all(
             state.open_leads += 1
             if previous is not None and previous in agents:
                 agents[previous].open_leads -= 1
+                agents[previous].version += 1
         assert rule.id is not None
         state.rule_counts[rule.id] = state.rule_counts.get(rule.id, 0) + 1
+        state.version += 1
         reason = f"rule #{rule.id} {why}"
         if passed:
             reason += " (after " + "; ".join(passed) + ")"
@@ -576,15 +596,15 @@ async def assign_new_leads(
     *,
     org_id: int,
     leads: Sequence[NewLead],
-    keys: Mapping[int, Sequence[str]],
+    keys: Callable[[], Mapping[int, Sequence[str]]],
     method: str,
     assigned_by: int | None,
 ) -> NewLeadsAssigned | None:
     """`auto_assign` for leads not stored yet (an import's chunk): the same rules, lock and
     decisions, written into the `NewLead`s (owner, team, `assigned_at`, and the place for
-    territory rules) so that they are inserted already assigned. `keys` are each lead's
-    numbers' lookup keys, for sticky rules. None when the organization has no active rules.
-    Store the leads, then `record_new_assignments` in the same transaction."""
+    territory rules) so that they are inserted already assigned. `keys` gives each lead's
+    numbers' lookup keys, asked for only by sticky rules. None when the organization has no
+    active rules. Store the leads, then `record_new_assignments` in the same transaction."""
     if method not in METHODS:
         raise ValueError(f"unknown assignment method {method!r}")
     rules = await _lock_rules(session, org_id)
@@ -593,7 +613,7 @@ async def assign_new_leads(
     org = await session.get(Organization, org_id)
     assert org is not None
     returning = (
-        await _returning_owners_by_keys(session, org_id, keys)
+        await _returning_owners_by_keys(session, org_id, keys())
         if "sticky" in {r.kind for r in rules}
         else {}
     )

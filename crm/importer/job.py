@@ -521,14 +521,14 @@ async def _write_chunk(
         assigned = None
         if leads and job.options.get("owner_id") is None:
             # Decided before the insert, so the leads are stored already assigned.
-            keys = {
-                x.id: [p.key, *(k for _, k in p.alts)] for x, p in zip(leads, plan.new, strict=True)
-            }
             assigned = await assign_new_leads(
                 session,
                 org_id=job.org_id,
                 leads=leads,
-                keys=keys,
+                keys=lambda: {
+                    x.id: [p.key, *(k for _, k in p.alts)]
+                    for x, p in zip(leads, plan.new, strict=True)
+                },
                 method="import",
                 assigned_by=job.created_by,
             )
