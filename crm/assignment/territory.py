@@ -98,6 +98,11 @@ def place(e164: str, *, where: bool) -> tuple[str | None, str | None, tuple[str,
         number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
         return None, None, ()
+    return place_of(number, where=where)
+
+
+def place_of(number: PhoneNumber, *, where: bool) -> tuple[str | None, str | None, tuple[str, ...]]:
+    """`place` of a number already parsed (and valid)."""
     country, region = (
         _locate(number, geocoder.description_for_number(number, "en")) if where else (None, None)
     )

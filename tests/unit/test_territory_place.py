@@ -4,9 +4,9 @@
 import pytest
 
 from bench.lead_import import generate_rows
-from crm.assignment.territory import locate, place
+from crm.assignment.territory import locate, place, place_of
 from crm.leads import number_location
-from gateway.phones import try_e164
+from gateway.phones import InvalidPhoneNumber, format_e164, parse_valid, to_e164, try_e164
 
 ODD = [
     "+18005550199",  # US toll-free: many zones, no place
@@ -30,3 +30,15 @@ def test_place_matches_locate_and_number_location(where: bool) -> None:
     for number in _numbers():
         country, region = locate(number) if where else (None, None)
         assert place(number, where=where) == (country, region, number_location(number)[2]), number
+
+
+def test_place_of_the_typed_number_matches_place_of_its_e164() -> None:
+    # The workers look up the number they parsed from the row, not its E.164 parsed again.
+    for row in generate_rows(3000, seed=12):
+        try:
+            number = parse_valid(row[3], "IN")
+        except InvalidPhoneNumber:
+            continue
+        e164 = format_e164(number)
+        assert e164 == to_e164(row[3], "IN")
+        assert place_of(number, where=True) == place(e164, where=True), row[3]
