@@ -7,10 +7,12 @@ second one's checkpoint update matches no row and its transaction rolls back.
 """
 
 import asyncio
+import gc
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Generator, Iterator
 from concurrent.futures import Executor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -666,6 +668,22 @@ def _event(job: ImportJob) -> dict[str, Any]:
     }
 
 
+@contextmanager
+def _old_objects_frozen() -> Iterator[None]:
+    """Keep the objects that exist before the job out of the collector's full passes.
+
+    Each chunk's rows live as tens of thousands of containers until the chunk is written,
+    and set off full collections that walked the whole heap every time (phonenumbers'
+    metadata, SQLAlchemy's, the app's): a quarter of the job's CPU. Frozen objects are
+    still freed by reference counting; cycles among them wait for the job's end.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 async def run_job(ctx: ImportContext, job_id: int) -> ImportJob | None:
     """Run (or resume) one import to its end; the finished job, or None if there was none.
 
@@ -677,7 +695,8 @@ async def run_job(ctx: ImportContext, job_id: int) -> ImportJob | None:
         return None
     log.info("import %s: %s rows from row %s", job.id, job.total_rows, job.processed_rows)
     try:
-        await _run_chunks(ctx, job)
+        with _old_objects_frozen():
+            await _run_chunks(ctx, job)
     except JobTakenOver:
         log.warning("import %s: another runner took over", job.id)
         return job
