@@ -7,7 +7,7 @@ calls `push_assigned` so that agents hear about their new leads only once they e
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -382,7 +382,7 @@ class _Choice:
     lead: Lead | NewLead
     agent_id: int | None
     previous_agent_id: int | None
-    rule: AssignmentRule | None
+    rule: Rule | None
     reason: str
     candidates: list[dict[str, Any]]
     at: datetime
@@ -442,7 +442,7 @@ async def auto_assign(
             lead_id=c.lead.id,
             agent_id=c.agent_id,
             previous_agent_id=c.previous_agent_id,
-            rule_id=c.rule.id if c.rule is not None else None,
+            rule_id=c.rule.rule_id if c.rule is not None else None,
             method=method,
             rule_kind=c.rule.kind if c.rule is not None else None,
             reason=c.reason,
@@ -480,6 +480,18 @@ async def _decide_all(
     now = utcnow()
     now_local = now.astimezone(org_zone(org)).time()
     choices: list[_Choice] = []
+    # The rules as plain values: reading and moving an ORM row's cursor for every lead cost
+    # more than deciding.
+    plain = [
+        Rule(
+            kind=r.kind,
+            rule_id=r.id,
+            team_id=r.team_id,
+            config=r.config,
+            last_agent_id=r.last_agent_id,
+        )
+        for r in rules
+    ]
     # Per batch: who is in each rule's scope for a lead's team, and each agent's candidate
     # for each rule until its figures change (an import's batch is thousands of leads).
     scopes: dict[tuple[int, int | None], list[tuple[int, AgentState]]] = {}
@@ -504,33 +516,23 @@ async def _decide_all(
         facts = _facts(lead, returning.get(lead.id, []))
         verdicts: list[dict[str, Any]] = []
         passed: list[str] = []
-        chosen: tuple[AssignmentRule, int, str] | None = None
-        for rule in rules:
-            assert rule.id is not None
+        chosen: tuple[Rule, int, str] | None = None
+        for rule in plain:
+            assert rule.rule_id is not None
             if rule.team_id is not None and lead.team_id not in (None, rule.team_id):
                 continue  # another team's rule
-            scope = scopes.get((rule.id, lead.team_id))
+            scope = scopes.get((rule.rule_id, lead.team_id))
             if scope is None:
-                scope = scopes[(rule.id, lead.team_id)] = [
+                scope = scopes[(rule.rule_id, lead.team_id)] = [
                     (agent_id, a)
                     for agent_id, a in agents.items()
                     if _in_scope(a.user, rule=rule, lead=lead, team_id=team_id)
                 ]
-            pool = [candidate(agent_id, a, rule.id) for agent_id, a in scope]
-            decision = decide(
-                Rule(
-                    kind=rule.kind,
-                    rule_id=rule.id,
-                    team_id=rule.team_id,
-                    config=rule.config,
-                    last_agent_id=rule.last_agent_id,
-                ),
-                facts,
-                pool,
-            )
-            verdicts += [v.to_json(rule.id) for v in decision.candidates]
+            pool = [candidate(agent_id, a, rule.rule_id) for agent_id, a in scope]
+            decision = decide(rule, facts, pool)
+            verdicts += [v.to_json(rule.rule_id) for v in decision.candidates]
             if decision.agent_id is None:
-                passed.append(f"rule #{rule.id} {decision.reason}")
+                passed.append(f"rule #{rule.rule_id} {decision.reason}")
                 continue
             chosen = (rule, decision.agent_id, decision.reason)
             break
@@ -551,18 +553,18 @@ async def _decide_all(
         rule, agent_id, why = chosen
         state = agents[agent_id]
         previous = _give(lead, state.user, now)
-        rule.last_agent_id = agent_id
-        session.add(rule)
+        # The cursor moves for the next lead; the rule row takes it once, after the batch.
+        plain[plain.index(rule)] = replace(rule, last_agent_id=agent_id)
         # Keep the figures current for the next lead of this batch.
         if lead.status not in terminal:
             state.open_leads += 1
             if previous is not None and previous in agents:
                 agents[previous].open_leads -= 1
                 agents[previous].version += 1
-        assert rule.id is not None
-        state.rule_counts[rule.id] = state.rule_counts.get(rule.id, 0) + 1
+        assert rule.rule_id is not None
+        state.rule_counts[rule.rule_id] = state.rule_counts.get(rule.rule_id, 0) + 1
         state.version += 1
-        reason = f"rule #{rule.id} {why}"
+        reason = f"rule #{rule.rule_id} {why}"
         if passed:
             reason += " (after " + "; ".join(passed) + ")"
         choices.append(
@@ -576,6 +578,10 @@ async def _decide_all(
                 at=now,
             )
         )
+    for row, rule in zip(rules, plain, strict=True):
+        if row.last_agent_id != rule.last_agent_id:
+            row.last_agent_id = rule.last_agent_id
+            session.add(row)
     return choices
 
 
@@ -696,7 +702,7 @@ async def record_new_assignments(session: AsyncSession, assigned: NewLeadsAssign
         lead = c.lead
         assert isinstance(lead, NewLead)
         created_at = c.at
-        rule_id = c.rule.id if c.rule is not None else None
+        rule_id = c.rule.rule_id if c.rule is not None else None
         rule_kind = c.rule.kind if c.rule is not None else None
         rows.append(
             (
@@ -751,9 +757,7 @@ async def record_new_assignments(session: AsyncSession, assigned: NewLeadsAssign
     pending.extend((agent_id, body) for _, agent_id, body in bodies)
 
 
-def _in_scope(
-    user: User, *, rule: AssignmentRule, lead: Lead | NewLead, team_id: int | None
-) -> bool:
+def _in_scope(user: User, *, rule: Rule, lead: Lead | NewLead, team_id: int | None) -> bool:
     """A rule's candidates: its team's agents, within the lead's team if it has one."""
     for team in (rule.team_id, lead.team_id, team_id):
         if team is not None and user.team_id != team:
