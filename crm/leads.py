@@ -157,8 +157,8 @@ class NewLead:
     custom_fields: dict[str, Any]
     created_at: datetime
     updated_at: datetime
-    # The number's time zones, found where the row was parsed.
-    timezones: tuple[str, ...] = ()
+    # The number's time zones if they were found where the row was parsed (None: look up).
+    timezones: tuple[str, ...] | None = None
     owner_id: int | None = None
     assigned_at: datetime | None = None
     country: str | None = None
@@ -175,7 +175,9 @@ class NewLead:
 
 def lead_to_json(lead: Lead | NewLead, *, dnc: bool | None = None) -> dict[str, Any]:
     """The lead's JSON, with `dnc` (primary phone on the do-not-call list) if it was looked up."""
-    timezones = lead.timezones if isinstance(lead, NewLead) else number_location(lead.phone)[2]
+    timezones = lead.timezones if isinstance(lead, NewLead) else None
+    if timezones is None:
+        timezones = number_location(lead.phone)[2]
     body: dict[str, Any] = {
         "id": lead.id,
         "name": lead.name,

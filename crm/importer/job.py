@@ -28,7 +28,7 @@ from crm.history import change_status
 from crm.importer.bulk import allocate_ids, binder, insert_many
 from crm.importer.csvfile import CsvFormat, count_data_records, data_chunks
 from crm.importer.rows import Parsed, Rejected, RowConfig, parse_chunk, phone_keys
-from crm.leads import NewLead, number_location
+from crm.leads import NewLead
 from crm.orgconfig import lead_statuses
 from crm.outbox import emit
 from gateway.models import (
@@ -316,8 +316,8 @@ def _new_leads(job: ImportJob, plan: _Plan, lead_ids: list[int]) -> list[NewLead
     leads: list[NewLead] = []
     for lead_id, p in zip(lead_ids, plan.new, strict=True):
         v = p.values
-        # Found by the workers; a rule added while the job ran finds its numbers here.
-        place = p.place or (None, None, number_location(p.e164)[2])
+        # Found by the workers when the job started with rules (else looked up if needed).
+        country, region, zones = p.place or (None, None, None)
         leads.append(
             NewLead(
                 id=lead_id,
@@ -335,9 +335,9 @@ def _new_leads(job: ImportJob, plan: _Plan, lead_ids: list[int]) -> list[NewLead
                 custom_fields=v.get("custom_fields") or {},
                 created_at=now,
                 updated_at=now,
-                timezones=place[2],
-                country=place[0],
-                region=place[1],
+                timezones=zones,
+                country=country,
+                region=region,
             )
         )
     return leads
