@@ -197,6 +197,17 @@ class Carrier(Protocol):
         """The call's current state from the carrier's call-details API (None: no such API)."""
         ...
 
+    async def fetch_events(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
+    ) -> list[CallEvent]:
+        """Every leg's events the carrier's records give for the call, in order; the last one
+        says where the call as a whole stands (empty: the carrier knows no such call).
+
+        A bridged call has two legs; a carrier whose status API describes only the leg it is
+        asked about overrides this to read the other leg too.
+        """
+        ...
+
     async def hangup(
         self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
     ) -> None:
@@ -229,6 +240,13 @@ class CarrierDefaults:
         self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
     ) -> CallEvent | None:
         return None
+
+    async def fetch_events(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
+    ) -> list[CallEvent]:
+        # Most status APIs already answer with the leg that decides the call (the customer's).
+        event = await self.fetch_status(runtime, credentials, carrier_call_id)
+        return [event] if event is not None else []
 
     async def hangup(
         self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str

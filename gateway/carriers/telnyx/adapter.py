@@ -171,5 +171,15 @@ class TelnyxCarrier(CarrierDefaults):
             timeout_s=runtime.settings.outbound_timeout_s,
         )
 
+    async def fetch_events(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
+    ) -> list[CallEvent]:
+        return await originate.fetch_events(
+            runtime.http,
+            credentials,
+            carrier_call_id,
+            timeout_s=runtime.settings.outbound_timeout_s,
+        )
+
 
 Adapter = TelnyxCarrier
