@@ -16,6 +16,11 @@ What it imitates, from ../shared/carriers.md §4 and Telnyx's docs:
   `filter[name]`, paged by `page[number]` / `page[size]` (1-250) with `meta.total_pages`.
   Telnyx documents the metadata as "includes raw event"; its exact key is not documented.
   `drop` names event types whose delivery is lost (recorded as failed, never POSTed).
+* `POST /v2/messages` (Send a message: `from`, `to`, `text` or `media_urls`;
+  https://developers.telnyx.com/api-reference/messages/send-a-message), answered
+  `{"data": {"record_type": "message", "id", "direction": "outbound", "type": "SMS",
+  "from": {"phone_number"}, "to": [{"phone_number", "status": "queued"}], "text", ...}}`;
+  kept in `messages`, nothing is delivered.
 * Errors as `{"errors": [{"code", "title", "detail", "source": {"pointer"}}]}` with Telnyx's
   codes (10009 authentication failed, 10004 missing parameter, 10016 not E.164, 10005 not found).
 * Webhooks `{"data": {"record_type": "event", "event_type", "id", "occurred_at", "payload"},
@@ -226,6 +231,7 @@ class TelnyxStandin(StandinServer):
         self.call_events: list[dict[str, Any]] = []
         # Event types whose webhooks are lost on the way (recorded, never delivered).
         self.drop: set[str] = set()
+        self.messages: list[dict[str, Any]] = []
         self._changed = asyncio.Condition()
 
     # --- REST API -----------------------------------------------------------------------
@@ -298,6 +304,8 @@ class TelnyxStandin(StandinServer):
         parts = request.path.strip("/").split("/")
         if parts == ["v2", "call_events"] and request.method == "GET":
             return self._list_call_events(request)
+        if parts == ["v2", "messages"] and request.method == "POST":
+            return self._send_message(record)
         if parts[:2] != ["v2", "calls"]:
             return _not_found()
         if len(parts) == 2 and request.method == "POST":
@@ -315,15 +323,9 @@ class TelnyxStandin(StandinServer):
         for name in ("connection_id", "to", "from"):
             if not isinstance(body.get(name), str) or not body[name]:
                 return _missing(name)
-        for name in ("to", "from"):
-            if not _is_e164(body[name]):
-                return telnyx_error(
-                    422,
-                    "10016",
-                    "Phone number must be in +E.164 format",
-                    f"The '{name}' parameter must be in +E.164 format.",
-                    f"/{name}",
-                )
+        refused = _not_e164(body, ("to", "from"))
+        if refused is not None:
+            return refused
         if body["connection_id"] != self.connection_id:
             return telnyx_error(
                 422,
@@ -362,6 +364,32 @@ class TelnyxStandin(StandinServer):
                 }
             }
         )
+
+    def _send_message(self, record: RecordedRequest) -> web.Response:
+        body = record.body
+        if not isinstance(body, dict):
+            return telnyx_error(400, "10015", "Bad Request", "The request was not well-formed.")
+        for name in ("from", "to"):
+            if not isinstance(body.get(name), str) or not body[name]:
+                return _missing(name)
+        refused = _not_e164(body, ("from", "to"))
+        if refused is not None:
+            return refused
+        if not (body.get("text") or body.get("media_urls")):
+            return _missing("text")
+        message = {
+            "record_type": "message",
+            "id": str(uuid.uuid4()),
+            "direction": "outbound",
+            "type": "SMS",
+            "from": {"phone_number": body["from"]},
+            "to": [{"phone_number": body["to"], "status": "queued"}],
+            "text": body.get("text", ""),
+            "parts": max(1, -(-len(body.get("text", "")) // 153)),
+            "received_at": iso(datetime.now(UTC)),
+        }
+        self.messages.append(message)
+        return web.json_response({"data": message})
 
     def _status(self, call_control_id: str) -> web.Response:
         leg = self.legs.get(call_control_id)
@@ -668,3 +696,17 @@ def _missing(name: str) -> web.Response:
 
 def _is_e164(value: str) -> bool:
     return value.startswith("+") and value[1:].isdigit() and 8 <= len(value) <= 16
+
+
+def _not_e164(body: Mapping[str, Any], names: tuple[str, ...]) -> web.Response | None:
+    """Telnyx's 422 for the first of `names` that is not a +E.164 number, if any."""
+    for name in names:
+        if not _is_e164(body[name]):
+            return telnyx_error(
+                422,
+                "10016",
+                "Phone number must be in +E.164 format",
+                f"The '{name}' parameter must be in +E.164 format.",
+                f"/{name}",
+            )
+    return None

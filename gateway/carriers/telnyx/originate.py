@@ -22,6 +22,8 @@ from gateway.carriers.base import (
     MalformedWebhook,
     OriginateRequest,
     OriginateResult,
+    SmsRequest,
+    SmsResult,
     VoiceInstructions,
 )
 from gateway.carriers.telnyx import const
@@ -439,3 +441,37 @@ async def _session_webhooks(
         if not isinstance(total_pages, int) or page >= total_pages:
             break
     return documents
+
+
+async def send_sms(
+    http: aiohttp.ClientSession,
+    credentials: Mapping[str, Any],
+    message: SmsRequest,
+    *,
+    timeout_s: float,
+) -> SmsResult:
+    """`POST /v2/messages` {from, to, text}: `{"data": {"id", "to": [{"status"}], ...}}`.
+
+    https://developers.telnyx.com/api-reference/messages/send-a-message; the number sending
+    must be enabled for messaging (a messaging profile) in the Telnyx portal.
+    """
+    status, data = await _request(
+        http,
+        "POST",
+        api_base(credentials) + "/v2/messages",
+        credentials["api_key"],
+        body={"from": message.from_number, "to": message.to_number, "text": message.text},
+        timeout_s=timeout_s,
+    )
+    if not 200 <= status < 300:
+        raise _error(status, data)
+    sent = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(sent, dict) or not isinstance(sent.get("id"), str):
+        raise CarrierAPIError("Telnyx's message has no id", status=status)
+    to = sent.get("to")
+    first = to[0] if isinstance(to, list) and to and isinstance(to[0], dict) else {}
+    carrier_status = first.get("status")
+    return SmsResult(
+        carrier_message_id=sent["id"],
+        carrier_status=carrier_status if isinstance(carrier_status, str) else None,
+    )
