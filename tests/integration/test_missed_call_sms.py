@@ -18,6 +18,7 @@ from gateway.carriers.vonage.adapter import VonageCarrier
 from gateway.keys import runtime_key, sessionmaker_key
 from gateway.models import Call, CarrierAccount, Direction, IntegrationEvent
 from tests.conftest import Gateway
+from tests.integration import test_telnyx_flow as telnyx
 from tests.integration import test_vonage_flow as vonage
 from tests.standins.plivo_api import PlivoStandin
 from tests.standins.telnyx_api import TelnyxStandin
@@ -359,5 +360,32 @@ async def test_vonage_sends_through_the_messages_api(gateway: Gateway) -> None:
             await VonageCarrier().send_sms(gateway.app[runtime_key], credentials, bad)
         assert (refused.value.status, refused.value.code) == (422, "1150")
         assert len(standin.messages) == 1
+    finally:
+        await standin.close()
+
+
+async def test_a_missed_telnyx_call_is_texted_through_telnyx(gateway: Gateway) -> None:
+    """End to end: the call comes in through Telnyx, the text goes out through Telnyx."""
+    standin = await TelnyxStandin(
+        api_key=telnyx.API_KEY, connection_id=telnyx.CONNECTION_ID
+    ).start()
+    try:
+        account = await telnyx.register_telnyx(gateway, standin.url)
+        standin.connection_webhook_url = telnyx.hook_url(gateway, account["id"])
+        admin = await gateway.login("admin@demo.test")
+        await gateway.request("PUT", SETTINGS, admin, json={"enabled": True})
+
+        # Nobody can take it: the caller hears the message and the call is missed.
+        await standin.inbound(CALLER, telnyx.TELNYX_E164)
+        (event,) = await until_sms_events(gateway, 1)
+        assert (event["status"], event["carrier"], event["to"]) == ("sent", "telnyx", CALLER)
+        (request,) = [r for r in standin.requests if r.path == "/v2/messages"]
+        assert request.bearer == telnyx.API_KEY
+        assert request.body == {
+            "from": telnyx.TELNYX_E164,
+            "to": CALLER,
+            "text": "Sorry we missed your call. Demo Telecalling Co. will call you back shortly.",
+        }
+        assert event["carrier_message_id"] == standin.messages[0]["id"]
     finally:
         await standin.close()
