@@ -110,6 +110,13 @@ async def _reconcile(app: Mapping[Any, Any], call: Call, *, give_up_before: Any)
             await session.commit()
         await push_calls(app, [fresh, *result.changed.values()])
         await push_missed_calls(app, missed)
+        # Commands the carrier's recorded events call for, as if their callbacks had come
+        # (e.g. Telnyx: hang up the agent's leg once the customer's leg ended unanswered).
+        # Nothing new is started: without instructions no transfer or answer is planned.
+        try:
+            await adapter.act(app[runtime_key], account.credentials, events, None)
+        except Exception:
+            log.exception("commands after reconciling call %s failed", call.id)
         return True
     # A call the carrier never confirmed (no carrier id) cannot be looked up: past the
     # silence threshold it is settled, so that its agent is free to dial again.

@@ -423,6 +423,9 @@ async def test_agent_hangs_up_a_connected_call_and_telnyx_reports_the_end(
 
     # The customer's leg answered: the stand-in now holds the call until it is hung up.
     await eventually(last_webhook, ["call.answered"])
+    # Both legs are up at Telnyx: reconciliation leaves the call alone.
+    await gateway.settled()
+    assert await reconcile_stuck(gateway.app, after=timedelta(0), give_up=timedelta(0)) == []
     status, body = await gateway.request("POST", f"/api/calls/{call_id}/hangup", dialed.token)
     assert (status, body) == (202, {"ok": True, "call_id": call_id})
     played = await asyncio.wait_for(playing, 10)
@@ -481,6 +484,35 @@ async def test_reconciliation_settles_both_legs_from_telnyx_records(
     assert ("customer", "call.hangup:normal_clearing", "applied") in reconciled
     assert ("agent", "call.hangup:normal_clearing", "applied") in reconciled
     assert all(c != "call.answered" for _, c, _ in reconciled)
+
+
+async def test_reconciliation_ends_the_agent_leg_left_up_by_an_unanswered_customer(
+    gateway: Gateway, standin: TelnyxStandin
+) -> None:
+    """The busy customer's `call.hangup` is lost, so the gateway never hung up the agent's
+    leg (Telnyx leaves it up after a failed transfer): the session's events settle it."""
+    dialed = await dial_priya(gateway, standin)
+    live, call_id, agent_leg = dialed.live, dialed.call_id, dialed.agent_leg
+    standin.drop = {"call.hangup"}
+    playing = asyncio.create_task(standin.play(agent_leg, customer_outcome="user_busy"))
+
+    async def customer_ended() -> bool:
+        return any(
+            d.event_type == "call.hangup" and d.payload["call_control_id"] != agent_leg
+            for d in standin.deliveries
+        )
+
+    await eventually(customer_ended, True)
+    await gateway.settled()
+    assert await reconcile_stuck(gateway.app, after=timedelta(0), give_up=timedelta(days=1)) == [
+        call_id
+    ]
+    final = await live.until_ended(call_id)
+    assert (final["outcome"], final["reconciled"]) == ("busy", True)
+    # The reconciled end hung up the agent's leg, as its callback would have.
+    await asyncio.wait_for(playing, 10)
+    (hangup,) = standin.commands("hangup")
+    assert hangup.path == f"/v2/calls/{agent_leg}/actions/hangup" and hangup.status == 200
 
 
 # --- c. inbound calls ------------------------------------------------------------------------

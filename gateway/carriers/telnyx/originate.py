@@ -375,16 +375,40 @@ async def fetch_events(
     https://developers.telnyx.com/api-reference/debugging/list-call-events; the metadata
     holds the raw event). Those of our legs (the dialed one, and the one transferred from
     it) are normalized like the webhooks themselves, keeping their event ids, so the ones
-    already applied are duplicates and only the lost ones count. The dialed leg's status comes
-    last: it says whether the call is over.
+    already applied are duplicates and only the lost ones count. The last event says whether
+    the call is over: the dialed leg's status, or the transferred leg's end.
     """
     found = await _leg_status(http, credentials, call_control_id, timeout_s=timeout_s)
     if found is None:
         return []
     status_event, call = found
     session_id = call.get("call_session_id")
-    if status_event.status != CallStatus.COMPLETED or not isinstance(session_id, str):
+    if not isinstance(session_id, str):
         return [status_event]
+    events = await _our_legs_events(
+        http, credentials, call_control_id, session_id, timeout_s=timeout_s
+    )
+    if status_event.status == CallStatus.COMPLETED:
+        return [*events, status_event]
+    # The dialed leg is still up. A transfer that was never answered leaves it so ("the
+    # original call will remain active", https://developers.telnyx.com/api-reference/
+    # call-commands/transfer-call): if the transferred leg's end was lost, that end decides
+    # the call, and the adapter's commands for it then hang up the dialed leg.
+    ended = [e for e in events if e.parent_call_id and e.status == CallStatus.COMPLETED]
+    if not ended:
+        return [status_event]
+    return [status_event, *(e for e in events if e is not ended[-1]), ended[-1]]
+
+
+async def _our_legs_events(
+    http: aiohttp.ClientSession,
+    credentials: Mapping[str, Any],
+    call_control_id: str,
+    session_id: str,
+    *,
+    timeout_s: float,
+) -> list[CallEvent]:
+    """The session's events of the dialed leg and of the legs transferred from it."""
     events: list[CallEvent] = []
     for document in await _session_webhooks(http, credentials, session_id, timeout_s=timeout_s):
         try:
@@ -397,7 +421,7 @@ async def fetch_events(
             for event in parsed
             if call_control_id in (event.carrier_call_id, event.parent_call_id)
         ]
-    return [*events, status_event]
+    return events
 
 
 async def _session_webhooks(
