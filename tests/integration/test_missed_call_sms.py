@@ -10,7 +10,8 @@ import pytest
 from sqlmodel import col, select
 
 from dialer.missed_sms import text_missed_call
-from gateway.carriers.base import CarrierAPIError, SmsRequest
+from gateway.carriers.base import CarrierAPIError, CarrierDefaults, NotSupported, SmsRequest
+from gateway.carriers.exotel.adapter import ExotelCarrier
 from gateway.carriers.plivo.adapter import PlivoCarrier
 from gateway.carriers.telnyx.adapter import TelnyxCarrier
 from gateway.carriers.twilio.adapter import TwilioCarrier
@@ -18,8 +19,10 @@ from gateway.carriers.vonage.adapter import VonageCarrier
 from gateway.keys import runtime_key, sessionmaker_key
 from gateway.models import Call, CarrierAccount, Direction, IntegrationEvent
 from tests.conftest import Gateway
+from tests.integration import test_exotel_flow as exotel
 from tests.integration import test_telnyx_flow as telnyx
 from tests.integration import test_vonage_flow as vonage
+from tests.standins.exotel_api import ExotelStandin
 from tests.standins.plivo_api import PlivoStandin
 from tests.standins.telnyx_api import TelnyxStandin
 from tests.standins.twilio_api import TwilioStandin
@@ -207,23 +210,14 @@ async def test_a_carrier_refusal_is_recorded_and_not_retried(gateway: Gateway) -
     assert len(await sms_events(gateway)) == 1
 
 
-async def test_a_carrier_without_sms_is_recorded_as_not_supported(gateway: Gateway) -> None:
+async def test_a_call_without_a_carrier_account_is_recorded_as_failed(gateway: Gateway) -> None:
     admin = await gateway.login("admin@demo.test")
     await gateway.request("PUT", SETTINGS, admin, json={"enabled": True})
+    account = await sandbox_account(gateway)
     async with gateway.app[sessionmaker_key]() as session:
-        account = (await session.exec(select(CarrierAccount))).one()
-        exotel = CarrierAccount(
-            org_id=account.org_id,
-            carrier="exotel",
-            name="exotel",
-            credentials={},
-        )
-        session.add(exotel)
-        await session.flush()
         call = Call(
             org_id=account.org_id,
-            account_id=exotel.id,
-            carrier="exotel",
+            carrier="sandbox",
             direction=Direction.INBOUND,
             from_number=CALLER,
             to_number=OUR_NUMBER,
@@ -231,7 +225,19 @@ async def test_a_carrier_without_sms_is_recorded_as_not_supported(gateway: Gatew
         session.add(call)
         await session.commit()
     (outcome,) = await text_missed_call(gateway.app, call)
-    assert (outcome["status"], outcome["reason"]) == ("failed", "not_supported")
+    assert (outcome["status"], outcome["reason"]) == ("failed", "no_carrier_account")
+    assert await sandbox_messages(gateway) == []
+
+
+def test_an_adapter_without_sms_refuses_as_not_supported() -> None:
+    class Silent(CarrierDefaults):
+        name = "silent"
+
+    async def send() -> None:
+        await Silent().send_sms(None, {}, MESSAGE)  # type: ignore[arg-type]
+
+    with pytest.raises(NotSupported):
+        asyncio.run(send())
 
 
 # --- each carrier's messaging API, through its stand-in -------------------------------------------
@@ -387,5 +393,34 @@ async def test_a_missed_telnyx_call_is_texted_through_telnyx(gateway: Gateway) -
             "text": "Sorry we missed your call. Demo Telecalling Co. will call you back shortly.",
         }
         assert event["carrier_message_id"] == standin.messages[0]["id"]
+    finally:
+        await standin.close()
+
+
+async def test_exotel_sends_a_message_with_the_dlt_registration(gateway: Gateway) -> None:
+    standin = await ExotelStandin({exotel.ACCOUNT_SID: (exotel.API_KEY, exotel.API_TOKEN)}).start()
+    try:
+        india = SmsRequest(to_number="+919876543210", from_number="+918047180000", text="Sorry")
+        plain = exotel.credentials(standin.url)
+        with pytest.raises(CarrierAPIError) as refused:
+            await ExotelCarrier().send_sms(gateway.app[runtime_key], plain, india)
+        assert refused.value.status == 400 and not refused.value.ambiguous
+
+        registered = ExotelCarrier().check_credentials(
+            exotel.credentials(standin.url, sms_dlt_entity_id="1201159100000000001")
+        )
+        result = await ExotelCarrier().send_sms(gateway.app[runtime_key], registered, india)
+        request = [r for r in standin.requests if "/Sms/" in r.path][-1]
+        assert request.path == f"/v1/Accounts/{exotel.ACCOUNT_SID}/Sms/send.json"
+        assert request.auth == (exotel.API_KEY, exotel.API_TOKEN)
+        assert dict(request.form) == {
+            "From": "+918047180000",
+            "To": "+919876543210",
+            "Body": "Sorry",
+            "DltEntityId": "1201159100000000001",
+        }
+        (message,) = standin.messages
+        assert result.carrier_message_id == message["Sid"]
+        assert result.carrier_status == "queued"
     finally:
         await standin.close()
