@@ -6,6 +6,7 @@ from typing import Any
 
 from crm.calls import call_to_json, call_update_json
 from crm.leads import lead_to_json
+from dialer.missed_sms import text_missed_calls
 from dialer.presence import follow_calls
 from dialer.rooms import agent_room, call_audience, org_supervisors_room, team_managers_room
 from gateway.keys import sessionmaker_key, sio_key
@@ -55,3 +56,5 @@ async def push_missed_calls(app: Mapping[Any, Any], calls: list[Call]) -> None:
             await sio.emit("missed_call", body, to=room, namespace=NAMESPACE)
         except Exception:
             log.exception("could not push missed call %s", call.id)
+    # The optional SMS (off by default) goes out in the background, never delaying the caller.
+    text_missed_calls(app, calls)

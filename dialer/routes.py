@@ -1,4 +1,5 @@
-"""REST for the dialer: click-to-call (`POST /api/calls`) and the presence wallboard."""
+"""REST for the dialer: click-to-call (`POST /api/calls`), the presence wallboard, the queue
+and the missed-call SMS setting."""
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -6,10 +7,13 @@ from pydantic import ValidationError
 from crm.calls import call_to_json
 from dialer.clicktocall import DialRequest, start_call
 from dialer.hangup import hang_up
+from dialer.missed_sms import MissedCallSms, sms_settings
 from dialer.queue import build_queue
 from dialer.wallboard import wallboard
 from gateway.auth import current
-from gateway.errors import InvalidInput, NotFound, from_validation_error
+from gateway.errors import Forbidden, InvalidInput, NotFound, from_validation_error, read_model
+from gateway.keys import sessionmaker_key
+from gateway.models import Organization, Role
 from gateway.pagination import parse_limit
 
 routes = web.RouteTableDef()
@@ -52,3 +56,33 @@ async def get_queue(request: web.Request) -> web.Response:
     return web.json_response(
         {"data": await build_queue(request.app, current(request), limit=limit)}
     )
+
+
+@routes.get("/api/settings/missed-call-sms")
+async def get_missed_call_sms(request: web.Request) -> web.Response:
+    principal = current(request)
+    async with request.app[sessionmaker_key]() as session:
+        org = await session.get(Organization, principal.org_id)
+    assert org is not None
+    return web.json_response(sms_settings(org).model_dump())
+
+
+@routes.put("/api/settings/missed-call-sms")
+async def put_missed_call_sms(request: web.Request) -> web.Response:
+    """Change any of the setting's fields (admin); those left out stay as they are."""
+    principal = current(request)
+    if principal.role != Role.ADMIN:
+        raise Forbidden("only admins change the missed-call SMS setting")
+    data = await read_model(request, MissedCallSms)
+    if not data.model_fields_set:
+        raise InvalidInput("send at least one field", field="body")
+    async with request.app[sessionmaker_key]() as session:
+        org = await session.get(Organization, principal.org_id, with_for_update=True)
+        assert org is not None
+        merged = sms_settings(org).model_copy(
+            update={name: getattr(data, name) for name in data.model_fields_set}
+        )
+        org.missed_call_sms = merged.model_dump()
+        session.add(org)
+        await session.commit()
+    return web.json_response(merged.model_dump())

@@ -109,6 +109,8 @@ class Organization(SQLModel, table=True):
     dispositions: list[dict[str, Any]] = json_field(list)
     # [{"key", "label"}]; empty: the built-in defaults.
     pause_reasons: list[dict[str, Any]] = json_field(list)
+    # The optional text after a missed call ({"enabled", "to", templates}); empty: off.
+    missed_call_sms: dict[str, Any] = json_field(dict)
     created_at: datetime = ts_field(nullable=False, default_now=True)
 
 
