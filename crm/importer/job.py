@@ -7,6 +7,7 @@ second one's checkpoint update matches no row and its transaction rolls back.
 """
 
 import asyncio
+import inspect
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Generator, Iterator
@@ -604,6 +605,12 @@ def _event(job: ImportJob) -> dict[str, Any]:
     }
 
 
+def _stopping() -> bool:
+    """Whether this task has been asked to stop (cancelled, the cancellation not yet handled)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 async def run_job(ctx: ImportContext, job_id: int) -> ImportJob | None:
     """Run (or resume) one import to its end; the finished job, or None if there was none.
 
@@ -623,6 +630,16 @@ async def run_job(ctx: ImportContext, job_id: int) -> ImportJob | None:
         log.info("import %s stopped at row %s; it resumes on restart", job.id, job.processed_rows)
         raise
     except Exception as exc:
+        if _stopping():
+            # An error that the stop itself caused (a worker pool shutting down, a read cut
+            # short) is no fault of the file: the job stays running, to resume on restart.
+            log.info(
+                "import %s stopped at row %s (%s); it resumes on restart",
+                job.id,
+                job.processed_rows,
+                type(exc).__name__,
+            )
+            raise asyncio.CancelledError from exc
         log.exception("import %s failed", job.id)
         await _finish(ctx, job, error=f"{type(exc).__name__}: {str(exc)[:300]}")
         if ctx.progress is not None:
@@ -680,4 +697,9 @@ async def _run_chunks(ctx: ImportContext, job: ImportJob) -> None:
     finally:
         for _, future in pending:
             future.cancel()
-        chunks.close()
+        # A stop (cancellation) can come while a thread is still reading the next chunk:
+        # closing the generator under it raises ValueError, which would replace the
+        # cancellation and fail a job that is only meant to pause. The thread then finishes
+        # its read and the generator, with its file, goes when the last reference does.
+        if inspect.getgeneratorstate(chunks) != inspect.GEN_RUNNING:
+            chunks.close()
