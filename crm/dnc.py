@@ -136,7 +136,7 @@ async def list_entries(
     return rows, next_cursor
 
 
-async def _add_unlisted(
+async def add_unlisted(
     session: AsyncSession,
     *,
     org_id: int,
@@ -145,7 +145,7 @@ async def _add_unlisted(
     created_by: int | None,
 ) -> tuple[int, set[str]]:
     """Add entries for the keys (`key: (e164, reason)`) not yet listed; returns how many were
-    added and the keys that already were."""
+    added and the keys that already were. The caller commits."""
     known = await listed_keys(session, org_id=org_id, keys=rows)
     now = utcnow()
     new = [
@@ -213,7 +213,7 @@ async def list_lead_numbers(
     wanted = list(numbers) if numbers is not None else [lead.phone, *lead.alt_phones]
     reason = reason[:500]
     rows = {lookup_key(settings.lookup_key_secret, n): (n, reason) for n in wanted if n}
-    added, _ = await _add_unlisted(
+    added, _ = await add_unlisted(
         session, org_id=lead.org_id, rows=rows, source=DncSource.LEAD_STATUS, created_by=created_by
     )
     if added:
@@ -298,7 +298,7 @@ async def add_parsed(
     session: AsyncSession, principal: Principal, parsed: ParsedUpload
 ) -> dict[str, Any]:
     """Add the upload's new numbers; the caller commits them all in one transaction."""
-    added, known = await _add_unlisted(
+    added, known = await add_unlisted(
         session,
         org_id=principal.org_id,
         rows=parsed.rows,

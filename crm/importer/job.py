@@ -23,14 +23,17 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.assignment.service import auto_assign
+from crm.dnc import add_unlisted
+from crm.followups import cancel_open_follow_ups
 from crm.history import change_status
 from crm.importer.bulk import allocate_ids, binder, insert_many
 from crm.importer.csvfile import CsvFormat, count_data_records, data_chunks
 from crm.importer.rows import Parsed, Rejected, RowConfig, parse_chunk, phone_keys
-from crm.orgconfig import lead_statuses
+from crm.orgconfig import dnc_statuses, lead_statuses
 from crm.outbox import emit
 from gateway.models import (
     DncEntry,
+    DncSource,
     ImportJob,
     ImportRowIssue,
     Lead,
@@ -38,6 +41,7 @@ from gateway.models import (
     Organization,
     utcnow,
 )
+from gateway.phones import lookup_key
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -374,9 +378,12 @@ def _apply_update(lead: Lead, p: Parsed, *, merge: bool) -> None:
     lead.alt_phones = [*lead.alt_phones, *(e for e, _ in p.alts if e not in known)]
 
 
-async def _update_existing(session: AsyncSession, job: ImportJob, plan: _Plan) -> None:
+async def _update_existing(
+    session: AsyncSession, job: ImportJob, plan: _Plan
+) -> dict[int | None, Lead]:
+    """Update (or merge into) the existing leads; returns them by id."""
     if not plan.existing:
-        return
+        return {}
     assert job.id is not None
     merge = job.options.get("on_existing") == "merge"
     ids = list({lead_id for _, lead_id in plan.existing})
@@ -423,6 +430,47 @@ async def _update_existing(session: AsyncSession, job: ImportJob, plan: _Plan) -
     await session.flush()
     if new_phones:
         await (await session.connection()).execute(sa.insert(PHONE), new_phones)
+    return leads
+
+
+async def _list_dnc_statuses(
+    session: AsyncSession,
+    settings: Settings,
+    job: ImportJob,
+    plan: _Plan,
+    ids: dict[str, int],
+    updated: dict[int | None, Lead],
+) -> None:
+    """Rows that give a lead a do-not-call status list its numbers, as setting that status
+    by hand does (`crm.leads.list_if_dnc_status`), in the chunk's transaction."""
+    org = await session.get(Organization, job.org_id)
+    assert org is not None
+    dnc = dnc_statuses(org)
+    if not dnc:
+        return
+    rows: dict[str, tuple[str, str | None]] = {}
+    for p in plan.new:
+        status = p.values.get("status", "new")
+        if status in dnc:
+            reason = f"lead:{ids[p.e164]} status:{status}"
+            rows[p.key] = (p.e164, reason)
+            rows.update((key, (e164, reason)) for e164, key in p.alts)
+    if job.options.get("on_existing") != "merge":
+        for p, lead_id in plan.existing:
+            lead = updated[lead_id]
+            if p.values.get("status") in dnc and lead.status in dnc:
+                reason = f"lead:{lead_id} status:{lead.status}"
+                for e164 in (lead.phone, *lead.alt_phones):
+                    rows[lookup_key(settings.lookup_key_secret, e164)] = (e164, reason)
+                await cancel_open_follow_ups(session, lead)
+    if rows:
+        await add_unlisted(
+            session,
+            org_id=job.org_id,
+            rows=rows,
+            source=DncSource.LEAD_STATUS,
+            created_by=job.created_by,
+        )
 
 
 async def _assign_chunk(
@@ -472,7 +520,8 @@ async def _write_chunk(
         await _claim_chunk(conn, job, chunk.size)
         plan = await _plan(session, job, chunk, seen)
         ids = await _insert_new(conn, job, plan)
-        await _update_existing(session, job, plan)
+        updated = await _update_existing(session, job, plan)
+        await _list_dnc_statuses(session, ctx.settings, job, plan, ids, updated)
         assert job.id is not None
         for p in plan.new:
             for code, fld, msg in p.warnings:

@@ -147,3 +147,34 @@ async def test_an_import_of_a_listed_lead_number_is_suppressed(
     assert job["status"] == "completed"
     assert job["counters"]["created"] == 1 and job["counters"]["updated"] == 0
     assert [i["code"] for i in await issues(gw, admin, job["id"])] == ["dnc_suppressed"]
+
+
+async def test_an_import_that_sets_the_status_lists_the_numbers(
+    start_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    gw = await start(start_gateway, tmp_path)
+    admin = await gw.login("admin@demo.test")
+    existing = await create(gw, admin, phone="98450 52051")
+    text = (
+        "Name,Phone,Alt Phone,Status\n"
+        "Opted Out,98450 52052,98450 52053,Do not call\n"
+        "Known,98450 52051,,do-not-call\n"
+        "Keen,98450 52054,,interested\n"
+    )
+    status, job = await upload(gw, admin, text, params={"on_existing": "update"})
+    assert status == 202, job
+    job = await finished(gw, admin, job["id"])
+    assert job["status"] == "completed"
+    assert job["counters"]["created"] == 2 and job["counters"]["updated"] == 1
+    _, page = await gw.request("GET", "/api/leads", admin, params={"q": "98450 52052"})
+    (opted,) = page["data"]
+    assert opted["status"] == "do-not-call" and opted["dnc"] is True
+    assert await dnc_entries(gw) == {
+        ("+919845052052", "lead-status", f"lead:{opted['id']} status:do-not-call"),
+        ("+919845052053", "lead-status", f"lead:{opted['id']} status:do-not-call"),
+        ("+919845052051", "lead-status", f"lead:{existing['id']} status:do-not-call"),
+    }
+    status, body = await gw.request(
+        "POST", "/api/calls", await gw.login("agent1@demo.test"), json={"number": "98450 52051"}
+    )
+    assert status == 409 and body["error"]["code"] == "dnc"
