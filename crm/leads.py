@@ -657,13 +657,13 @@ async def list_if_dnc_status(
     they are; a number a manager took off the list is listed again only when the status is
     set again. Returns how many entries are new; the caller commits.
     """
-    org = await session.get(Organization, lead.org_id)
-    assert org is not None
-    if lead.status not in dnc_statuses(org):
-        return 0
     kept = set(held)
     numbers = [n for n in (lead.phone, *lead.alt_phones) if n not in kept]
     if not numbers:
+        return 0
+    org = await session.get(Organization, lead.org_id)
+    assert org is not None
+    if lead.status not in dnc_statuses(org):
         return 0
     added = await list_lead_numbers(
         session,
