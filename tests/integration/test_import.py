@@ -626,8 +626,13 @@ async def test_a_gateway_shut_down_mid_import_stops_cleanly_and_the_job_resumes(
     midway = asyncio.Event()
 
     async def note(stage: str, chunk: int) -> None:
-        if stage == "after_commit" and chunk == 2:
+        if stage != "after_commit":
+            return
+        if chunk == 2:
             midway.set()
+        elif midway.is_set():
+            # Paced from here on, so that the stop surely comes before the end of the file.
+            await asyncio.sleep(0.05)
 
     runtime.hook = note
     text, expected = crash_file(3000)
