@@ -139,8 +139,47 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def lead_to_json(lead: Lead, *, dnc: bool | None = None) -> dict[str, Any]:
+@dataclass
+class NewLead:
+    """A lead an import is about to store, as plain values: what assignment reads and changes
+    of a `Lead`, and what `lead_to_json` shows, without an ORM object per row."""
+
+    id: int
+    org_id: int
+    name: str
+    company: str | None
+    email: str | None
+    phone: str
+    alt_phones: list[str]
+    address: str | None
+    status: str
+    team_id: int | None
+    source: str | None
+    tags: list[str]
+    custom_fields: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    # The number's time zones if they were found where the row was parsed (None: look up).
+    timezones: tuple[str, ...] | None = None
+    owner_id: int | None = None
+    assigned_at: datetime | None = None
+    country: str | None = None
+    region: str | None = None
+    timezone: str | None = None
+    language: str | None = None
+    consent: str | None = None
+    consent_at: datetime | None = None
+    attempts: int = 0
+    last_called_at: datetime | None = None
+    next_follow_up_at: datetime | None = None
+    merged_into_id: int | None = None
+
+
+def lead_to_json(lead: Lead | NewLead, *, dnc: bool | None = None) -> dict[str, Any]:
     """The lead's JSON, with `dnc` (primary phone on the do-not-call list) if it was looked up."""
+    timezones = lead.timezones if isinstance(lead, NewLead) else None
+    if timezones is None:
+        timezones = number_location(lead.phone)[2]
     body: dict[str, Any] = {
         "id": lead.id,
         "name": lead.name,
@@ -161,7 +200,7 @@ def lead_to_json(lead: Lead, *, dnc: bool | None = None) -> dict[str, Any]:
         "region": lead.region,
         "timezone": lead.timezone,
         # Every candidate zone of the number (several for e.g. US toll-free or AU mobiles).
-        "timezones": list(number_location(lead.phone)[2]),
+        "timezones": list(timezones),
         "attempts": lead.attempts,
         "last_called_at": _iso(lead.last_called_at),
         "next_follow_up_at": _iso(lead.next_follow_up_at),

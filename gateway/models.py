@@ -141,6 +141,8 @@ class User(SQLModel, table=True):
     territories: list[str] = json_field(list)
     weight: int = 1
     max_open_leads: int | None = None
+    # A cap of leads given to the agent per day (the organization's day); None: none.
+    max_daily_leads: int | None = None
     # Shift in the organization's time zone ("HH:MM"); None: always on shift.
     shift_start: str | None = Field(default=None, max_length=5)
     shift_end: str | None = Field(default=None, max_length=5)

@@ -1,6 +1,7 @@
 """Import jobs inside the app: background tasks, the parsing processes, progress pushes."""
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import time
@@ -62,7 +63,12 @@ def make_pool(workers: int) -> Executor | None:
     """
     if workers <= 0:
         return None
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+    # Each worker freezes what it inherited: the collector's full passes then walk only the
+    # worker's own chunk, not the app's heap (which stays shared with this process, as the
+    # passes would otherwise write to its pages).
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("fork"), initializer=gc.freeze
+    )
 
 
 @dataclass
