@@ -18,6 +18,7 @@ from aiohttp import web
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from crm.assignment.service import push_assigned
 from crm.outbox import call_ended
 from dialer.push import push_calls, push_missed_calls
 from gateway import callstate
@@ -108,6 +109,7 @@ async def _reconcile(app: Mapping[Any, Any], call: Call, *, give_up_before: Any)
                     missed.append(fresh)
             fresh.reconciled_at = utcnow()
             await session.commit()
+            await push_assigned(app, session)
         await push_calls(app, [fresh, *result.changed.values()])
         await push_missed_calls(app, missed)
         # Commands the carrier's recorded events call for, as if their callbacks had come
