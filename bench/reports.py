@@ -399,9 +399,22 @@ def main(argv: list[str] | None = None) -> int:
         dsn = url.replace("postgresql+asyncpg", "postgresql")
         seeded = asyncio.run(_existing(url, dsn))
         now = datetime.now(UTC).replace(microsecond=0)
+        load_at_start = round(os.getloadavg()[0], 2)
         timings = asyncio.run(measure(url, seeded, args, now))
         if args.output:
-            args.output.write_text(json.dumps(timings, indent=2) + "\n")
+            # The same shape as a seeding run's, so before and after compare field by field.
+            machine = {**machine_info(), "loadavg_1m_at_start": load_at_start}
+            machine["loadavg_1m"] = round(os.getloadavg()[0], 2)
+            reused = {
+                "benchmark": "reports",
+                "measured_at": now.isoformat(),
+                "parameters": {k: v for k, v in vars(args).items() if k != "output"},
+                "machine": machine,
+                "source": source_revision(),
+                "seeded": seeded.counts,
+                "timings": timings,
+            }
+            args.output.write_text(json.dumps(reused, indent=2) + "\n")
         return 0
     admin, name, url, dsn = _urls()
     info = asyncio.run(_pg_admin(admin, name, create=True))

@@ -72,7 +72,7 @@ def validate_config(kind: str, config: dict[str, Any]) -> dict[str, Any]:
             if not ok:
                 raise InvalidInput("must be tag, lead.language or custom_field:<name>", field=field)
         elif key == "tag_prefix" and not (isinstance(value, str) and 0 < len(value) <= 64):
-            raise InvalidInput("must be a non-empty string", field=field)
+            raise InvalidInput("must be a string of 1 to 64 characters", field=field)
         clean[key] = value
     return clean
 

@@ -22,8 +22,19 @@ _ATTRIBUTES: dict[str, Any] = {
         "type": ["integer", "null"],
         "description": "Cap of open (non-terminal) leads for automatic assignment; null: none",
     },
+    "max_daily_leads": {
+        "type": ["integer", "null"],
+        "minimum": 0,
+        "description": "Cap of leads automatic assignment gives the user per day (the "
+        "organization's day); null: none",
+    },
     "shift_start": {**_HHMM, "description": "In the organization's time zone; null: always"},
     "shift_end": _HHMM,
+    "caller_id_number_id": {
+        "type": ["integer", "null"],
+        "description": "The number the user's calls go out from: one of GET /api/carrier-numbers; "
+        "null: the team's, else the organization's first line",
+    },
 }
 
 
@@ -48,6 +59,10 @@ SCHEMAS: dict[str, Any] = {
                     **_ATTRIBUTES,
                     "is_active": {"type": "boolean"},
                     "open_leads": {"type": "integer"},
+                    "caller_id": {
+                        "type": ["string", "null"],
+                        "description": "E.164 of caller_id_number_id",
+                    },
                     "presence": {
                         "type": "object",
                         "properties": {
@@ -92,6 +107,16 @@ SCHEMAS: dict[str, Any] = {
                 "until handed over (POST /api/leads/assign with from_agent_id)",
             },
             **_ATTRIBUTES,
+        },
+    },
+    "CarrierNumber": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "e164": {"type": "string"},
+            "account_id": {"type": "integer"},
+            "account_name": {"type": "string"},
+            "carrier": {"type": "string"},
         },
     },
     "TeamCreate": {
@@ -141,6 +166,13 @@ PATHS: dict[str, Any] = {
                 "200": _json({"$ref": REF + "UserDetail"}),
                 **_errors(400, 401, 403, 404, 409),
             },
+        }
+    },
+    "/api/carrier-numbers": {
+        "get": {
+            "summary": "The organization's numbers on active carrier accounts, which users can "
+            "be given as caller ID (admin, manager)",
+            "responses": {"200": _json(_data("CarrierNumber")), **_errors(401, 403)},
         }
     },
     "/api/teams": {

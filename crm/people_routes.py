@@ -15,7 +15,15 @@ from crm.numbers import agent_with_key, is_internal
 from gateway.auth import Principal, current
 from gateway.errors import Conflict, Forbidden, InvalidInput, NotFound, read_model
 from gateway.keys import sessionmaker_key, settings_key
-from gateway.models import AgentPresence, Organization, Role, Team, User
+from gateway.models import (
+    AgentPresence,
+    CarrierAccount,
+    CarrierNumber,
+    Organization,
+    Role,
+    Team,
+    User,
+)
 from gateway.pagination import parse_int, path_id
 from gateway.phones import InvalidPhoneNumber, lookup_key, to_e164
 from gateway.settings import Settings
@@ -72,8 +80,11 @@ class Attributes(BaseModel):
     territories: Tags | None = Field(default=None, max_length=200)
     weight: int | None = Field(default=None, ge=0, le=1000)
     max_open_leads: int | None = Field(default=None, ge=0, le=1_000_000)
+    max_daily_leads: int | None = Field(default=None, ge=0, le=1_000_000)
     shift_start: str | None = None
     shift_end: str | None = None
+    # One of the organization's carrier numbers to call from; null: the team's or the default.
+    caller_id_number_id: int | None = Field(default=None, ge=1)
 
     @field_validator("skills")
     @classmethod
@@ -125,7 +136,10 @@ class TeamCreate(BaseModel):
 
 
 def user_detail_json(
-    user: User, presence: AgentPresence | None, open_leads: int = 0
+    user: User,
+    presence: AgentPresence | None,
+    open_leads: int = 0,
+    caller_id: str | None = None,
 ) -> dict[str, Any]:
     body = user_to_json(user)
     body.update(
@@ -136,9 +150,12 @@ def user_detail_json(
             "territories": list(user.territories),
             "weight": user.weight,
             "max_open_leads": user.max_open_leads,
+            "max_daily_leads": user.max_daily_leads,
             "open_leads": open_leads,
             "shift_start": user.shift_start,
             "shift_end": user.shift_end,
+            "caller_id_number_id": user.caller_id_number_id,
+            "caller_id": caller_id,
             "presence": {
                 "state": presence.state if presence else "offline",
                 "reason": presence.reason if presence else None,
@@ -165,7 +182,50 @@ async def _details(session: AsyncSession, org: Organization, users: list[User]) 
         ).all()
     }
     loads = await open_lead_counts(session, org, ids)
-    return [user_detail_json(u, presence.get(u.id or 0), loads.get(u.id or 0, 0)) for u in users]
+    number_ids = {u.caller_id_number_id for u in users if u.caller_id_number_id is not None}
+    numbers = (
+        dict(
+            (
+                await session.exec(
+                    select(CarrierNumber.id, CarrierNumber.e164).where(
+                        col(CarrierNumber.id).in_(number_ids)
+                    )
+                )
+            ).all()
+        )
+        if number_ids
+        else {}
+    )
+    return [
+        user_detail_json(
+            u,
+            presence.get(u.id or 0),
+            loads.get(u.id or 0, 0),
+            numbers.get(u.caller_id_number_id) if u.caller_id_number_id is not None else None,
+        )
+        for u in users
+    ]
+
+
+def _usable_numbers(org_id: int) -> Any:
+    """The organization's numbers on active carrier accounts: what a call can go out from."""
+    return (
+        select(CarrierNumber, CarrierAccount)
+        .join(CarrierAccount, col(CarrierNumber.account_id) == CarrierAccount.id)
+        .where(col(CarrierAccount.org_id) == org_id, col(CarrierAccount.is_active))
+        .order_by(col(CarrierNumber.id))
+    )
+
+
+async def _check_caller_id(session: AsyncSession, org_id: int, number_id: int) -> None:
+    row = (
+        await session.exec(_usable_numbers(org_id).where(col(CarrierNumber.id) == number_id))
+    ).first()
+    if row is None:
+        raise InvalidInput(
+            "not one of the organization's numbers on an active carrier account",
+            field="caller_id_number_id",
+        )
 
 
 async def _team(session: AsyncSession, principal: Principal, team_id: int) -> Team:
@@ -195,9 +255,20 @@ async def _set_phone(
     user.phone, user.phone_key = e164, key
 
 
-def _apply_attributes(user: User, data: Attributes) -> None:
+async def _apply_attributes(session: AsyncSession, user: User, data: Attributes) -> None:
     fields = data.model_fields_set
-    for name in ("skills", "languages", "territories", "weight", "max_open_leads"):
+    if "caller_id_number_id" in fields:
+        if data.caller_id_number_id is not None:
+            await _check_caller_id(session, user.org_id, data.caller_id_number_id)
+        user.caller_id_number_id = data.caller_id_number_id
+    for name in (
+        "skills",
+        "languages",
+        "territories",
+        "weight",
+        "max_open_leads",
+        "max_daily_leads",
+    ):
         if name in fields:
             setattr(user, name, getattr(data, name))
     if "shift_start" in fields:
@@ -263,7 +334,7 @@ async def post_user(request: web.Request) -> web.Response:
             team=team,
             phone=data.phone,
         )
-        _apply_attributes(user, data)
+        await _apply_attributes(session, user, data)
         session.add(user)
         await session.commit()
         (body,) = await _details(session, org, [user])
@@ -314,11 +385,35 @@ async def patch_user(request: web.Request) -> web.Response:
             user.is_active = data.is_active
         if "phone" in fields:
             await _set_phone(session, settings, org, user, data.phone)
-        _apply_attributes(user, data)
+        await _apply_attributes(session, user, data)
         session.add(user)
         await session.commit()
         (body,) = await _details(session, org, [user])
     return web.json_response(body)
+
+
+@routes.get("/api/carrier-numbers")
+async def get_carrier_numbers(request: web.Request) -> web.Response:
+    """The numbers agents can be given as their caller ID (admins and managers)."""
+    principal = current(request)
+    if principal.role == Role.AGENT:
+        raise Forbidden("agents cannot list the organization's numbers")
+    async with request.app[sessionmaker_key]() as session:
+        rows = (await session.exec(_usable_numbers(principal.org_id))).all()
+    return web.json_response(
+        {
+            "data": [
+                {
+                    "id": number.id,
+                    "e164": number.e164,
+                    "account_id": account.id,
+                    "account_name": account.name,
+                    "carrier": account.carrier,
+                }
+                for number, account in rows
+            ]
+        }
+    )
 
 
 def team_to_json(team: Team, members: int) -> dict[str, Any]:

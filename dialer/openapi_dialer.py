@@ -52,6 +52,21 @@ SCHEMAS: dict[str, Any] = {
             },
         },
     },
+    "MissedCallSms": {
+        "type": "object",
+        "description": "The optional SMS after a missed call (off by default). `to`: `caller` "
+        "(the default: 'sorry we missed your call'), `owner` (the lead's owner, or the agent "
+        "the call rang, on their own phone) or `both`. Templates may use {org}, {caller}, "
+        "{lead} and {agent}. Sent once through the account the call came in on, from the "
+        "number dialed; never to a do-not-call number or a lead who withdrew consent. Each "
+        "outcome is a `call.missed_sms` integration event. In a PUT, fields left out stay.",
+        "properties": {
+            "enabled": {"type": "boolean"},
+            "to": {"enum": ["caller", "owner", "both"]},
+            "caller_template": {"type": "string", "maxLength": 459},
+            "owner_template": {"type": "string", "maxLength": 459},
+        },
+    },
     "QueueEntry": {
         "type": "object",
         "description": "Also the `next_dial` event's lead and reason",
@@ -114,6 +129,23 @@ PATHS: dict[str, Any] = {
             },
             "responses": {
                 "200": _json({"$ref": REF + "DialingSettings"}),
+                **_errors(400, 401, 403),
+            },
+        },
+    },
+    "/api/settings/missed-call-sms": {
+        "get": {
+            "summary": "The missed-call SMS setting",
+            "responses": {"200": _json({"$ref": REF + "MissedCallSms"}), **_errors(401)},
+        },
+        "put": {
+            "summary": "Change the missed-call SMS setting (admin)",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": REF + "MissedCallSms"}}},
+            },
+            "responses": {
+                "200": _json({"$ref": REF + "MissedCallSms"}),
                 **_errors(400, 401, 403),
             },
         },

@@ -109,6 +109,8 @@ class Organization(SQLModel, table=True):
     dispositions: list[dict[str, Any]] = json_field(list)
     # [{"key", "label"}]; empty: the built-in defaults.
     pause_reasons: list[dict[str, Any]] = json_field(list)
+    # The optional text after a missed call ({"enabled", "to", templates}); empty: off.
+    missed_call_sms: dict[str, Any] = json_field(dict)
     created_at: datetime = ts_field(nullable=False, default_now=True)
 
 
@@ -141,6 +143,8 @@ class User(SQLModel, table=True):
     territories: list[str] = json_field(list)
     weight: int = 1
     max_open_leads: int | None = None
+    # A cap of leads given to the agent per day (the organization's day); None: none.
+    max_daily_leads: int | None = None
     # Shift in the organization's time zone ("HH:MM"); None: always on shift.
     shift_start: str | None = Field(default=None, max_length=5)
     shift_end: str | None = Field(default=None, max_length=5)

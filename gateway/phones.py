@@ -18,6 +18,12 @@ def to_e164(raw: str, region: str) -> str:
     Cached: parsing and validating costs about 28 µs and the same numbers recur
     (carrier callbacks, agents' phones, imports with repeated rows).
     """
+    return format_e164(parse_valid(raw, region))
+
+
+def parse_valid(raw: str, region: str) -> phonenumbers.PhoneNumber:
+    """`raw` parsed and validated (uncached), or InvalidPhoneNumber: `to_e164` before the
+    formatting, for callers that go on to look the number up (its zones, its place)."""
     text = raw.strip()
     if not text or len(text) > 40:
         raise InvalidPhoneNumber("not a phone number")
@@ -30,7 +36,11 @@ def to_e164(raw: str, region: str) -> str:
         raise InvalidPhoneNumber(str(exc)) from exc
     if not phonenumbers.is_valid_number(number):
         raise InvalidPhoneNumber("not a valid number for its region")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return number
+
+
+def format_e164(number: phonenumbers.PhoneNumber) -> str:
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
 
 def try_e164(raw: str | None, region: str) -> str | None:

@@ -46,6 +46,9 @@ class Candidate:
     on_shift: bool = True
     open_leads: int = 0
     max_open_leads: int | None = None
+    # Leads given to the agent since the organization's midnight, against their daily cap.
+    leads_today: int = 0
+    max_daily_leads: int | None = None
     calls_today: int = 0
     # Leads this rule has given the agent so far (weighted rules).
     rule_assignments: int = 0
@@ -113,6 +116,9 @@ def availability(candidate: Candidate, config: Mapping[str, Any]) -> str | None:
     cap = candidate.max_open_leads
     if cap is not None and candidate.open_leads >= cap:
         return f"at cap {candidate.open_leads}/{cap}"
+    daily = candidate.max_daily_leads
+    if daily is not None and candidate.leads_today >= daily:
+        return f"at daily cap {candidate.leads_today}/{daily}"
     if not config.get("include_offline"):
         if candidate.presence == "offline":
             return "offline"

@@ -6,8 +6,8 @@ calls `push_assigned` so that agents hear about their new leads only once they e
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,9 +27,10 @@ from crm.assignment.policies import (
     on_shift,
 )
 from crm.assignment.territory import locate
-from crm.leads import lead_to_json
+from crm.importer.bulk import allocate_ids, binder, insert_many
+from crm.leads import NewLead, lead_to_json
 from crm.orgconfig import lead_statuses
-from crm.outbox import emit
+from crm.outbox import EVENTS_WRITTEN, emit
 from dialer.rooms import agent_room
 from gateway.errors import InvalidInput
 from gateway.keys import sio_key
@@ -37,6 +38,7 @@ from gateway.models import (
     AgentPresence,
     AssignmentRule,
     Call,
+    IntegrationEvent,
     Lead,
     LeadAssignment,
     LeadPhone,
@@ -129,8 +131,11 @@ class AgentState:
     presence: str = "offline"
     presence_reason: str | None = None
     open_leads: int = 0
+    leads_today: int = 0
     calls_today: int = 0
     rule_counts: dict[int, int] = field(default_factory=dict)
+    # Bumped with every change of the figures: a batch reuses candidates built since.
+    version: int = 0
 
     def candidate(self, *, now_local: time, rule_id: int | None, excluded: str | None) -> Candidate:
         user = self.user
@@ -145,6 +150,8 @@ class AgentState:
             on_shift=on_shift(user.shift_start, user.shift_end, now_local),
             open_leads=self.open_leads,
             max_open_leads=user.max_open_leads,
+            leads_today=self.leads_today,
+            max_daily_leads=user.max_daily_leads,
             calls_today=self.calls_today,
             rule_assignments=self.rule_counts.get(rule_id, 0) if rule_id is not None else 0,
             weight=user.weight,
@@ -185,6 +192,32 @@ async def open_lead_counts(
     return {owner: n for owner, n in (await session.exec(stmt)).all() if owner is not None}
 
 
+def org_midnight(org: Organization) -> datetime:
+    zone = org_zone(org)
+    return datetime.combine(utcnow().astimezone(zone).date(), time(), tzinfo=zone)
+
+
+async def leads_today_counts(
+    session: AsyncSession, org: Organization, agent_ids: Sequence[int]
+) -> dict[int, int]:
+    """Leads given to each agent since the organization's midnight (keeping one's own lead,
+    as a sticky rule does, gives nothing)."""
+    rows = await session.exec(
+        select(LeadAssignment.agent_id, func.count(sa.distinct(col(LeadAssignment.lead_id))))
+        .where(
+            col(LeadAssignment.org_id) == org.id,
+            col(LeadAssignment.agent_id).in_(agent_ids),
+            col(LeadAssignment.created_at) >= org_midnight(org),
+            sa.or_(
+                col(LeadAssignment.previous_agent_id).is_(None),
+                col(LeadAssignment.previous_agent_id) != LeadAssignment.agent_id,
+            ),
+        )
+        .group_by(col(LeadAssignment.agent_id))
+    )
+    return {agent_id: n for agent_id, n in rows.all() if agent_id is not None}
+
+
 async def load_agents(
     session: AsyncSession,
     org: Organization,
@@ -216,9 +249,12 @@ async def load_agents(
     for owner, n in (await open_lead_counts(session, org, ids)).items():
         if owner in agents:
             agents[owner].open_leads = n
+    capped = [i for i, a in agents.items() if a.user.max_daily_leads is not None]
+    if capped:
+        for capped_id, n in (await leads_today_counts(session, org, capped)).items():
+            agents[capped_id].leads_today = n
     if calls_today:
-        zone = org_zone(org)
-        midnight = datetime.combine(utcnow().astimezone(zone).date(), time(), tzinfo=zone)
+        midnight = org_midnight(org)
         rows = await session.exec(
             select(Call.agent_id, func.count())
             .where(
@@ -278,7 +314,7 @@ async def _returning_owners(
     return found
 
 
-def _facts(lead: Lead, returning: list[tuple[int, int]]) -> LeadFacts:
+def _facts(lead: Lead | NewLead, returning: list[tuple[int, int]]) -> LeadFacts:
     assert lead.id is not None
     sticky: list[tuple[int, str]] = []
     if lead.owner_id is not None:
@@ -299,7 +335,7 @@ def _facts(lead: Lead, returning: list[tuple[int, int]]) -> LeadFacts:
     )
 
 
-def _fill_location(lead: Lead) -> None:
+def _fill_location(lead: Lead | NewLead) -> None:
     """Territory rules need the lead's country: derive it from the number once, and keep it."""
     if lead.country is not None:
         return
@@ -309,8 +345,11 @@ def _fill_location(lead: Lead) -> None:
         lead.region = lead.region or region
 
 
-def _territory_region(lead: Lead) -> str | None:
+def _territory_region(lead: Lead | NewLead) -> str | None:
     """The state or province territories name; the lead's `region` may be a city ("Mumbai")."""
+    if isinstance(lead, NewLead):
+        # Located where the import parsed it, when territory rules need it (only they read it).
+        return lead.region
     return locate(lead.phone)[1] or lead.region
 
 
@@ -333,7 +372,7 @@ def assignment_to_json(row: LeadAssignment) -> dict[str, Any]:
     }
 
 
-def _give(lead: Lead, agent: User, now: datetime) -> int | None:
+def _give(lead: Lead | NewLead, agent: User, now: datetime) -> int | None:
     previous = lead.owner_id
     lead.owner_id = agent.id
     # The lead follows its agent's team (a team-less agent leaves the lead's team as it was).
@@ -366,6 +405,19 @@ def _clip(text: str, limit: int = 500) -> str:
 
 def _trail(verdicts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return verdicts[:_MAX_CANDIDATES_RECORDED]
+
+
+@dataclass
+class _Choice:
+    """What the rules decided for one lead: an agent (with the rule), or why nobody."""
+
+    lead: Lead | NewLead
+    agent_id: int | None
+    previous_agent_id: int | None
+    rule: Rule | None
+    reason: str
+    candidates: list[dict[str, Any]]
+    at: datetime
 
 
 async def auto_assign(
@@ -402,6 +454,53 @@ async def auto_assign(
     ]
     if not leads:
         return []
+    returning = (
+        await _returning_owners(session, org_id, [x.id for x in leads if x.id is not None])
+        if "sticky" in {r.kind for r in rules}
+        else {}
+    )
+    choices = await _decide_all(
+        session,
+        org,
+        rules,
+        leads,
+        returning,
+        team_id=team_id,
+        excluded=set(exclude_agent_ids),
+    )
+    rows = [
+        LeadAssignment(
+            org_id=org_id,
+            lead_id=c.lead.id,
+            agent_id=c.agent_id,
+            previous_agent_id=c.previous_agent_id,
+            rule_id=c.rule.rule_id if c.rule is not None else None,
+            method=method,
+            rule_kind=c.rule.kind if c.rule is not None else None,
+            reason=c.reason,
+            candidates=c.candidates,
+            assigned_by=assigned_by,
+            created_at=c.at,
+        )
+        for c in choices
+        if c.lead.id is not None
+    ]
+    await _finish(session, rows, {x.id: x for x in leads if x.id is not None})
+    return rows
+
+
+async def _decide_all(
+    session: AsyncSession,
+    org: Organization,
+    rules: list[AssignmentRule],
+    leads: Sequence[Lead | NewLead],
+    returning: Mapping[int, list[tuple[int, int]]],
+    *,
+    team_id: int | None,
+    excluded: set[int],
+) -> list[_Choice]:
+    """Run the rules over each lead in turn, giving it to the chosen agent (owner, team,
+    `assigned_at`) and keeping the agents' figures current for the next lead of the batch."""
     kinds = {r.kind for r in rules}
     agents = await load_agents(
         session,
@@ -409,16 +508,39 @@ async def auto_assign(
         calls_today=any(r.config.get("measure") == "calls_today" for r in rules),
         rule_ids=[r.id for r in rules if r.kind == "weighted" and r.id is not None],
     )
-    returning = (
-        await _returning_owners(session, org_id, [x.id for x in leads if x.id is not None])
-        if "sticky" in kinds
-        else {}
-    )
     terminal = terminal_statuses(org)
     now = utcnow()
     now_local = now.astimezone(org_zone(org)).time()
-    excluded = set(exclude_agent_ids)
-    rows: list[LeadAssignment] = []
+    choices: list[_Choice] = []
+    # The rules as plain values: reading and moving an ORM row's cursor for every lead cost
+    # more than deciding.
+    plain = [
+        Rule(
+            kind=r.kind,
+            rule_id=r.id,
+            team_id=r.team_id,
+            config=r.config,
+            last_agent_id=r.last_agent_id,
+        )
+        for r in rules
+    ]
+    # Per batch: who is in each rule's scope for a lead's team, and each agent's candidate
+    # for each rule until its figures change (an import's batch is thousands of leads).
+    scopes: dict[tuple[int, int | None], list[tuple[int, AgentState]]] = {}
+    built: dict[tuple[int, int], tuple[int, Candidate]] = {}
+
+    def candidate(agent_id: int, state: AgentState, rule_id: int) -> Candidate:
+        cached = built.get((agent_id, rule_id))
+        if cached is not None and cached[0] == state.version:
+            return cached[1]
+        made = state.candidate(
+            now_local=now_local,
+            rule_id=rule_id,
+            excluded="handing over its leads" if agent_id in excluded else None,
+        )
+        built[(agent_id, rule_id)] = (state.version, made)
+        return made
+
     for lead in leads:
         assert lead.id is not None
         if "territory" in kinds:
@@ -426,88 +548,250 @@ async def auto_assign(
         facts = _facts(lead, returning.get(lead.id, []))
         verdicts: list[dict[str, Any]] = []
         passed: list[str] = []
-        chosen: tuple[AssignmentRule, int, str] | None = None
-        for rule in rules:
-            assert rule.id is not None
+        chosen: tuple[Rule, int, str] | None = None
+        for rule in plain:
+            assert rule.rule_id is not None
             if rule.team_id is not None and lead.team_id not in (None, rule.team_id):
                 continue  # another team's rule
-            pool = [
-                a.candidate(
-                    now_local=now_local,
-                    rule_id=rule.id,
-                    excluded="handing over its leads" if agent_id in excluded else None,
-                )
-                for agent_id, a in agents.items()
-                if _in_scope(a.user, rule=rule, lead=lead, team_id=team_id)
-            ]
-            decision = decide(
-                Rule(
-                    kind=rule.kind,
-                    rule_id=rule.id,
-                    team_id=rule.team_id,
-                    config=rule.config,
-                    last_agent_id=rule.last_agent_id,
-                ),
-                facts,
-                pool,
-            )
-            verdicts += [v.to_json(rule.id) for v in decision.candidates]
+            scope = scopes.get((rule.rule_id, lead.team_id))
+            if scope is None:
+                scope = scopes[(rule.rule_id, lead.team_id)] = [
+                    (agent_id, a)
+                    for agent_id, a in agents.items()
+                    if _in_scope(a.user, rule=rule, lead=lead, team_id=team_id)
+                ]
+            pool = [candidate(agent_id, a, rule.rule_id) for agent_id, a in scope]
+            decision = decide(rule, facts, pool)
+            verdicts += [v.to_json(rule.rule_id) for v in decision.candidates]
             if decision.agent_id is None:
-                passed.append(f"rule #{rule.id} {decision.reason}")
+                passed.append(f"rule #{rule.rule_id} {decision.reason}")
                 continue
             chosen = (rule, decision.agent_id, decision.reason)
             break
         if chosen is None:
             if passed:
-                rows.append(
-                    LeadAssignment(
-                        org_id=org_id,
-                        lead_id=lead.id,
+                choices.append(
+                    _Choice(
+                        lead=lead,
                         agent_id=None,
                         previous_agent_id=lead.owner_id,
-                        method=method,
+                        rule=None,
                         reason=_clip("unassigned: " + "; ".join(passed)),
                         candidates=_trail(verdicts),
-                        assigned_by=assigned_by,
-                        created_at=now,
+                        at=now,
                     )
                 )
             continue
         rule, agent_id, why = chosen
         state = agents[agent_id]
         previous = _give(lead, state.user, now)
-        rule.last_agent_id = agent_id
-        session.add(rule)
+        # The cursor moves for the next lead; the rule row takes it once, after the batch.
+        plain[plain.index(rule)] = replace(rule, last_agent_id=agent_id)
         # Keep the figures current for the next lead of this batch.
         if lead.status not in terminal:
             state.open_leads += 1
             if previous is not None and previous in agents:
                 agents[previous].open_leads -= 1
-        assert rule.id is not None
-        state.rule_counts[rule.id] = state.rule_counts.get(rule.id, 0) + 1
-        reason = f"rule #{rule.id} {why}"
+                agents[previous].version += 1
+        if previous != agent_id:
+            state.leads_today += 1
+        assert rule.rule_id is not None
+        state.rule_counts[rule.rule_id] = state.rule_counts.get(rule.rule_id, 0) + 1
+        state.version += 1
+        reason = f"rule #{rule.rule_id} {why}"
         if passed:
             reason += " (after " + "; ".join(passed) + ")"
-        rows.append(
-            LeadAssignment(
-                org_id=org_id,
-                lead_id=lead.id,
+        choices.append(
+            _Choice(
+                lead=lead,
                 agent_id=agent_id,
                 previous_agent_id=previous,
-                rule_id=rule.id,
-                method=method,
-                rule_kind=rule.kind,
+                rule=rule,
                 reason=_clip(reason),
                 candidates=_trail(verdicts),
-                assigned_by=assigned_by,
-                created_at=now,
+                at=now,
             )
         )
-    await _finish(session, rows, {x.id: x for x in leads if x.id is not None})
-    return rows
+    for row, rule in zip(rules, plain, strict=True):
+        if row.last_agent_id != rule.last_agent_id:
+            row.last_agent_id = rule.last_agent_id
+            session.add(row)
+    return choices
 
 
-def _in_scope(user: User, *, rule: AssignmentRule, lead: Lead, team_id: int | None) -> bool:
+# --- an import's new leads, without an ORM object per row ----------------------------------
+
+
+@dataclass
+class NewLeadsAssigned:
+    """The rules' decisions for an import chunk's new leads, to record once they are stored."""
+
+    method: str
+    assigned_by: int | None
+    choices: list[_Choice] = field(default_factory=list)
+
+
+async def assign_new_leads(
+    session: AsyncSession,
+    *,
+    org_id: int,
+    leads: Sequence[NewLead],
+    keys: Callable[[], Mapping[int, Sequence[str]]],
+    method: str,
+    assigned_by: int | None,
+) -> NewLeadsAssigned | None:
+    """`auto_assign` for leads not stored yet (an import's chunk): the same rules, lock and
+    decisions, written into the `NewLead`s (owner, team, `assigned_at`, and the place for
+    territory rules) so that they are inserted already assigned. `keys` gives each lead's
+    numbers' lookup keys, asked for only by sticky rules. None when the organization has no
+    active rules. Store the leads, then `record_new_assignments` in the same transaction."""
+    if method not in METHODS:
+        raise ValueError(f"unknown assignment method {method!r}")
+    rules = await _lock_rules(session, org_id)
+    if not rules or not leads:
+        return None
+    org = await session.get(Organization, org_id)
+    assert org is not None
+    returning = (
+        await _returning_owners_by_keys(session, org_id, keys())
+        if "sticky" in {r.kind for r in rules}
+        else {}
+    )
+    choices = await _decide_all(session, org, rules, leads, returning, team_id=None, excluded=set())
+    await session.flush()
+    return NewLeadsAssigned(method=method, assigned_by=assigned_by, choices=choices)
+
+
+async def _returning_owners_by_keys(
+    session: AsyncSession, org_id: int, keys: Mapping[int, Sequence[str]]
+) -> dict[int, list[tuple[int, int]]]:
+    """`_returning_owners` for leads not stored yet: the stored leads having their numbers."""
+    by_key: dict[str, list[int]] = defaultdict(list)
+    for lead_id, lead_keys in keys.items():
+        for key in dict.fromkeys(lead_keys):
+            by_key[key].append(lead_id)
+    rows: list[tuple[str, int, int]] = []
+    all_keys = sorted(by_key)
+    for start in range(0, len(all_keys), _CHUNK):
+        found = await session.exec(
+            select(LeadPhone.phone_key, Lead.id, Lead.owner_id)
+            .join(Lead, col(Lead.id) == LeadPhone.lead_id)
+            .where(
+                col(LeadPhone.org_id) == org_id,
+                col(LeadPhone.phone_key).in_(all_keys[start : start + _CHUNK]),
+                col(Lead.owner_id).is_not(None),
+                col(Lead.merged_into_id).is_(None),
+            )
+            .order_by(col(Lead.updated_at).desc(), col(Lead.id).desc())
+        )
+        rows.extend((k, i, o) for k, i, o in found.all() if i is not None and o is not None)
+    # One order over every batch, as one query would have given.
+    order = {lead_id: n for n, (_, lead_id, _) in enumerate(rows)}
+    found_for: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
+    for key, other_id, owner_id in rows:
+        for lead_id in by_key[key]:
+            found_for[lead_id].append((order[other_id], owner_id, other_id))
+    result: dict[int, list[tuple[int, int]]] = {}
+    for lead_id, hits in found_for.items():
+        pairs: list[tuple[int, int]] = []
+        for _, owner_id, other_id in sorted(hits):
+            if (owner_id, other_id) not in pairs:
+                pairs.append((owner_id, other_id))
+        result[lead_id] = pairs
+    return result
+
+
+ASSIGNMENT_COLUMNS = (
+    "id",
+    "org_id",
+    "lead_id",
+    "agent_id",
+    "previous_agent_id",
+    "rule_id",
+    "method",
+    "rule_kind",
+    "reason",
+    "candidates",
+    "assigned_by",
+    "created_at",
+)
+EVENT_COLUMNS = ("id", "org_id", "type", "data", "created_at")
+
+
+async def record_new_assignments(session: AsyncSession, assigned: NewLeadsAssigned) -> None:
+    """The audit rows, `lead.assigned` events and pushes of `assign_new_leads`' decisions,
+    written with one executemany each, once the leads are stored."""
+    if not assigned.choices:
+        return
+    conn = await session.connection()
+    table = LeadAssignment.__table__  # type: ignore[attr-defined]
+    events_table = IntegrationEvent.__table__  # type: ignore[attr-defined]
+    as_json = binder(conn, table.c.candidates)
+    at = binder(conn, table.c.created_at)
+    now = utcnow()
+    ids = await allocate_ids(conn, table, len(assigned.choices))
+    rows: list[tuple[Any, ...]] = []
+    bodies: list[tuple[int, int, dict[str, Any]]] = []
+    for row_id, c in zip(ids, assigned.choices, strict=True):
+        lead = c.lead
+        assert isinstance(lead, NewLead)
+        created_at = c.at
+        rule_id = c.rule.rule_id if c.rule is not None else None
+        rule_kind = c.rule.kind if c.rule is not None else None
+        rows.append(
+            (
+                row_id,
+                lead.org_id,
+                lead.id,
+                c.agent_id,
+                c.previous_agent_id,
+                rule_id,
+                assigned.method,
+                rule_kind,
+                c.reason,
+                as_json(c.candidates),
+                assigned.assigned_by,
+                at(created_at),
+            )
+        )
+        if c.agent_id is None:
+            continue
+        assignment = {
+            "id": row_id,
+            "lead_id": lead.id,
+            "agent_id": c.agent_id,
+            "previous_agent_id": c.previous_agent_id,
+            "rule_id": rule_id,
+            "rule_kind": rule_kind,
+            "method": assigned.method,
+            "reason": c.reason,
+            "candidates": list(c.candidates),
+            "assigned_by": assigned.assigned_by,
+            "created_at": created_at.isoformat(),
+        }
+        bodies.append(
+            (lead.org_id, c.agent_id, {"lead": lead_to_json(lead), "assignment": assignment})
+        )
+    await insert_many(conn, table, ASSIGNMENT_COLUMNS, rows)
+    if not bodies:
+        return
+    event_ids = await allocate_ids(conn, events_table, len(bodies))
+    stamp = at(now)
+    await insert_many(
+        conn,
+        events_table,
+        EVENT_COLUMNS,
+        [
+            (event_id, org_id, "lead.assigned", as_json(body), stamp)
+            for event_id, (org_id, _, body) in zip(event_ids, bodies, strict=True)
+        ],
+    )
+    session.info[EVENTS_WRITTEN] = True
+    pending: list[tuple[int, dict[str, Any]]] = session.info.setdefault(_PENDING, [])
+    pending.extend((agent_id, body) for _, agent_id, body in bodies)
+
+
+def _in_scope(user: User, *, rule: Rule, lead: Lead | NewLead, team_id: int | None) -> bool:
     """A rule's candidates: its team's agents, within the lead's team if it has one."""
     for team in (rule.team_id, lead.team_id, team_id):
         if team is not None and user.team_id != team:
@@ -523,9 +807,13 @@ async def assign_to(
     agent_id: int,
     method: str,
     assigned_by: int | None,
+    why: str | None = None,
 ) -> list[LeadAssignment]:
     """Give the leads to one agent (a person decided: presence, shift and cap do not stop it,
-    but the audit notes them). Leads the agent already owns are left as they are."""
+    but the audit notes them). Leads the agent already owns are left as they are.
+
+    `why` replaces "assigned by ..." in the audit's reason (the system decided, say).
+    """
     if method not in METHODS:
         raise ValueError(f"unknown assignment method {method!r}")
     agent = await session.get(User, agent_id)
@@ -544,6 +832,8 @@ async def assign_to(
     if presence is not None:
         state.presence, state.presence_reason = presence.state, presence.reason
     state.open_leads = (await open_lead_counts(session, org, [agent_id])).get(agent_id, 0)
+    if agent.max_daily_leads is not None:
+        state.leads_today = (await leads_today_counts(session, org, [agent_id])).get(agent_id, 0)
     why_not = availability(
         state.candidate(
             now_local=now.astimezone(org_zone(org)).time(), rule_id=None, excluded=None
@@ -551,7 +841,7 @@ async def assign_to(
         {},
     )
     by = await session.get(User, assigned_by) if assigned_by is not None else None
-    reason = f"{method}: assigned by {by.name if by else 'the system'}"
+    reason = f"{method}: " + (why or f"assigned by {by.name if by else 'the system'}")
     if why_not is not None:
         reason += f" (the agent was {why_not})"
     verdict = Verdict(agent_id, why_not is None, why_not or "chosen")

@@ -1,4 +1,4 @@
-"""Bulk writes for the import's hot path: one driver-level executemany per table and chunk.
+"""Bulk writes for the import's hot path: one COPY or executemany per table and chunk.
 
 SQLAlchemy's Core executemany builds and processes a parameter dict per row (about 30 µs
 for a lead); here values are bound once per column kind with the dialect's own processors
@@ -36,9 +36,20 @@ def _insert_sql(conn: AsyncConnection, table: sa.Table, columns: Sequence[str]) 
 async def insert_many(
     conn: AsyncConnection, table: sa.Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
 ) -> None:
-    """INSERT bound rows (tuples in `columns` order) with the driver's executemany."""
-    if rows:
-        await conn.exec_driver_sql(_insert_sql(conn, table, columns), rows)
+    """Store bound rows (tuples in `columns` order): PostgreSQL's COPY, else the driver's
+    executemany of an INSERT."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        # COPY in asyncpg's binary format, in the connection's transaction: about half the
+        # server's work of an executemany of INSERTs. The values are bound as for an INSERT
+        # (JSON as text, aware datetimes), which the same codecs encode.
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        await driver.copy_records_to_table(table.name, records=rows, columns=list(columns))
+        return
+    await conn.exec_driver_sql(_insert_sql(conn, table, columns), rows)
 
 
 async def allocate_ids(conn: AsyncConnection, table: sa.Table, count: int) -> list[int]:

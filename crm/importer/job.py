@@ -7,10 +7,13 @@ second one's checkpoint update matches no row and its transaction rolls back.
 """
 
 import asyncio
+import gc
+import inspect
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Generator, Iterator
 from concurrent.futures import Executor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,15 +24,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from crm.assignment.service import auto_assign
+from crm.assignment.service import assign_new_leads, record_new_assignments
+from crm.dnc import add_unlisted
+from crm.followups import cancel_open_follow_ups
 from crm.history import change_status
 from crm.importer.bulk import allocate_ids, binder, insert_many
 from crm.importer.csvfile import CsvFormat, count_data_records, data_chunks
 from crm.importer.rows import Parsed, Rejected, RowConfig, parse_chunk, phone_keys
-from crm.orgconfig import lead_statuses
+from crm.leads import NewLead
+from crm.orgconfig import dnc_statuses, lead_statuses
 from crm.outbox import emit
 from gateway.models import (
+    AssignmentRule,
     DncEntry,
+    DncSource,
     ImportJob,
     ImportRowIssue,
     Lead,
@@ -37,6 +45,7 @@ from gateway.models import (
     Organization,
     utcnow,
 )
+from gateway.phones import lookup_key
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -135,12 +144,27 @@ async def _row_config(session: AsyncSession, settings: Settings, job: ImportJob)
     for entry in lead_statuses(org):
         statuses[str(entry["key"]).lower()] = entry["key"]
         statuses.setdefault(str(entry.get("label", entry["key"])).lower(), entry["key"])
+    # New leads go through the rules unless the import names their owner: the workers then
+    # also find each number's zones (and, for territory rules, its place).
+    kinds: set[str] = set()
+    if job.options.get("owner_id") is None:
+        kinds = set(
+            (
+                await session.exec(
+                    select(AssignmentRule.kind).where(
+                        col(AssignmentRule.org_id) == job.org_id, col(AssignmentRule.is_active)
+                    )
+                )
+            ).all()
+        )
     return RowConfig(
         columns=tuple((int(i), str(f)) for i, f in job.options["columns"]),
         width=len(job.options["header"]),
         region=job.options["default_region"],
         secret=settings.lookup_key_secret,
         statuses=statuses,
+        zones=bool(kinds),
+        where="territory" in kinds,
     )
 
 
@@ -274,11 +298,15 @@ LEAD_COLUMNS = (
     "alt_phones",
     "address",
     "status",
+    "owner_id",
     "team_id",
     "source",
     "tags",
     "custom_fields",
     "attempts",
+    "assigned_at",
+    "country",
+    "region",
     "created_at",
     "updated_at",
 )
@@ -286,54 +314,93 @@ PHONE_COLUMNS = ("id", "org_id", "lead_id", "phone_key", "is_primary")
 ISSUE_COLUMNS = ("id", "job_id", "row_number", "code", "field", "message", "lead_id")
 
 
-async def _insert_new(conn: AsyncConnection, job: ImportJob, plan: _Plan) -> dict[str, int]:
+def _new_leads(job: ImportJob, plan: _Plan, lead_ids: list[int]) -> list[NewLead]:
+    now = utcnow()
+    team_id = job.options.get("team_id")
+    default_source = job.options.get("source") or "import"
+    leads: list[NewLead] = []
+    for lead_id, p in zip(lead_ids, plan.new, strict=True):
+        v = p.values
+        # Found by the workers when the job started with rules (else looked up if needed).
+        country, region, zones = p.place or (None, None, None)
+        leads.append(
+            NewLead(
+                id=lead_id,
+                org_id=job.org_id,
+                name=v.get("name", ""),
+                company=v.get("company"),
+                email=v.get("email"),
+                phone=p.e164,
+                alt_phones=[e for e, _ in p.alts],
+                address=v.get("address"),
+                status=v.get("status", "new"),
+                team_id=team_id,
+                source=v.get("source") or default_source,
+                tags=v.get("tags") or [],
+                custom_fields=v.get("custom_fields") or {},
+                created_at=now,
+                updated_at=now,
+                timezones=zones,
+                country=country,
+                region=region,
+            )
+        )
+    return leads
+
+
+async def _insert_new(conn: AsyncConnection, plan: _Plan, leads: list[NewLead]) -> dict[str, int]:
     """Bulk-insert the new leads and their numbers; their ids by primary E.164."""
-    if not plan.new:
+    if not leads:
         return {}
     # Bound once per chunk, not per row: the values the dialect would store.
-    now = binder(conn, LEAD.c.created_at)(utcnow())
+    stamp = binder(conn, LEAD.c.created_at)
     as_json = binder(conn, LEAD.c.tags)
     empty_list, empty_dict = as_json([]), as_json({})
     true, false = binder(conn, PHONE.c.is_primary)(True), binder(conn, PHONE.c.is_primary)(False)
-    team_id = job.options.get("team_id")
-    default_source = job.options.get("source") or "import"
-    lead_ids = await allocate_ids(conn, LEAD, len(plan.new))
-    leads: list[tuple[Any, ...]] = []
+    created = stamp(leads[0].created_at)
+    stamps: dict[Any, Any] = {None: None, leads[0].created_at: created}
+    rows: list[tuple[Any, ...]] = []
     phones: list[tuple[Any, ...]] = []
     ids: dict[str, int] = {}
-    for lead_id, p in zip(lead_ids, plan.new, strict=True):
-        v = p.values
-        tags = v.get("tags")
-        custom = v.get("custom_fields")
-        leads.append(
+    for lead, p in zip(leads, plan.new, strict=True):
+        assigned_at, updated_at = lead.assigned_at, lead.updated_at
+        if assigned_at not in stamps:
+            stamps[assigned_at] = stamp(assigned_at)
+        if updated_at not in stamps:
+            stamps[updated_at] = stamp(updated_at)
+        rows.append(
             (
-                lead_id,
-                job.org_id,
-                v.get("name", ""),
-                v.get("company"),
-                v.get("email"),
-                p.e164,
-                as_json([e for e, _ in p.alts]) if p.alts else empty_list,
-                v.get("address"),
-                v.get("status", "new"),
-                team_id,
-                v.get("source") or default_source,
-                as_json(tags) if tags else empty_list,
-                as_json(custom) if custom else empty_dict,
+                lead.id,
+                lead.org_id,
+                lead.name,
+                lead.company,
+                lead.email,
+                lead.phone,
+                as_json(lead.alt_phones) if lead.alt_phones else empty_list,
+                lead.address,
+                lead.status,
+                lead.owner_id,
+                lead.team_id,
+                lead.source,
+                as_json(lead.tags) if lead.tags else empty_list,
+                as_json(lead.custom_fields) if lead.custom_fields else empty_dict,
                 0,
-                now,
-                now,
+                stamps[assigned_at],
+                lead.country,
+                lead.region,
+                created,
+                stamps[updated_at],
             )
         )
-        ids[p.e164] = lead_id
-        phones.append((job.org_id, lead_id, p.key, true))
-        phones.extend((job.org_id, lead_id, k, false) for _, k in p.alts)
-    await insert_many(conn, LEAD, LEAD_COLUMNS, leads)
+        ids[p.e164] = lead.id
+        phones.append((lead.org_id, lead.id, p.key, true))
+        phones.extend((lead.org_id, lead.id, k, false) for _, k in p.alts)
+    await insert_many(conn, LEAD, LEAD_COLUMNS, rows)
     phone_ids = await allocate_ids(conn, PHONE, len(phones))
     await insert_many(
         conn, PHONE, PHONE_COLUMNS, [(i, *r) for i, r in zip(phone_ids, phones, strict=True)]
     )
-    plan.counters.created += len(plan.new)
+    plan.counters.created += len(leads)
     return ids
 
 
@@ -373,9 +440,12 @@ def _apply_update(lead: Lead, p: Parsed, *, merge: bool) -> None:
     lead.alt_phones = [*lead.alt_phones, *(e for e, _ in p.alts if e not in known)]
 
 
-async def _update_existing(session: AsyncSession, job: ImportJob, plan: _Plan) -> None:
+async def _update_existing(
+    session: AsyncSession, job: ImportJob, plan: _Plan
+) -> dict[int | None, Lead]:
+    """Update (or merge into) the existing leads; returns them by id."""
     if not plan.existing:
-        return
+        return {}
     assert job.id is not None
     merge = job.options.get("on_existing") == "merge"
     ids = list({lead_id for _, lead_id in plan.existing})
@@ -422,25 +492,53 @@ async def _update_existing(session: AsyncSession, job: ImportJob, plan: _Plan) -
     await session.flush()
     if new_phones:
         await (await session.connection()).execute(sa.insert(PHONE), new_phones)
+    return leads
 
 
-async def _assign_chunk(
-    session: AsyncSession, settings: Settings, *, job: ImportJob, lead_ids: list[int]
+async def _list_dnc_statuses(
+    session: AsyncSession,
+    settings: Settings,
+    job: ImportJob,
+    plan: _Plan,
+    ids: dict[str, int],
+    updated: dict[int | None, Lead],
 ) -> None:
-    """Assign the chunk's new leads: to the import's bulk owner (`owner_id`) if it named one,
-    else by the organization's assignment rules, in the chunk's own transaction."""
-    if not lead_ids:
+    """Rows that give a lead a do-not-call status list its numbers, as setting that status
+    by hand does (`crm.leads.list_if_dnc_status`), in the chunk's transaction."""
+    org = await session.get(Organization, job.org_id)
+    assert org is not None
+    dnc = dnc_statuses(org)
+    if not dnc:
         return
-    owner_id = job.options.get("owner_id")
-    if owner_id is None:
-        await auto_assign(
+    rows: dict[str, tuple[str, str | None]] = {}
+    for p in plan.new:
+        status = p.values.get("status", "new")
+        if status in dnc:
+            reason = f"lead:{ids[p.e164]} status:{status}"
+            rows[p.key] = (p.e164, reason)
+            rows.update((key, (e164, reason)) for e164, key in p.alts)
+    if job.options.get("on_existing") != "merge":
+        for p, lead_id in plan.existing:
+            lead = updated[lead_id]
+            if p.values.get("status") in dnc and lead.status in dnc:
+                reason = f"lead:{lead_id} status:{lead.status}"
+                for e164 in (lead.phone, *lead.alt_phones):
+                    rows[lookup_key(settings.lookup_key_secret, e164)] = (e164, reason)
+                await cancel_open_follow_ups(session, lead)
+    if rows:
+        await add_unlisted(
             session,
-            settings,
             org_id=job.org_id,
-            lead_ids=lead_ids,
-            method="import",
-            assigned_by=job.created_by,
+            rows=rows,
+            source=DncSource.LEAD_STATUS,
+            created_by=job.created_by,
         )
+
+
+async def _give_to_owner(session: AsyncSession, *, job: ImportJob, lead_ids: list[int]) -> None:
+    """The import named the new leads' owner (`owner_id`): all of them go to it."""
+    owner_id = job.options.get("owner_id")
+    if not lead_ids or owner_id is None:
         return
     conn = await session.connection()
     for i in range(0, len(lead_ids), KEY_BATCH):
@@ -470,8 +568,26 @@ async def _write_chunk(
         conn = await session.connection()
         await _claim_chunk(conn, job, chunk.size)
         plan = await _plan(session, job, chunk, seen)
-        ids = await _insert_new(conn, job, plan)
-        await _update_existing(session, job, plan)
+        leads = _new_leads(job, plan, await allocate_ids(conn, LEAD, len(plan.new)))
+        assigned = None
+        if leads and job.options.get("owner_id") is None:
+            # Decided before the insert, so the leads are stored already assigned.
+            assigned = await assign_new_leads(
+                session,
+                org_id=job.org_id,
+                leads=leads,
+                keys=lambda: {
+                    x.id: [p.key, *(k for _, k in p.alts)]
+                    for x, p in zip(leads, plan.new, strict=True)
+                },
+                method="import",
+                assigned_by=job.created_by,
+            )
+        ids = await _insert_new(conn, plan, leads)
+        if assigned is not None:
+            await record_new_assignments(session, assigned)
+        updated = await _update_existing(session, job, plan)
+        await _list_dnc_statuses(session, ctx.settings, job, plan, ids, updated)
         assert job.id is not None
         for p in plan.new:
             for code, fld, msg in p.warnings:
@@ -479,9 +595,7 @@ async def _write_chunk(
         for p, lead_id in plan.existing:
             for code, fld, msg in p.warnings:
                 plan.issue(job.id, p.row, code, fld, msg, lead_id)
-        await _assign_chunk(
-            session, ctx.settings, job=job, lead_ids=[ids[p.e164] for p in plan.new]
-        )
+        await _give_to_owner(session, job=job, lead_ids=[x.id for x in leads])
         if plan.issues:
             await _insert_issues(conn, plan.issues)
         c = plan.counters
@@ -604,6 +718,28 @@ def _event(job: ImportJob) -> dict[str, Any]:
     }
 
 
+def _stopping() -> bool:
+    """Whether this task has been asked to stop (cancelled, the cancellation not yet handled)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+@contextmanager
+def _old_objects_frozen() -> Iterator[None]:
+    """Keep the objects that exist before the job out of the collector's full passes.
+
+    Each chunk's rows live as tens of thousands of containers until the chunk is written,
+    and set off full collections that walked the whole heap every time (phonenumbers'
+    metadata, SQLAlchemy's, the app's): a quarter of the job's CPU. Frozen objects are
+    still freed by reference counting; cycles among them wait for the job's end.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 async def run_job(ctx: ImportContext, job_id: int) -> ImportJob | None:
     """Run (or resume) one import to its end; the finished job, or None if there was none.
 
@@ -615,7 +751,8 @@ async def run_job(ctx: ImportContext, job_id: int) -> ImportJob | None:
         return None
     log.info("import %s: %s rows from row %s", job.id, job.total_rows, job.processed_rows)
     try:
-        await _run_chunks(ctx, job)
+        with _old_objects_frozen():
+            await _run_chunks(ctx, job)
     except JobTakenOver:
         log.warning("import %s: another runner took over", job.id)
         return job
@@ -623,6 +760,16 @@ async def run_job(ctx: ImportContext, job_id: int) -> ImportJob | None:
         log.info("import %s stopped at row %s; it resumes on restart", job.id, job.processed_rows)
         raise
     except Exception as exc:
+        if _stopping():
+            # An error that the stop itself caused (a worker pool shutting down, a read cut
+            # short) is no fault of the file: the job stays running, to resume on restart.
+            log.info(
+                "import %s stopped at row %s (%s); it resumes on restart",
+                job.id,
+                job.processed_rows,
+                type(exc).__name__,
+            )
+            raise asyncio.CancelledError from exc
         log.exception("import %s failed", job.id)
         await _finish(ctx, job, error=f"{type(exc).__name__}: {str(exc)[:300]}")
         if ctx.progress is not None:
@@ -680,4 +827,9 @@ async def _run_chunks(ctx: ImportContext, job: ImportJob) -> None:
     finally:
         for _, future in pending:
             future.cancel()
-        chunks.close()
+        # A stop (cancellation) can come while a thread is still reading the next chunk:
+        # closing the generator under it raises ValueError, which would replace the
+        # cancellation and fail a job that is only meant to pause. The thread then finishes
+        # its read and the generator, with its file, goes when the last reference does.
+        if inspect.getgeneratorstate(chunks) != inspect.GEN_RUNNING:
+            chunks.close()

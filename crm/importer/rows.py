@@ -4,7 +4,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from gateway.phones import InvalidPhoneNumber, lookup_key, to_e164
+from crm.assignment.territory import place_of
+from gateway.phones import InvalidPhoneNumber, format_e164, lookup_key, parse_valid, to_e164
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 LIST_SPLIT = re.compile(r"[;,|]")
@@ -25,6 +26,11 @@ class RowConfig:
     secret: str
     # Lower-cased status keys and labels of the organization, to its status key.
     statuses: dict[str, str]
+    # The new leads go through assignment rules: their numbers' time zones (for the
+    # `lead.assigned` events) and, for territory rules, where they are. Work for the workers,
+    # not for the job's process.
+    zones: bool = False
+    where: bool = False
 
 
 class Parsed(NamedTuple):
@@ -36,6 +42,8 @@ class Parsed(NamedTuple):
     values: dict[str, Any]
     # (code, field, message) of what was dropped while the row itself is imported.
     warnings: list[tuple[str, str, str]]
+    # `territory.place` of the primary number when the config asks for it.
+    place: tuple[str | None, str | None, tuple[str, ...]] | None = None
 
 
 class Rejected(NamedTuple):
@@ -58,12 +66,28 @@ def _phone(raw: str, region: str, secret: str, cache: dict[str, tuple[str, str] 
     return result
 
 
+def _located(raw: str, cfg: RowConfig, cache: dict[Any, Any]) -> Any:
+    """`_phone` with the number's `place`, from the one parse (a new number, most rows)."""
+    hit = cache.get(("place", raw))
+    if hit is not None or ("place", raw) in cache:
+        return hit
+    try:
+        number = parse_valid(raw, cfg.region)
+    except InvalidPhoneNumber:
+        cache[("place", raw)] = None
+        return None
+    e164 = format_e164(number)
+    result = (e164, lookup_key(cfg.secret, e164), place_of(number, where=cfg.where))
+    cache[("place", raw)] = result
+    return result
+
+
 def _split(value: str) -> list[str]:
     return [x.strip() for x in LIST_SPLIT.split(value) if x.strip()]
 
 
 def parse_row(
-    row: int, cells: list[str] | None, cfg: RowConfig, cache: dict[str, Any]
+    row: int, cells: list[str] | None, cfg: RowConfig, cache: dict[Any, Any]
 ) -> Parsed | Rejected | None:
     """The row's lead values, or why it is rejected; None for a blank line."""
     if cells is None:
@@ -128,7 +152,13 @@ def parse_row(
             warnings.append(("invalid_email", "email", f"{email[:100]!r} is not an e-mail address"))
     if custom:
         values["custom_fields"] = custom
-    primary = _phone(phone_raw, cfg.region, cfg.secret, cache)
+    where = None
+    if cfg.zones:
+        located = _located(phone_raw, cfg, cache)
+        primary = located[:2] if located is not None else None
+        where = located[2] if located is not None else None
+    else:
+        primary = _phone(phone_raw, cfg.region, cfg.secret, cache)
     if primary is None:
         return Rejected(
             row, "invalid_phone", "phone", f"{phone_raw[:40]!r} is not a valid phone number"
@@ -142,14 +172,14 @@ def parse_row(
             )
         elif alt[1] != primary[1] and alt not in alts and len(alts) < MAX_ALT_PHONES:
             alts.append(alt)
-    return Parsed(row, primary[0], primary[1], alts, values, warnings)
+    return Parsed(row, primary[0], primary[1], alts, values, warnings, where)
 
 
 def parse_chunk(
     cfg: RowConfig, chunk: list[tuple[int, list[str] | None]]
 ) -> list[Parsed | Rejected]:
     """The chunk's records parsed, blank lines left out. The entry point of the workers."""
-    cache: dict[str, Any] = {}
+    cache: dict[Any, Any] = {}
     parsed = (parse_row(row, cells, cfg, cache) for row, cells in chunk)
     return [p for p in parsed if p is not None]
 

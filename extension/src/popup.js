@@ -89,6 +89,17 @@ async function main() {
   );
   renderCall();
   const socket = io(`${gatewayUrl}/dialer`, { auth: { token }, transports: ["websocket"] });
+  // Pushes sent before this socket joined (or while it was away) are not replayed: read the
+  // call again on every (re)connection, after which pushes keep it current.
+  socket.on("connect", async () => {
+    const id = call && (call.call_id ?? call.id);
+    if (!id) return;
+    const fresh = await request(`/api/calls/${id}`).catch(() => null);
+    if (fresh && call && (call.call_id ?? call.id) === id) {
+      call = { ...call, ...fresh };
+      renderCall();
+    }
+  });
   socket.on("call_updated", (update) => {
     if (update.agent_id !== me.id) return;
     if (call && call.call_id === update.call_id && call.status === "completed") return;

@@ -88,6 +88,13 @@ async def screenshot(page: Page, name: str) -> None:
         await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 
+async def sideways_scroll(page: Page) -> bool:
+    """Whether the page is wider than the window (it should reflow, not scroll sideways)."""
+    width: int = await page.evaluate("document.documentElement.scrollWidth")
+    viewport: int = await page.evaluate("window.innerWidth")
+    return width > viewport
+
+
 def js_errors(page: Page) -> list[str]:
     errors: list[str] = getattr(page, "js_errors", [])
     return errors

@@ -1,11 +1,10 @@
 """The agent console in a real browser: sign in, dial a lead, follow the call, wrap up."""
 
 import re
+from datetime import UTC, datetime, timedelta
 
 from playwright.async_api import Browser, Page, expect
 
-from dialer.rooms import agent_room
-from gateway.keys import sio_key
 from tests.browser.conftest import (
     js_errors,
     new_page,
@@ -14,6 +13,8 @@ from tests.browser.conftest import (
     unlabelled_controls,
 )
 from tests.conftest import Gateway, GatewayFactory
+from tests.integration.test_inbound_and_openapi import ring_in
+from tests.integration.test_presence import set_org
 
 # Records every text #call-state shows, so fast transitions are not missed between polls.
 RECORD_CALL_STATES = """
@@ -55,6 +56,14 @@ async def test_agent_dials_a_lead_and_sees_the_call_through(
     await expect(state).to_have_attribute("aria-live", "polite")
     await expect(state).to_have_text("In progress")
     await expect(page.locator("#hangup")).to_be_visible()
+    # The status menu is locked during the call, and still says so legibly.
+    status_menu = page.get_by_label("My status")
+    await expect(status_menu).to_be_disabled()
+    await expect(status_menu).to_have_value("on-call")
+    ink, paper, opacity = await status_menu.evaluate(
+        "el => { const c = getComputedStyle(el); return [c.color, c.backgroundColor, c.opacity]; }"
+    )
+    assert ink != paper and opacity == "1", (ink, paper, opacity)
     await expect(page.locator("#call-timer")).to_have_text(re.compile(r"^0:0\d$"))
     await screenshot(page, "live-call")
     await expect(state).to_have_text("Completed", timeout=15_000)
@@ -161,45 +170,72 @@ async def test_wrap_up_saves_the_disposition(
     await expect(page.locator("#lead-panel .timeline")).to_contain_text("Status → Interested")
 
 
-async def test_pushed_events_show_as_notifications(
+async def test_real_events_show_as_notifications(
     start_gateway: GatewayFactory, browser: Browser
 ) -> None:
-    gw = await start_gateway()
-    _, me = await gw.request("GET", "/api/auth/me", token=await gw.login("agent1@demo.test"))
+    """Each notification comes from the real action behind it: a manager's assignment, a
+    follow-up coming due, and calls placed through the sandbox carrier."""
+    gw = await start_gateway(FOLLOWUP_SWEEP_INTERVAL_S=0.3)
+    await set_org(gw, wrapup_limit_s=0)
+    agent_token = await gw.login("agent1@demo.test")
+    manager_token = await gw.login("manager@demo.test")
+    _, me = await gw.request("GET", "/api/auth/me", token=agent_token)
+    _, leads = await gw.request("GET", "/api/leads?limit=200", token=manager_token)
+    by_name = {lead["name"]: lead for lead in leads["data"]}
+    priya = by_name["Priya Sharma"]
+    assert priya["owner_id"] == me["id"]
+    pool = next(lead for lead in leads["data"] if lead["owner_id"] is None)
+
     page = await new_page(browser)
     await sign_in(page, f"{gw.url}/app/", "agent1@demo.test")
-    lead = {"id": 1, "name": "Priya Sharma", "company": "Sharma Textiles", "phone": "+919876543210"}
-    sio = gw.app[sio_key]
-    room = agent_room(me["id"])
-    await sio.emit("lead_assigned", {"lead": lead, "assignment": {}}, to=room, namespace="/dialer")
-    await sio.emit(
-        "follow_up_due",
-        {"follow_up": {"due_at": "2026-01-01T10:00:00Z", "note": "send the quote"}, "lead": lead},
-        to=room,
-        namespace="/dialer",
-    )
-    await sio.emit("missed_call", {"call": {}, "lead": lead}, to=room, namespace="/dialer")
+    await expect(page.get_by_label("My status")).to_have_value("available")
     toasts = page.get_by_role("region", name="Notifications")
-    await expect(toasts.get_by_role("status").filter(has_text="New lead assigned")).to_contain_text(
-        "Priya Sharma (Sharma Textiles)"
+
+    # A manager gives the agent a lead from the team's pool.
+    status, body = await gw.request(
+        "POST", f"/api/leads/{pool['id']}/assign", manager_token, json={"agent_id": me["id"]}
     )
+    assert status == 200, body
+    assigned = toasts.get_by_role("status").filter(has_text="New lead assigned")
+    await expect(assigned).to_contain_text(f"{pool['name']} ({pool['company']})")
+
+    # A follow-up the agent set comes due; the gateway's sweep reminds her.
+    due = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+    status, body = await gw.request(
+        "POST",
+        f"/api/leads/{priya['id']}/follow-ups",
+        agent_token,
+        json={"due_at": due, "note": "send the quote"},
+    )
+    assert status == 201, body
     await expect(toasts.get_by_role("status").filter(has_text="Follow-up due")).to_contain_text(
-        "send the quote"
+        "Priya Sharma — send the quote"
     )
+
+    # Paused, with nobody else free: Priya's call through the carrier is missed.
+    await page.get_by_label("My status").select_option(label="Paused — Lunch")
+    await expect(page.locator("#presence-box .dot")).to_have_attribute("data-state", "paused")
+    await ring_in(gw, priya["phone"])
     await expect(toasts.get_by_role("alert")).to_contain_text("Priya Sharma called and was missed")
 
-    # An inbound call: the caller's lead opens and the call panel rings.
-    _, full_lead = await gw.request("GET", "/api/leads/1", token=await gw.login("admin@demo.test"))
-    ringing = {"call_id": 99, "lead_id": 1, "agent_id": me["id"], "direction": "inbound"}
-    await sio.emit(
-        "incoming_call",
-        {"call": ringing | {"status": "ringing"}, "lead": full_lead, "history": []},
-        to=room,
-        namespace="/dialer",
-    )
+    # Available again: her next call rings this agent, whose console opens her lead.
+    await page.get_by_label("My status").select_option(label="Available")
+    await expect(page.get_by_label("My status")).to_have_value("available")
+    await page.evaluate(RECORD_CALL_STATES)
+    await ring_in(gw, priya["phone"])
     await expect(toasts.get_by_role("status").filter(has_text="Incoming call")).to_contain_text(
         "Priya Sharma is calling"
     )
-    await expect(page.locator("#call-state")).to_have_text("Ringing")
     await expect(page.locator("#lead-title")).to_have_text("Priya Sharma")
+    await expect(page.locator("#call-state")).to_have_text("Completed", timeout=15_000)
+    seen = await page.evaluate("window.callStates")
+    assert "Ringing" in seen and seen.index("Ringing") < seen.index("Completed"), seen
+
+    _, calls = await gw.request("GET", "/api/calls", token=manager_token)
+    inbound = [c for c in calls["data"] if c["direction"] == "inbound"]
+    # Newest first: the call the agent took, then the one that rang nobody.
+    assert [(c["agent_id"], c["status"]) for c in inbound] == [
+        (me["id"], "completed"),
+        (None, "completed"),
+    ], inbound
     assert js_errors(page) == []

@@ -1,8 +1,10 @@
-"""The manager console in a real browser: the wallboard follows an agent live; reports draw."""
+"""The manager console in a real browser: the wallboard follows an agent live; reports draw,
+including how fast missed calls were called back."""
 
 import asyncio
 import csv
 import re
+from typing import Any
 
 from playwright.async_api import Browser, expect
 
@@ -13,7 +15,8 @@ from tests.browser.conftest import (
     sign_in,
     unlabelled_controls,
 )
-from tests.conftest import GatewayFactory
+from tests.conftest import Gateway, GatewayFactory
+from tests.integration.test_inbound_and_openapi import ring_in
 
 
 async def test_wallboard_follows_an_agents_call_live_and_reports_draw(
@@ -46,8 +49,7 @@ async def test_wallboard_follows_an_agents_call_live_and_reports_draw(
     await manager.get_by_role("link", name="Reports").click()
     by_agent = manager.get_by_role("table", name="Calls per agent")
     await expect(by_agent.get_by_role("row", name=re.compile(r"1 1 100%"))).to_be_visible()
-    await expect(manager.locator(".chart canvas")).to_have_count(3)
-    await screenshot(manager, "manager-reports")
+    await expect(manager.locator(".chart canvas")).to_have_count(4)
     async with manager.expect_download() as download_info:
         await manager.locator("#csv-agent").click()
     download = await download_info.value
@@ -66,6 +68,81 @@ async def test_wallboard_follows_an_agents_call_live_and_reports_draw(
     await screenshot(manager, "manager-leads")
     assert await unlabelled_controls(manager) == []
     assert js_errors(manager) == [] and js_errors(agent) == []
+
+
+async def inbound_calls(gw: Gateway, token: str, count: int) -> list[dict[str, Any]]:
+    """The organization's inbound calls once `count` of them have ended."""
+    async with asyncio.timeout(15):
+        while True:
+            _, calls = await gw.request("GET", "/api/calls?limit=100", token=token)
+            ended = [
+                c
+                for c in calls["data"]
+                if c["direction"] == "inbound" and c["status"] == "completed"
+            ]
+            if len(ended) >= count:
+                return ended
+            await asyncio.sleep(0.1)
+
+
+async def test_reports_chart_how_fast_missed_calls_were_called_back(
+    start_gateway: GatewayFactory, browser: Browser
+) -> None:
+    gw = await start_gateway(SANDBOX_SPEED=4.0)
+    manager_token = await gw.login("manager@demo.test")
+    agent_token = await gw.login("agent1@demo.test")
+    _, leads = await gw.request("GET", "/api/leads?limit=200", token=manager_token)
+    by_name = {lead["name"]: lead for lead in leads["data"]}
+    priya, sneha = by_name["Priya Sharma"], by_name["Sneha Iyer"]
+
+    # Two customers call through the carrier while no agent is signed in: both are missed.
+    await ring_in(gw, priya["phone"])
+    await ring_in(gw, sneha["phone"])
+    missed = await inbound_calls(gw, manager_token, 2)
+    assert {c["agent_id"] for c in missed} == {None}, missed
+    # Priya is called back; Sneha never is.
+    status, call = await gw.request(
+        "POST", "/api/calls", token=agent_token, json={"lead_id": priya["id"]}
+    )
+    assert status == 202, call
+    async with asyncio.timeout(15):
+        while call["status"] != "completed":
+            await asyncio.sleep(0.1)
+            _, call = await gw.request("GET", f"/api/calls/{call['id']}", token=agent_token)
+    _, report = await gw.request("GET", "/api/reports/never-attended", token=manager_token)
+    assert report["summary"] == {"missed": 2, "called_back": 1, "never_attended": 1}, report
+
+    page = await new_page(browser)
+    await sign_in(page, f"{gw.url}/manager#reports", "manager@demo.test")
+    section = page.get_by_role("region", name="Missed-call callbacks")
+    figures = section.locator("#callback-figures")
+    await expect(figures).to_contain_text("Missed 2")
+    await expect(figures).to_contain_text("Called back 1")
+    await expect(figures).to_contain_text("Never called back 1")
+    latency = section.get_by_role("table", name="Callback latency")
+    await expect(latency.get_by_role("row", name="Under 5 min")).to_have_text(
+        re.compile(r"Under 5 min\s*1")
+    )
+    await expect(latency.get_by_role("row", name="Over 3 days")).to_have_text(
+        re.compile(r"Over 3 days\s*0")
+    )
+    chart = section.get_by_role("figure", name="Callback latency (calls called back)")
+    await expect(chart.locator("canvas")).to_have_count(1)
+    await expect(page.locator(".chart canvas")).to_have_count(4)
+    # The callback is itself a call of the agent's in the other reports.
+    by_agent = page.get_by_role("table", name="Calls per agent")
+    await expect(by_agent.get_by_role("row", name=re.compile("^Anita Agent"))).to_contain_text(
+        "100%"
+    )
+    await screenshot(page, "manager-reports")
+    assert await unlabelled_controls(page) == []
+
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await section.scroll_into_view_if_needed()
+    await screenshot(page, "manager-reports-phone")
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, "the reports page scrolls sideways at phone width"
+    assert js_errors(page) == []
 
 
 async def test_agents_cannot_use_the_manager_console(

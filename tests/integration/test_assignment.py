@@ -547,3 +547,51 @@ async def test_postgres_assigners_run_in_parallel_sessions(pg_database: str) -> 
         assert per_agent == {a: 50 // len(agents) for a in agents}
     finally:
         await engine.dispose()
+
+
+async def test_a_daily_lead_cap_stops_automatic_assignment_for_the_day(gateway: Gateway) -> None:
+    admin = await gateway.login("admin@demo.test")
+    manager = await gateway.login("manager@demo.test")
+    ids = await user_ids(gateway)
+    agent1, agent2 = ids["agent1"], ids["agent2"]
+    for agent_id in (agent1, agent2):
+        await set_presence(gateway, agent_id, "available")
+    for value in (-1, "ten", 1.5):
+        status, error = await gateway.request(
+            "PATCH", f"/api/users/{agent2}", manager, json={"max_daily_leads": value}
+        )
+        assert status == 400 and error["error"]["field"] == "max_daily_leads", (value, error)
+    status, body = await gateway.request(
+        "PATCH",
+        f"/api/users/{agent2}",
+        manager,
+        json={"max_daily_leads": 2, "territories": ["US"]},
+    )
+    assert status == 200 and body["max_daily_leads"] == 2, body
+    territory = await add_rule(gateway, admin, "territory")
+    _, rules = await gateway.request("GET", "/api/assignment-rules", admin)
+    order = [territory["id"]] + [r["id"] for r in rules["data"] if r["id"] != territory["id"]]
+    await gateway.request("PUT", "/api/assignment-rules/order", admin, json={"rule_ids": order})
+
+    # Two US leads fill Arjun's day; the third goes on to the next rule.
+    first = await new_lead(gateway, admin, "+1 212 736 1001")
+    second = await new_lead(gateway, admin, "+1 212 736 1002")
+    assert first["owner_id"] == second["owner_id"] == agent2
+    third = await new_lead(gateway, admin, "+1 212 736 1003")
+    assert third["owner_id"] == agent1
+    (row,) = await trail(gateway, admin, third["id"])
+    reasons = {c["agent_id"]: c["reason"] for c in row["candidates"] if c["rule_id"] == order[0]}
+    assert reasons[agent2] == "at daily cap 2/2", row
+    assert row["rule_kind"] == "round_robin"
+
+    # A person can still decide; the trail notes the cap.
+    status, result = await gateway.request(
+        "POST", f"/api/leads/{third['id']}/assign", admin, json={"agent_id": agent2}
+    )
+    assert status == 200, result
+    assert "(the agent was at daily cap 2/2)" in result["assignment"]["reason"]
+
+    # Without a cap the rule picks Arjun again.
+    await gateway.request("PATCH", f"/api/users/{agent2}", manager, json={"max_daily_leads": None})
+    fourth = await new_lead(gateway, admin, "+1 212 736 1004")
+    assert fourth["owner_id"] == agent2

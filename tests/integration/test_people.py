@@ -152,3 +152,66 @@ async def test_admins_create_users_and_teams_managers_edit_their_agents(gateway:
     assert status == 409 and error["error"]["field"] == "is_active"
     status, error = await gateway.request("PATCH", "/api/users/99999", admin, json={"name": "x"})
     assert status == 404
+
+
+async def test_caller_id_is_one_of_the_organizations_active_numbers(gateway: Gateway) -> None:
+    admin = await gateway.login("admin@demo.test")
+    manager = await gateway.login("manager@demo.test")
+    agent = await gateway.login("agent1@demo.test")
+    status, spare = await gateway.request(
+        "POST",
+        "/api/carrier-accounts",
+        admin,
+        json={
+            "carrier": "sandbox",
+            "name": "Spare lines",
+            "credentials": {"api_key": "sk_sandbox_spare_lines_1"},
+            "numbers": ["+91 80 4718 3333"],
+        },
+    )
+    assert status == 201, spare
+    status, numbers = await gateway.request("GET", "/api/carrier-numbers", manager)
+    assert status == 200, numbers
+    by_e164 = {n["e164"]: n for n in numbers["data"]}
+    line = by_e164["+918047183333"]
+    assert (line["account_id"], line["account_name"], line["carrier"]) == (
+        spare["id"],
+        "Spare lines",
+        "sandbox",
+    )
+    status, _ = await gateway.request("GET", "/api/carrier-numbers", agent)
+    assert status == 403
+
+    anita = next(u for u in await users(gateway, manager) if u["email"] == "agent1@demo.test")
+    assert (anita["caller_id_number_id"], anita["caller_id"]) == (None, None)
+    status, patched = await gateway.request(
+        "PATCH", f"/api/users/{anita['id']}", manager, json={"caller_id_number_id": line["id"]}
+    )
+    assert status == 200, patched
+    assert (patched["caller_id_number_id"], patched["caller_id"]) == (line["id"], "+918047183333")
+    # The agent's calls now go out from it.
+    status, call = await gateway.request(
+        "POST", "/api/calls", agent, json={"number": "98765 43210"}
+    )
+    assert status == 202 and call["from_number"] == "+918047183333", call
+
+    for value in (99999, 0, "three"):
+        status, error = await gateway.request(
+            "PATCH", f"/api/users/{anita['id']}", manager, json={"caller_id_number_id": value}
+        )
+        assert status == 400 and error["error"]["field"] == "caller_id_number_id", (value, error)
+    # A switched-off account's numbers are no longer offered nor accepted.
+    status, _ = await gateway.request(
+        "PATCH", f"/api/carrier-accounts/{spare['id']}", admin, json={"is_active": False}
+    )
+    assert status == 200
+    status, numbers = await gateway.request("GET", "/api/carrier-numbers", admin)
+    assert "+918047183333" not in {n["e164"] for n in numbers["data"]}
+    status, error = await gateway.request(
+        "PATCH", f"/api/users/{anita['id']}", admin, json={"caller_id_number_id": line["id"]}
+    )
+    assert status == 400 and error["error"]["field"] == "caller_id_number_id"
+    status, cleared = await gateway.request(
+        "PATCH", f"/api/users/{anita['id']}", admin, json={"caller_id_number_id": None}
+    )
+    assert status == 200 and cleared["caller_id"] is None

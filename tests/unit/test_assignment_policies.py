@@ -47,6 +47,9 @@ def test_availability_names_why_an_agent_is_skipped() -> None:
     assert availability(agent(1, on_shift=False), {}) == "off shift"
     assert availability(agent(1, open_leads=50, max_open_leads=50), {}) == "at cap 50/50"
     assert availability(agent(1, open_leads=49, max_open_leads=50), {}) is None
+    assert availability(agent(1, leads_today=10, max_daily_leads=10), {}) == "at daily cap 10/10"
+    assert availability(agent(1, leads_today=9, max_daily_leads=10), {}) is None
+    assert availability(agent(1, leads_today=0, max_daily_leads=0), {}) == "at daily cap 0/0"
     assert availability(agent(1, presence="offline"), {}) == "offline"
     paused = agent(1, presence="paused", presence_reason="lunch")
     assert availability(paused, {}) == "paused: lunch"

@@ -1,7 +1,7 @@
 """pending progressive dial on the agent's presence row
 
 Revision ID: dialergaps
-Revises: 0009
+Revises: 0011
 Create Date: 2026-11-27 10:40:00.000000
 """
 
@@ -15,7 +15,7 @@ import gateway.models
 
 
 revision: str = 'dialergaps'
-down_revision: str | None = '0009'
+down_revision: str | None = '0011'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,4 +1,5 @@
-// The manager console: live wallboard, leads with bulk assignment, CSV import, reports, settings.
+// The manager console: live wallboard, leads with bulk assignment and its trail, agents and
+// their assignment attributes, assignment rules, CSV import, reports, dialing settings.
 import "../shared/base.css";
 import "./manager.css";
 import { ApiError, api } from "../shared/api.js";
@@ -6,8 +7,11 @@ import { $, duration, ensureToasts, h, label, replace, secondsSince, toast, when
 import { connectLive } from "../shared/live.js";
 import { pretty } from "../shared/phone.js";
 import { signIn, signOut } from "../shared/session.js";
+import { renderAgents, showPresence } from "./agents.js";
 import { renderReports } from "./reports.js";
+import { renderRules } from "./rules.js";
 import { renderSettings } from "./settings.js";
+import { showAssignments } from "./trace.js";
 
 const STATE_LABEL = {
   available: "Available",
@@ -18,12 +22,13 @@ const STATE_LABEL = {
   unknown: "—",
 };
 const CALL_LABEL = { queued: "Dialing", initiated: "Dialing", ringing: "Ringing", "in-progress": "In progress" };
-const VIEWS = { wallboard: "Wallboard", leads: "Leads", import: "Import", reports: "Reports", settings: "Settings" };
+const VIEWS = { wallboard: "Wallboard", leads: "Leads", agents: "Agents", rules: "Rules", import: "Import", reports: "Reports", settings: "Settings" };
 
 const state = {
   me: null,
   crm: { lead_statuses: [], dispositions: [], pause_reasons: [] },
   users: new Map(),
+  teams: [],
   // GET /api/presence rows by agent id, kept current by `presence` and `call_updated` pushes.
   agents: new Map(),
   leadNames: new Map(),
@@ -80,6 +85,10 @@ function route() {
   if (state.view === "wallboard") renderWallboard();
   if (state.view === "leads") renderLeads();
   if (state.view === "import") renderImport();
+  if (state.view === "agents") {
+    renderAgents(view, { me: state.me, teams: state.teams, onSaved: (user) => state.users.set(user.id, user) });
+  }
+  if (state.view === "rules") renderRules(view, { me: state.me, teams: state.teams });
   if (state.view === "reports") {
     replace(view);
     renderReports(view);
@@ -235,6 +244,8 @@ function tickWallboard() {
 
 // --- leads and assignment --------------------------------------------------------------
 
+const countLeads = (n) => `${n} ${n === 1 ? "lead" : "leads"}`;
+
 async function loadLeads(more = false) {
   const path = `/api/leads?limit=100${more && state.leadsCursor ? `&cursor=${encodeURIComponent(state.leadsCursor)}` : ""}`;
   const page = await api(path);
@@ -287,8 +298,8 @@ function renderLeads() {
                   const left = result.unassigned_lead_ids.length;
                   // Leads the chosen agent already owned are left as they are.
                   const kept = result.matched - result.assigned - left;
-                  toast(`${result.assigned} leads assigned.${kept ? ` ${kept} already had that owner.` : ""}`);
-                  if (left) toast(`${left} leads had no eligible agent.`, { kind: "error" });
+                  toast(`${countLeads(result.assigned)} assigned.${kept ? ` ${countLeads(kept)} already had that owner.` : ""}`);
+                  if (left) toast(`${countLeads(left)} had no eligible agent.`, { kind: "error" });
                   state.selected.clear();
                   await loadLeads();
                   renderLeads();
@@ -315,6 +326,7 @@ function renderLeads() {
               {},
               h("th", {}, allBox),
               ["Name", "Company", "Phone", "Status", "Owner", "Created"].map((t) => h("th", { scope: "col" }, t)),
+              h("th", { scope: "col" }, h("span.visually-hidden", {}, "Assignment history")),
             ),
           ),
           h(
@@ -346,6 +358,19 @@ function renderLeads() {
                 h("td", {}, h("span.badge", { dataset: { status: lead.status } }, label(state.crm.lead_statuses, lead.status))),
                 h("td", {}, userName(lead.owner_id)),
                 h("td", {}, when(lead.created_at)),
+                h(
+                  "td",
+                  {},
+                  h(
+                    "button.why",
+                    {
+                      type: "button",
+                      "aria-label": `Why assigned: ${lead.name || pretty(lead.phone)}`,
+                      onclick: (event) => showAssignments(lead, { userName, opener: event.currentTarget }),
+                    },
+                    "Why?",
+                  ),
+                ),
               ),
             ),
           ),
@@ -483,6 +508,7 @@ function wireLive() {
   });
   // `presence`: {user_id, name, team_id, state, reason, since, call_id, progressive}.
   state.live.on("presence", (p) => {
+    showPresence(p);
     const row = state.agents.get(p.user_id);
     if (!row) {
       refreshWallboard();
@@ -516,8 +542,9 @@ function wireLive() {
 async function main() {
   ensureToasts();
   state.me = await signIn(root, { title: "Dialgate — manager sign-in", roles: ["manager", "admin"] });
-  const [crm, users] = await Promise.all([api("/api/settings/crm"), api("/api/users")]);
+  const [crm, users, teams] = await Promise.all([api("/api/settings/crm"), api("/api/users"), api("/api/teams")]);
   state.crm = crm;
+  state.teams = teams.data;
   for (const u of users.data) state.users.set(u.id, u);
   layout();
   wireLive();

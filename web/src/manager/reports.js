@@ -1,4 +1,5 @@
-// Reports: calls per hour, connect rate and talk time per agent, for a chosen period.
+// Reports: calls per hour, connect rate and talk time per agent, and how fast missed calls
+// were called back, for a chosen period: each as a chart and a table.
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { api, getToken } from "../shared/api.js";
@@ -31,7 +32,7 @@ async function summary(range, groupBy) {
   }));
 }
 
-function barChart(title, labels, values, { format = (v) => String(v), color = "#1f6feb", whole = false } = {}) {
+function barChart(title, labels, values, { format = (v) => String(v), color = "#1f6feb", whole = false, font = null, top = null } = {}) {
   const holder = h("figure.chart", { "aria-label": title }, h("figcaption", {}, title));
   const width = () => Math.max(260, Math.min(holder.clientWidth || 480, 640) - 8);
   const xs = labels.map((_, i) => i);
@@ -41,12 +42,13 @@ function barChart(title, labels, values, { format = (v) => String(v), color = "#
     height: 220,
     legend: { show: false },
     cursor: { show: false },
-    scales: { x: { time: false, range: [-0.6, Math.max(labels.length - 0.4, 0.6)] }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+    scales: { x: { time: false, range: [-0.6, Math.max(labels.length - 0.4, 0.6)] }, y: { range: (_u, _min, max) => [0, top ?? (max > 0 ? max * 1.1 : 1)] } },
     axes: [
       {
         values: (_u, splits) => splits.map((i) => (Number.isInteger(i) ? labels[i] ?? "" : "")),
         space: 28,
         gap: 4,
+        ...(font ? { font } : {}),
       },
       // Counts get whole-number ticks only.
       { values: (_u, splits) => splits.map(format), size: 56, incrs: whole ? [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] : undefined },
@@ -60,6 +62,68 @@ function barChart(title, labels, values, { format = (v) => String(v), color = "#
     new ResizeObserver(() => chart.setSize({ width: width(), height: 220 })).observe(holder);
   });
   return holder;
+}
+
+/**
+ * never-attended: {summary: {missed, called_back, never_attended}, callback_latency: {count,
+ * p50_s, p90_s, buckets: [{label, from_s, to_s, count}]}} (its rows are the open missed calls).
+ */
+async function callbacks(range) {
+  const q = new URLSearchParams({ from: range.from, to: range.to, format: "json", limit: "1" });
+  return api(`/api/reports/never-attended?${q}`);
+}
+
+/** A wait in words: "40 s", "12 min", "3.5 h", "2 days". */
+function wait(seconds) {
+  if (seconds === null || seconds === undefined) return "—";
+  if (seconds < 60) return `${Math.round(seconds)} s`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 86400) return `${(seconds / 3600).toFixed(1)} h`;
+  return `${(seconds / 86400).toFixed(1)} days`;
+}
+
+// The chart's axis has room for each bucket's upper bound only; the table spells out the ranges.
+const BUCKET_SHORT = { "<5m": "<5m", "5-15m": "<15m", "15-60m": "<1h", "1-4h": "<4h", "4-24h": "<1d", "1-3d": "<3d", ">3d": "3d+" };
+const BUCKET_LABEL = { "<5m": "Under 5 min", "5-15m": "5–15 min", "15-60m": "15–60 min", "1-4h": "1–4 hours", "4-24h": "4–24 hours", "1-3d": "1–3 days", ">3d": "Over 3 days" };
+
+function latencySection(report) {
+  const { summary: totals, callback_latency: latency } = report;
+  const buckets = latency.buckets;
+  const figure = (text, value) => h("div", {}, h("span.tile-label", {}, text), " ", h("strong", {}, value));
+  return h(
+    "section.card",
+    { "aria-labelledby": "callbacks-title", id: "callbacks" },
+    h("h2", { id: "callbacks-title" }, "Missed-call callbacks"),
+    h(
+      "div.latency-summary",
+      { id: "callback-figures" },
+      figure("Missed", totals.missed),
+      figure("Called back", totals.called_back),
+      figure("Never called back", totals.never_attended),
+      figure("Median wait", wait(latency.p50_s)),
+      figure("90% within", wait(latency.p90_s)),
+    ),
+    barChart("Callback latency (calls called back)", buckets.map((b) => BUCKET_SHORT[b.label] || b.label), buckets.map((b) => b.count), {
+      whole: true,
+      color: "#bf8700",
+      font: "11px system-ui, sans-serif",
+    }),
+    h(
+      "div.table-wrap",
+      {},
+      h(
+        "table.report",
+        {},
+        h("caption", {}, "Callback latency"),
+        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Called back within"), h("th.num", { scope: "col" }, "Calls"))),
+        h(
+          "tbody",
+          {},
+          buckets.map((b) => h("tr", {}, h("th", { scope: "row" }, BUCKET_LABEL[b.label] || b.label), h("td.num", {}, b.count))),
+        ),
+      ),
+    ),
+  );
 }
 
 function table(caption, rows, firstHeader) {
@@ -132,8 +196,9 @@ export function renderReports(view) {
     output.setAttribute("aria-busy", "true");
     let byHour;
     let byAgent;
+    let missed;
     try {
-      [byHour, byAgent] = await Promise.all([summary(range, "hour_of_day"), summary(range, "agent")]);
+      [byHour, byAgent, missed] = await Promise.all([summary(range, "hour_of_day"), summary(range, "agent"), callbacks(range)]);
     } catch (err) {
       replace(output, h("p.form-error", { role: "alert" }, err.message));
       return;
@@ -160,12 +225,14 @@ export function renderReports(view) {
           barChart("Connect rate per agent", byAgent.map((r) => r.label), byAgent.map((r) => Math.round(r.connect_rate * 100)), {
             format: (v) => `${v}%`,
             color: "#1a7f37",
+            top: 100,
           }),
           barChart("Talk time per agent (minutes)", byAgent.map((r) => r.label), byAgent.map((r) => Math.round(r.talk_s / 6) / 10), {
             color: "#8250df",
           }),
           table("Calls per agent", byAgent, "Agent"),
         ),
+        latencySection(missed),
       ),
     );
   }

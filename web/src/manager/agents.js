@@ -1,0 +1,353 @@
+// Agents: who is in the team and the attributes the assignment rules read, with an edit form.
+import { api } from "../shared/api.js";
+import { $, h, replace, toast } from "../shared/dom.js";
+import { field as labelled, loadInto, refocus } from "./form.js";
+import { pretty } from "../shared/phone.js";
+
+const ROLE_LABEL = { admin: "Admin", manager: "Manager", agent: "Agent" };
+const STATE_LABEL = { available: "Available", "on-call": "On a call", "wrap-up": "Wrap-up", paused: "Paused", offline: "Offline" };
+const TAG_FIELDS = ["skills", "languages", "territories"];
+const COLUMNS = ["Name", "Team", "Role", "State", "Weight", "Territories", "Skills", "Languages", "Open leads", "Daily cap", "Shift", "Caller ID"];
+
+const agents = {
+  me: null,
+  teams: new Map(),
+  list: [],
+  // The org's numbers on active carrier accounts ({id, e164, account_name}); null: not offered.
+  numbers: null,
+  // The user being edited (an id) or null.
+  editing: null,
+  errors: {},
+  // What the form held when the API refused it, so nothing typed is lost.
+  draft: null,
+  onSaved: () => {},
+};
+
+/** What the API lets the signed-in user change: admins anyone, managers their team's agents. */
+export function canEdit(me, user) {
+  if (me.role === "admin") return true;
+  return me.role === "manager" && user.role === "agent" && user.team_id !== null && user.team_id === me.team_id;
+}
+
+function teamName(teamId) {
+  if (teamId === null || teamId === undefined) return "No team";
+  const team = agents.teams.get(teamId);
+  return team ? team.name : `Team #${teamId}`;
+}
+
+function shift(user) {
+  return user.shift_start && user.shift_end ? `${user.shift_start}–${user.shift_end}` : "Any time";
+}
+
+const list = (values) => (values.length ? values.join(", ") : "—");
+const tags = (text) => text.split(",").map((t) => t.trim()).filter(Boolean);
+
+async function load() {
+  const [users, numbers] = await Promise.all([
+    api("/api/users"),
+    api("/api/carrier-numbers").catch(() => null),
+  ]);
+  agents.list = users.data;
+  agents.numbers = numbers ? numbers.data : null;
+}
+
+export async function renderAgents(view, { me, teams, onSaved }) {
+  agents.me = me;
+  agents.teams = new Map(teams.map((t) => [t.id, t]));
+  agents.onSaved = onSaved || (() => {});
+  agents.editing = null;
+  agents.errors = {};
+  agents.draft = null;
+  if (await loadInto(view, "Loading agents…", load)) draw(view);
+}
+
+function stateCell(presence) {
+  return h("span", {}, h("span.dot", { dataset: { state: presence.state }, "aria-hidden": "true" }), STATE_LABEL[presence.state] || presence.state);
+}
+
+/** A `presence` push ({user_id, state, reason, since, ...}): the row's state, in place. */
+export function showPresence(push) {
+  const user = agents.list.find((u) => u.id === push.user_id);
+  if (!user) return;
+  user.presence = { state: push.state, reason: push.reason ?? null, since: push.since ?? null };
+  const cell = document.querySelector(`#people tr[data-user-id="${push.user_id}"] td.state-cell`);
+  if (cell) replace(cell, stateCell(user.presence));
+}
+
+function editButton(user) {
+  return `button[data-edit="${user.id}"]`;
+}
+
+function draw(view, focus = null) {
+  if (!view.isConnected) return;
+  const editing = agents.list.find((u) => u.id === agents.editing) || null;
+  const people = [...agents.list].sort((a, b) => Number(b.is_active) - Number(a.is_active) || a.name.localeCompare(b.name));
+  replace(
+    view,
+    h(
+      "section.card.people",
+      { "aria-labelledby": "people-title" },
+      h("div.card-head", {}, h("h2", { id: "people-title" }, "Agents")),
+      h(
+        "p.muted",
+        {},
+        agents.me.role === "admin"
+          ? "Everyone in the organization. The assignment rules read each agent's weight, territories, skills, languages, caps and shift."
+          : "Your team. The assignment rules read each agent's weight, territories, skills, languages, caps and shift; admins change roles and teams.",
+      ),
+      editing ? agentForm(view, editing) : null,
+      h(
+        "div.table-wrap",
+        {},
+        h(
+          "table.people-table",
+          { id: "people" },
+          h("caption.visually-hidden", {}, "Agents and their assignment attributes"),
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              COLUMNS.map((t, i) => h("th", { scope: "col", class: [4, 8, 9].includes(i) ? "num" : null }, t)),
+              h("th", { scope: "col" }, h("span.visually-hidden", {}, "Actions")),
+            ),
+          ),
+          h(
+            "tbody",
+            {},
+            people.map((u) =>
+              h(
+                "tr",
+                { dataset: { userId: u.id, active: String(u.is_active) } },
+                h("th", { scope: "row" }, u.name, u.is_active ? null : h("span.badge", { dataset: { status: "disabled" } }, "Deactivated")),
+                // data-label: the column's name, shown beside the value when rows stack on phones.
+                h("td", { dataset: { label: COLUMNS[1] } }, teamName(u.team_id)),
+                h("td", { dataset: { label: COLUMNS[2] } }, ROLE_LABEL[u.role] || u.role),
+                h("td.state-cell", { dataset: { label: COLUMNS[3] } }, stateCell(u.presence)),
+                h("td.num", { dataset: { label: COLUMNS[4] } }, u.weight),
+                h("td", { dataset: { label: COLUMNS[5] } }, list(u.territories)),
+                h("td", { dataset: { label: COLUMNS[6] } }, list(u.skills)),
+                h("td", { dataset: { label: COLUMNS[7] } }, list(u.languages)),
+                h("td.num", { dataset: { label: COLUMNS[8] } }, u.max_open_leads === null ? u.open_leads : `${u.open_leads} / ${u.max_open_leads}`),
+                h("td.num", { dataset: { label: COLUMNS[9] } }, u.max_daily_leads === null ? "—" : u.max_daily_leads),
+                h("td", { dataset: { label: COLUMNS[10] } }, shift(u)),
+                h("td.phone", { dataset: { label: COLUMNS[11] } }, u.caller_id ? pretty(u.caller_id) : "Default"),
+                h(
+                  "td",
+                  {},
+                  canEdit(agents.me, u)
+                    ? h("button", { type: "button", dataset: { edit: u.id }, "aria-label": `Edit ${u.name}`, onclick: () => edit(view, u.id) }, "Edit")
+                    : null,
+                ),
+              ),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+  refocus(view, focus);
+}
+
+function edit(view, id) {
+  agents.editing = id;
+  agents.errors = {};
+  agents.draft = null;
+  draw(view, "#agent-name");
+  const form = $("form.agent-form", view);
+  if (form) form.scrollIntoView({ block: "nearest" });
+}
+
+function close(view, user) {
+  agents.editing = null;
+  agents.errors = {};
+  agents.draft = null;
+  draw(view, editButton(user));
+}
+
+// --- the form -------------------------------------------------------------------------------
+
+function field(id, text, control, apiField, hint = null) {
+  return labelled(agents.errors[apiField], id, text, control, apiField, hint);
+}
+
+const text = (value, attrs = {}) => h("input", { type: "text", value, autocomplete: "off", ...attrs });
+const idText = (id) => (id === null || id === undefined ? "" : String(id));
+
+/** The form's fields as text, the way the controls hold them. */
+function formFrom(user) {
+  return {
+    name: user.name,
+    phone: user.phone ? pretty(user.phone) : "",
+    weight: String(user.weight),
+    territories: user.territories.join(", "),
+    skills: user.skills.join(", "),
+    languages: user.languages.join(", "),
+    max_open_leads: idText(user.max_open_leads),
+    max_daily_leads: idText(user.max_daily_leads),
+    shift_start: user.shift_start || "",
+    shift_end: user.shift_end || "",
+    is_active: user.is_active,
+    caller_id_number_id: idText(user.caller_id_number_id),
+    role: user.role,
+    team_id: idText(user.team_id),
+  };
+}
+
+const number = (value) => (value === "" ? null : Number(value));
+const TO_API = {
+  name: (v) => v.trim(),
+  phone: (v) => v.trim() || null,
+  weight: number,
+  territories: tags,
+  skills: tags,
+  languages: tags,
+  max_open_leads: number,
+  max_daily_leads: number,
+  shift_start: (v) => v || null,
+  shift_end: (v) => v || null,
+  is_active: (v) => v,
+  caller_id_number_id: number,
+  role: (v) => v,
+  team_id: number,
+};
+// Compared after trimming, so re-spacing a list is no change.
+const SAME = (key, a, b) => (TAG_FIELDS.includes(key) ? tags(a).join("\n") === tags(b).join("\n") : typeof a === "string" ? a.trim() === b.trim() : a === b);
+
+/** "Value error, territories.1: 'X' is …" (a list entry refused) as "Entry 2: 'X' is …". */
+function readable(message, key) {
+  const text = message.replace(/^Value error, /, "");
+  const entry = key ? text.match(new RegExp(`^${key}\\.(\\d+): (.*)$`)) : null;
+  return entry ? `Entry ${Number(entry[1]) + 1}: ${entry[2]}` : text;
+}
+
+function agentForm(view, user) {
+  const me = agents.me;
+  const original = formFrom(user);
+  const d = agents.draft || original;
+  const c = {
+    name: text(d.name),
+    phone: text(d.phone, { inputmode: "tel" }),
+    weight: h("input", { type: "number", min: 0, max: 1000, step: 1, value: d.weight }),
+    territories: text(d.territories),
+    skills: text(d.skills),
+    languages: text(d.languages),
+    max_open_leads: h("input", { type: "number", min: 0, step: 1, value: d.max_open_leads }),
+    max_daily_leads: h("input", { type: "number", min: 0, step: 1, value: d.max_daily_leads }),
+    shift_start: h("input", { type: "time", value: d.shift_start }),
+    shift_end: h("input", { type: "time", value: d.shift_end }),
+    is_active: h("input", { type: "checkbox", checked: d.is_active, disabled: user.id === me.id }),
+  };
+  if (agents.numbers) {
+    const known = agents.numbers.some((n) => String(n.id) === d.caller_id_number_id);
+    c.caller_id_number_id = h(
+      "select",
+      {},
+      h("option", { value: "", selected: d.caller_id_number_id === "" }, "Team's or default line"),
+      agents.numbers.map((n) => h("option", { value: String(n.id), selected: String(n.id) === d.caller_id_number_id }, `${pretty(n.e164)}${n.account_name ? ` (${n.account_name})` : ""}`)),
+      // A number on an account since switched off: shown so that saving leaves it alone.
+      !known && d.caller_id_number_id !== "" ? h("option", { value: d.caller_id_number_id, selected: true }, `${user.caller_id ? pretty(user.caller_id) : `#${d.caller_id_number_id}`} (not usable)`) : null,
+    );
+  }
+  if (me.role === "admin") {
+    c.role = h("select", { disabled: user.id === me.id }, Object.entries(ROLE_LABEL).map(([value, label]) => h("option", { value, selected: value === d.role }, label)));
+    c.team_id = h(
+      "select",
+      {},
+      h("option", { value: "", selected: d.team_id === "" }, "No team"),
+      [...agents.teams.values()].map((t) => h("option", { value: String(t.id), selected: String(t.id) === d.team_id }, t.name)),
+    );
+  }
+
+  const values = () => Object.fromEntries(Object.entries(c).map(([key, el]) => [key, el.type === "checkbox" ? el.checked : el.value]));
+
+  /** Only what changed: the API then checks just that (a manager's form never sends a role). */
+  function payload(now) {
+    const body = {};
+    for (const [key, value] of Object.entries(now)) {
+      if (!SAME(key, value, original[key])) body[key] = TO_API[key](value);
+    }
+    return body;
+  }
+
+  async function save(event) {
+    event.preventDefault();
+    const submit = event.target.querySelector("button[type=submit]");
+    const now = values();
+    const body = payload(now);
+    if (!Object.keys(body).length) {
+      toast("Nothing to save.");
+      close(view, user);
+      return;
+    }
+    submit.disabled = true;
+    try {
+      const saved = await api(`/api/users/${user.id}`, { method: "PATCH", json: body });
+      agents.list = agents.list.map((u) => (u.id === saved.id ? saved : u));
+      agents.onSaved(saved);
+      toast(`${saved.name} saved.`);
+      close(view, saved);
+    } catch (err) {
+      submit.disabled = false;
+      // "territories" for the list, whichever entry was refused.
+      const key = err.field ? err.field.split(".")[0] : null;
+      agents.errors = { [key && key in c ? key : "_form"]: readable(err.message, key) };
+      agents.draft = { ...original, ...now };
+      draw(view, ["[aria-invalid=true]", "form.agent-form button[type=submit]"]);
+    }
+  }
+
+  const title = `Edit ${user.name}`;
+  return h(
+    "form.agent-form",
+    {
+      "aria-label": title,
+      novalidate: true,
+      onsubmit: save,
+      onkeydown: (event) => {
+        if (event.key === "Escape") close(view, user);
+      },
+    },
+    h("h3", {}, title, h("span.muted", {}, ` · ${user.email}`)),
+    h(
+      "fieldset",
+      {},
+      h("legend", {}, "Person"),
+      h(
+        "div.form-grid",
+        {},
+        field("agent-name", "Name", c.name, "name"),
+        field("agent-phone", "Phone the dialer rings", c.phone, "phone"),
+        c.role ? field("agent-role", "Role", c.role, "role") : null,
+        c.team_id ? field("agent-team", "Team", c.team_id, "team_id") : h("p.muted.field", {}, `Team: ${teamName(user.team_id)} (admins move agents between teams)`),
+        c.caller_id_number_id ? field("agent-caller-id", "Caller ID (number calls go out from)", c.caller_id_number_id, "caller_id_number_id") : null,
+        field("agent-active", "Active (can sign in and take leads)", c.is_active, "is_active", user.id === me.id ? "You cannot deactivate yourself." : null),
+      ),
+    ),
+    h(
+      "fieldset",
+      {},
+      h("legend", {}, "Assignment"),
+      h(
+        "div.form-grid",
+        {},
+        field("agent-weight", "Weight", c.weight, "weight", "Share of leads in weighted rules (0 to 1000)."),
+        field("agent-cap", "Open-lead cap", c.max_open_leads, "max_open_leads", "Rules skip the agent at this many open leads; empty: no cap."),
+        field("agent-daily-cap", "Daily lead cap", c.max_daily_leads, "max_daily_leads", "Leads the rules give the agent per day at most; empty: no cap."),
+        field("agent-territories", "Territories", c.territories, "territories", "Country codes or COUNTRY:Region, separated by commas, e.g. IN, US:California."),
+        field("agent-skills", "Skills", c.skills, "skills", "Separated by commas."),
+        field("agent-languages", "Languages", c.languages, "languages", "Separated by commas, e.g. hi, en."),
+        field("agent-shift-start", "Shift starts", c.shift_start, "shift_start", "In the organization's time zone; empty start and end: any time."),
+        field("agent-shift-end", "Shift ends", c.shift_end, "shift_end"),
+      ),
+    ),
+    agents.errors._form ? h("p.form-error", { role: "alert" }, agents.errors._form) : null,
+    h(
+      "div.actions",
+      {},
+      h("button.primary", { type: "submit" }, "Save agent"),
+      h("button", { type: "button", onclick: () => close(view, user) }, "Cancel"),
+    ),
+  );
+}
