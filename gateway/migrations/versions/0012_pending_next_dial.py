@@ -1,6 +1,6 @@
 """pending progressive dial on the agent's presence row
 
-Revision ID: dialergaps
+Revision ID: 0012
 Revises: 0011
 Create Date: 2026-11-27 10:40:00.000000
 """
@@ -14,7 +14,7 @@ from alembic import op
 import gateway.models
 
 
-revision: str = 'dialergaps'
+revision: str = '0012'
 down_revision: str | None = '0011'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
