@@ -29,7 +29,14 @@ from sqlmodel import col, select, update
 from crm.calls import call_update_json
 from dialer.push import push_call_states, push_missed_calls
 from gateway.carriers.base import CallEvent, Carrier, InboundWebhook, MalformedWebhook
-from gateway.keys import carriers_key, redis_key, runtime_key, sessionmaker_key, settings_key
+from gateway.keys import (
+    carriers_key,
+    redis_key,
+    runtime_key,
+    sessionmaker_key,
+    settings_key,
+    write_turn_key,
+)
 from gateway.models import (
     Call,
     CarrierAccount,
@@ -312,7 +319,7 @@ class Applier:
             results = {}
             states: list[tuple[Call, dict[str, Any]]] = []
             batch = Batch(locked=True)
-            async with app[sessionmaker_key]() as session:
+            async with app[write_turn_key](), app[sessionmaker_key]() as session:
                 try:
                     # Claiming the rows is the transaction's first statement: it takes SQLite's
                     # write lock (and the rows' locks on PostgreSQL) before anything is read,
