@@ -52,6 +52,7 @@ from webhooks.apply import (
     CallMismatch,
     apply_events,
     insert_records,
+    prefetch_calls,
     prefetch_dedupe,
 )
 
@@ -342,12 +343,20 @@ class Applier:
                         return {}
                     if not replay:
                         keys: dict[int, set[str]] = {}
+                        call_ids: dict[int, set[str]] = {}
                         for row_id, account, _, _, events in parsed:
                             if row_id in claimed and account.id is not None:
                                 keys.setdefault(account.id, set()).update(
                                     e.dedupe_key for e in events
                                 )
+                                call_ids.setdefault(account.id, set()).update(
+                                    i
+                                    for e in events
+                                    for i in (e.parent_call_id, e.carrier_call_id)
+                                    if i
+                                )
                         await prefetch_dedupe(session, batch, keys)
+                        await prefetch_calls(session, batch, call_ids)
                     for row_id, account, region, adapter, events in parsed:
                         if row_id not in claimed:
                             continue

@@ -93,7 +93,8 @@ class Batch:
     alone (see `_lock_where`). Calls locked or created in the transaction stay locked until
     its commit, so a later event of the same call reuses them instead of reading them again.
     The event records are inserted together by `insert_records`; `absent` holds dedupe keys
-    known not to be recorded when the transaction began (`prefetch_dedupe`).
+    known not to be recorded when the transaction began (`prefetch_dedupe`), `no_call` the
+    carrier call ids that no call had when the batch locked its calls (`prefetch_calls`).
     """
 
     locked: bool = False
@@ -101,6 +102,7 @@ class Batch:
     records: list[dict[str, Any]] = field(default_factory=list)
     recorded: set[tuple[int, str]] = field(default_factory=set)
     absent: set[tuple[int, str]] = field(default_factory=set)
+    no_call: set[tuple[int, str]] = field(default_factory=set)
 
     def held(
         self, account_id: int, *, call_id: int | None = None, carrier_id: str | None = None
@@ -133,6 +135,37 @@ async def prefetch_dedupe(session: AsyncSession, batch: Batch, keys: dict[int, s
             )
         ).scalars()
         batch.absent.update((account_id, key) for key in wanted.difference(found))
+
+
+async def prefetch_calls(session: AsyncSession, batch: Batch, ids: dict[int, set[str]]) -> None:
+    """Lock and read, in one query per account, the calls these carrier call ids name.
+
+    Each event of the batch then finds its call held (or knows no call has that id) without
+    a statement of its own, and the calls' writes are flushed together at the end.
+    """
+    assert batch.locked
+    for account_id, wanted in ids.items():
+        if not wanted:
+            continue
+        rows = (
+            await session.exec(
+                select(Call, CallLeg)
+                .outerjoin(CallLeg, col(CallLeg.call_id) == Call.id)
+                .where(col(Call.account_id) == account_id, col(Call.carrier_call_id).in_(wanted))
+                .order_by(col(Call.id))
+                .with_for_update(of=Call.__table__)  # type: ignore[attr-defined]
+                .execution_options(populate_existing=True)
+            )
+        ).all()
+        found: dict[int, Locked] = {}
+        for call, leg in rows:
+            held = found.setdefault(id(call), (call, {}))
+            if leg is not None:
+                held[1][leg.role] = leg
+        for held in found.values():
+            batch.hold(held)
+        seen = {held[0].carrier_call_id for held in found.values()}
+        batch.no_call.update((account_id, c) for c in wanted - seen)
 
 
 async def insert_records(session: AsyncSession, batch: Batch) -> None:
@@ -211,7 +244,7 @@ async def _find_and_lock_call(
         if not carrier_id:
             continue
         found = batch.held(account.id, carrier_id=carrier_id) if batch else None
-        if found is None:
+        if found is None and (batch is None or (account.id, carrier_id) not in batch.no_call):
             found = await lock(
                 session,
                 col(Call.account_id) == account.id,

@@ -99,15 +99,15 @@ async def test_a_batch_applies_like_one_by_one_in_fewer_statements(
         (f"SBbatch{i}", "completed", "completed", 30 + i) for i in range(3)
     ]
     assert len(records) == 12  # the repeated callback is a duplicate
-    # Counted, not timed. Once per batch: read the rows, claim them, the dedupe check, the
-    # event records. Per new call (3): look it up by carrier id and by leg (both miss), its
-    # numbers (users, carrier lines, leads), insert it. Written at flushes (a query flushes):
-    # the first status of the first two calls (update, leg insert); at the end, the calls'
-    # and legs' updates (one per column set) and the outbox event of each end (SQLite
-    # inserts those one by one to read their ids back; PostgreSQL in one statement).
-    # The 10 later callbacks need no statement of their own: the batch holds their calls.
+    # Counted, not timed. Once per batch: read the rows, claim them, the dedupe check, lock
+    # the calls their carrier ids name (none yet), the event records. Per new call (3): look
+    # it up by leg (a miss), its numbers (users, carrier lines, leads), insert it. Written at
+    # flushes (a query flushes): the first status of the first two calls (update, leg
+    # insert); at the end, the calls' and legs' updates (one per column set) and the outbox
+    # event of each end (SQLite inserts those one by one to read their ids back; PostgreSQL
+    # in one statement). The 10 later callbacks need no statement of their own.
     sqlite = gw.settings.database_url.startswith("sqlite")
-    assert statements == 4 + 3 * 6 + 2 * 2 + 4 + (3 if sqlite else 1)
+    assert statements == 5 + 3 * 5 + 2 * 2 + 4 + (3 if sqlite else 1)
 
 
 async def test_a_refused_callback_fails_alone_in_its_batch(

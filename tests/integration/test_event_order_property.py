@@ -23,7 +23,13 @@ from gateway.models import (
     Organization,
 )
 from gateway.settings import Settings
-from webhooks.apply import Batch, apply_events, insert_records, prefetch_dedupe
+from webhooks.apply import (
+    Batch,
+    apply_events,
+    insert_records,
+    prefetch_calls,
+    prefetch_dedupe,
+)
 
 AGENT, CUSTOMER = "SBagent", "SBcustomer"
 S, Out = CallStatus, CallOutcome
@@ -151,6 +157,8 @@ async def final_state(
                 batch = Batch(locked=True)
                 assert account.id is not None
                 await prefetch_dedupe(session, batch, {account.id: {e.dedupe_key for e in group}})
+                carrier_ids = {i for e in group for i in (e.parent_call_id, e.carrier_call_id) if i}
+                await prefetch_calls(session, batch, {account.id: carrier_ids})
                 for event in group:
                     await apply_events(session, settings, account, [event], batch=batch)
                 await insert_records(session, batch)
