@@ -395,10 +395,17 @@ class Applier:
             await push_missed_calls(app, missed)
         for row_id, account, _, adapter, events in parsed:
             done = results.get(row_id)
-            if done is not None and done.duplicates < len(events):
-                # Commands (a Call Control transfer) follow new events only: a redelivered
-                # "answered" must not dial the lead a second time.
+            if done is None or done.duplicates == len(events):
+                continue
+            # Commands (a Call Control transfer) follow new events only: a redelivered
+            # "answered" must not dial the lead a second time.
+            try:
                 await adapter.act(app[runtime_key], account.credentials, events, done.voice)
+            except Exception:
+                if alone:
+                    raise
+                # Committed already: one row's failed command must not skip the others'.
+                log.exception("commands after inbox row %s failed", row_id)
         return results
 
     async def _finish(self, row_id: int, status: InboxStatus, error: str) -> None:

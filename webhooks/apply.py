@@ -118,8 +118,13 @@ class Batch:
         return None
 
     def hold(self, found: Locked) -> Locked:
-        if all(held[0] is not found[0] for held in self.calls):
-            self.calls.append(found)
+        """Keep a call for the batch; a call read again is the one held (one legs map)."""
+        for held in self.calls:
+            if held[0] is found[0]:
+                for role, leg in found[1].items():
+                    held[1].setdefault(role, leg)
+                return held
+        self.calls.append(found)
         return found
 
 
