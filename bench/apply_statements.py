@@ -17,7 +17,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from aiohttp import web
-from sqlalchemy import event
+from sqlalchemy import event, func
+from sqlmodel import col, select
 
 from bench.webhook_ingest import (
     HOST,
@@ -31,13 +32,14 @@ from bench.webhook_ingest import (
     sqlite_database,
 )
 from gateway.app import create_app
-from gateway.keys import engine_key
+from gateway.keys import engine_key, sessionmaker_key
+from gateway.models import InboxStatus, WebhookInbox
 from gateway.settings import Settings
 from webhooks.applier import Applier, applier_key
 from webhooks.routes import committer_key
 
 
-async def measure(database_url: str, events: int) -> dict[str, Any]:
+async def measure(database_url: str, events: int, batch_size: int = 1) -> dict[str, Any]:
     port = 8080  # never served: only the signed URL needs one
     values = settings_values(database_url, port)
     settings = Settings(_env_file=None, **values)
@@ -93,7 +95,17 @@ async def measure(database_url: str, events: int) -> dict[str, Any]:
         event.listen(sync_engine, "before_cursor_execute", on_execute)
         applier = app[applier_key]
         by_kind: dict[str, list[tuple[int, float]]] = {"first": [], "later": []}
-        for req, row_id in zip(requests, ids, strict=True):
+        batches: list[tuple[int, float, int]] = []
+        for start in range(0, len(ids) if batch_size > 1 else 0, batch_size):
+            chunk = ids[start : start + batch_size]
+            count = 0
+            statements.clear()
+            cpu = time.process_time()
+            await applier.apply_many(chunk)
+            cpu = time.process_time() - cpu
+            batches.append((count, cpu, len(chunk)))
+            shown["batch"] = list(statements)
+        for req, row_id in zip(requests, ids if batch_size == 1 else [], strict=False):
             seq = parse_qs(req.body.decode())["SequenceNumber"][0]
             count = 0
             statements.clear()
@@ -105,6 +117,15 @@ async def measure(database_url: str, events: int) -> dict[str, Any]:
             by_kind[kind].append((count, cpu))
             shown[kind] = list(statements)
         event.remove(sync_engine, "before_cursor_execute", on_execute)
+        async with app[sessionmaker_key]() as session:
+            pending = (
+                await session.exec(
+                    select(func.count())
+                    .select_from(WebhookInbox)
+                    .where(col(WebhookInbox.status) != InboxStatus.APPLIED)
+                )
+            ).one()
+        assert pending == 0, f"{pending} inbox rows not applied"
     finally:
         await runner.cleanup()
 
@@ -117,6 +138,21 @@ async def measure(database_url: str, events: int) -> dict[str, Any]:
             "cpu_ms_mean": round(statistics.mean(c for _, c in samples) * 1000, 2),
         }
 
+    if batches:
+        rows = sum(n for _, _, n in batches)
+        return {
+            "batches": {
+                "batch_size": batch_size,
+                "batches": len(batches),
+                "callbacks": rows,
+                "statements_per_callback": round(sum(c for c, _, _ in batches) / rows, 2),
+                "cpu_ms_per_callback": round(sum(t for _, t, _ in batches) / rows * 1000, 3),
+                "cpu_ms_per_batch_median": round(
+                    statistics.median(t for _, t, _ in batches) * 1000, 2
+                ),
+            },
+            "statements_of_last": shown,
+        }
     everything = by_kind["first"] + by_kind["later"]
     return {
         "all": summary(everything),
@@ -136,22 +172,34 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.apply_statements")
     parser.add_argument("--events", type=int, default=600)
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument(
+        "--batch", type=int, default=1, help="rows per Applier.apply_many (1: Applier.apply each)"
+    )
     parser.add_argument("--output", type=Path)
     parser.add_argument("--show", action="store_true", help="print the statements of one apply")
     args = parser.parse_args(argv)
     database = sqlite_database() if args.database == "sqlite" else postgres_database()
     try:
-        measured = asyncio.run(measure(database.url, args.events))
+        measured = asyncio.run(measure(database.url, args.events, args.batch))
     finally:
         database.cleanup()
     result = {
         "benchmark": "apply_statements",
-        "parameters": {"events": args.events, "database": database.kind},
+        "parameters": {"events": args.events, "database": database.kind, "batch": args.batch},
         "machine": machine_info(),
         "source": source_revision(),
         **measured,
     }
+    if "batches" in measured:
+        b = measured["batches"]
+        print(
+            f"{b['callbacks']} callbacks in {b['batches']} batches of {b['batch_size']}: "
+            f"{b['statements_per_callback']:.2f} statements and "
+            f"{b['cpu_ms_per_callback']:.3f} ms CPU per callback"
+        )
     for name in ("all", "first_of_call", "later_of_call"):
+        if name not in measured:
+            continue
         s = measured[name]
         print(
             f"{name:<14} {s['callbacks']:>5} callbacks  {s['statements_mean']:>6.2f} statements "
@@ -161,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.show:
         for kind, texts in measured["statements_of_last"].items():
             print(f"\n{kind} callback of a call:\n  " + "\n  ".join(texts))
-    output = args.output or RESULTS / f"apply_statements-{database.kind}.json"
+    suffix = f"-batch{args.batch}" if args.batch > 1 else ""
+    output = args.output or RESULTS / f"apply_statements-{database.kind}{suffix}.json"
     output.write_text(json.dumps(result, indent=2) + "\n")
     print(f"results: {output}")
     return 0

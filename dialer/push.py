@@ -17,16 +17,27 @@ NAMESPACE = "/dialer"
 
 
 async def push_calls(app: Mapping[Any, Any], calls: list[Call]) -> None:
+    await push_call_states(app, [(call, call_update_json(call)) for call in calls])
+
+
+async def push_call_states(
+    app: Mapping[Any, Any], states: list[tuple[Call, dict[str, Any]]]
+) -> None:
+    """`call_updated` with each state in turn (`call_update_json` taken as it was applied:
+    several callbacks applied in one transaction still show each step), then the presence
+    of each call's agent follows the call once."""
     sio = app[sio_key]
-    for call in calls:
+    calls: dict[int, Call] = {}
+    for call, state in states:
+        calls[id(call)] = call
         rooms = call_audience(org_id=call.org_id, agent_id=call.agent_id, team_id=call.team_id)
         try:
-            await sio.emit("call_updated", call_update_json(call), to=rooms, namespace=NAMESPACE)
+            await sio.emit("call_updated", state, to=rooms, namespace=NAMESPACE)
         except Exception:
             # The call is already committed; a push failure must not fail the carrier's request.
             log.exception("could not push call %s", call.id)
     # Calls move their agents' presence (on-call, wrap-up); never fails the caller either.
-    await follow_calls(app, calls)
+    await follow_calls(app, list(calls.values()))
 
 
 def responsible_room(org_id: int, team_id: int | None, person: User | None) -> str:

@@ -8,7 +8,8 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from gateway.keys import engine_key, sessionmaker_key, settings_key
+from gateway.keys import engine_key, sessionmaker_key, settings_key, write_turn_key
+from gateway.write_turn import WriteTurn
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -36,6 +37,7 @@ async def db_ctx(app: web.Application) -> AsyncIterator[None]:
     engine = make_engine(app[settings_key].database_url)
     app[engine_key] = engine
     app[sessionmaker_key] = make_sessionmaker(engine)
+    app[write_turn_key] = WriteTurn(app[settings_key].database_url)
     yield
     await engine.dispose()
 

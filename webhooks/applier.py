@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import sqlalchemy as sa
 from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
@@ -26,12 +27,35 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select, update
 
 from crm.assignment.service import push_assigned
-from dialer.push import push_calls, push_missed_calls
-from gateway.carriers.base import InboundWebhook, MalformedWebhook
-from gateway.keys import carriers_key, redis_key, runtime_key, sessionmaker_key, settings_key
-from gateway.models import CarrierAccount, InboxStatus, Organization, WebhookInbox, utcnow
+from crm.calls import call_update_json
+from dialer.push import push_call_states, push_missed_calls
+from gateway.carriers.base import CallEvent, Carrier, InboundWebhook, MalformedWebhook
+from gateway.keys import (
+    carriers_key,
+    redis_key,
+    runtime_key,
+    sessionmaker_key,
+    settings_key,
+    write_turn_key,
+)
+from gateway.models import (
+    Call,
+    CarrierAccount,
+    InboxStatus,
+    Organization,
+    WebhookInbox,
+    utcnow,
+)
 from gateway.stopping import stop_tasks
-from webhooks.apply import ApplyResult, CallMismatch, apply_events
+from webhooks.apply import (
+    ApplyResult,
+    Batch,
+    CallMismatch,
+    apply_events,
+    insert_records,
+    prefetch_calls,
+    prefetch_dedupe,
+)
 
 log = logging.getLogger(__name__)
 GROUP = "appliers"
@@ -48,6 +72,9 @@ return 0
 """
 MAX_ATTEMPTS = 5
 APPLY_RETRIES = 3  # unique-key races between concurrent applies of one call
+# Inbox rows applied in one transaction: one commit, one claim and one dedupe query for all.
+APPLY_BATCH = 64
+INBOX = WebhookInbox.__table__  # type: ignore[attr-defined]
 
 
 def inbound_of(row: WebhookInbox) -> InboundWebhook:
@@ -117,8 +144,10 @@ class Applier:
 
     async def _consume_queue(self) -> None:
         while True:
-            row_id = await self._queue.get()
-            await self._apply_logged(row_id)
+            row_ids = [await self._queue.get()]
+            while len(row_ids) < APPLY_BATCH and not self._queue.empty():
+                row_ids.append(self._queue.get_nowait())
+            await self.apply_many(row_ids)
 
     async def _create_group(self) -> None:
         assert self.redis is not None
@@ -166,10 +195,11 @@ class Applier:
                 log.warning("webhook stream unavailable: %r", exc)
                 await asyncio.sleep(1)
                 continue
-            for message_id, fields in messages:
-                if fields and "id" in fields:
-                    await self._apply_logged(int(fields["id"]))
-                await self.redis.xack(self.stream, GROUP, message_id)
+            row_ids = [int(fields["id"]) for _, fields in messages if fields and "id" in fields]
+            for start in range(0, len(row_ids), APPLY_BATCH):
+                await self.apply_many(row_ids[start : start + APPLY_BATCH])
+            if messages:
+                await self.redis.xack(self.stream, GROUP, *[m for m, _ in messages])
 
     async def _sweep(self) -> None:
         """Re-queue rows still pending a while after they were received."""
@@ -219,75 +249,167 @@ class Applier:
 
     async def apply(self, row_id: int, *, replay: bool = False) -> ApplyResult | None:
         """Apply one inbox row (idempotent: an applied row is skipped)."""
+        return (await self._apply_rows([row_id], replay=replay)).get(row_id)
+
+    async def apply_many(self, row_ids: list[int]) -> None:
+        """Apply inbox rows in one transaction, in the order given; never raises.
+
+        If the batch fails as a whole (a refused callback, a unique-key race, any error), its
+        transaction is rolled back and each row is applied alone, so one bad row fails only
+        itself, exactly as if the rows had come one at a time.
+        """
+        if len(row_ids) == 1:
+            await self._apply_logged(row_ids[0])
+            return
+        try:
+            await self._apply_rows(row_ids, retries=1, alone=False)
+        except Exception:
+            log.info("batch of %d inbox rows failed; applying them one by one", len(row_ids))
+            for row_id in row_ids:
+                await self._apply_logged(row_id)
+
+    async def _apply_rows(
+        self,
+        row_ids: list[int],
+        *,
+        replay: bool = False,
+        retries: int = APPLY_RETRIES,
+        alone: bool = True,
+    ) -> dict[int, ApplyResult]:
+        """Apply pending inbox rows in one transaction; returns each applied row's result.
+
+        `alone`: a single row, whose refusal is recorded here; a batch raises instead (the
+        caller then applies its rows one by one).
+        """
         app = self.app
         async with app[sessionmaker_key]() as session:
-            # One query for the row, its account and the region new calls' numbers are read in.
+            # One query for the rows, their accounts and the region new calls' numbers are read in.
             found = (
                 await session.exec(
                     select(WebhookInbox, CarrierAccount, Organization.default_region)
                     .join(CarrierAccount, col(CarrierAccount.id) == WebhookInbox.account_id)
                     .join(Organization, col(Organization.id) == CarrierAccount.org_id, isouter=True)
-                    .where(col(WebhookInbox.id) == row_id)
+                    .where(
+                        col(WebhookInbox.id).in_(row_ids),
+                        col(WebhookInbox.status) == InboxStatus.PENDING,
+                    )
                 )
-            ).first()
-        if found is None or found[0].status != InboxStatus.PENDING:
-            return None
-        row, account, region = found
-        adapter = app[carriers_key].get(row.carrier)
-        if adapter is None:
-            await self._finish(row_id, InboxStatus.FAILED, f"no adapter {row.carrier!r}")
-            return None
-        try:
-            events = adapter.parse(inbound_of(row), account.credentials)
-        except MalformedWebhook as exc:
-            await self._finish(row_id, InboxStatus.FAILED, f"malformed {exc.field}: {exc.message}")
-            return None
-        result = ApplyResult()
-        for attempt in range(APPLY_RETRIES):
-            async with app[sessionmaker_key]() as session:
+            ).all()
+        by_id = {row.id: (row, account, region) for row, account, region in found}
+        adapter: Carrier | None
+        parsed: list[tuple[int, CarrierAccount, str | None, Carrier, list[CallEvent]]] = []
+        for row_id in dict.fromkeys(row_ids):
+            if row_id not in by_id:
+                continue
+            row, account, org_region = by_id[row_id]
+            adapter = app[carriers_key].get(row.carrier)
+            if adapter is None:
+                await self._finish(row_id, InboxStatus.FAILED, f"no adapter {row.carrier!r}")
+                continue
+            try:
+                events = adapter.parse(inbound_of(row), account.credentials)
+            except MalformedWebhook as exc:
+                await self._finish(
+                    row_id, InboxStatus.FAILED, f"malformed {exc.field}: {exc.message}"
+                )
+                continue
+            parsed.append((row_id, account, org_region, adapter, events))
+        if not parsed:
+            return {}
+        results: dict[int, ApplyResult] = {}
+        for attempt in range(retries):
+            results = {}
+            states: list[tuple[Call, dict[str, Any]]] = []
+            batch = Batch(locked=True)
+            async with app[write_turn_key](), app[sessionmaker_key]() as session:
                 try:
-                    result = await apply_events(
-                        session,
-                        app[settings_key],
-                        account,
-                        events,
-                        adapter.sync_kinds,
-                        replay=replay,
-                        region=region,
+                    # Claiming the rows is the transaction's first statement: it takes SQLite's
+                    # write lock (and the rows' locks on PostgreSQL) before anything is read,
+                    # and a row another consumer applied meanwhile is not returned.
+                    claimed = set(
+                        (
+                            await (await session.connection()).execute(
+                                sa.update(INBOX)
+                                .where(
+                                    INBOX.c.id.in_([p[0] for p in parsed]),
+                                    INBOX.c.status == InboxStatus.PENDING,
+                                )
+                                .values(status=InboxStatus.APPLIED, applied_at=utcnow())
+                                .returning(INBOX.c.id)
+                            )
+                        ).scalars()
                     )
-                    marked = await session.exec(
-                        update(WebhookInbox)
-                        .where(
-                            col(WebhookInbox.id) == row_id,
-                            col(WebhookInbox.status) == InboxStatus.PENDING,
-                        )
-                        .values(status=InboxStatus.APPLIED, applied_at=utcnow())
-                    )
-                    if marked.rowcount == 0:  # another consumer applied it meanwhile
+                    if not claimed:
                         await session.rollback()
-                        return None
+                        return {}
+                    if not replay:
+                        keys: dict[int, set[str]] = {}
+                        call_ids: dict[int, set[str]] = {}
+                        for row_id, account, _, _, events in parsed:
+                            if row_id in claimed and account.id is not None:
+                                keys.setdefault(account.id, set()).update(
+                                    e.dedupe_key for e in events
+                                )
+                                call_ids.setdefault(account.id, set()).update(
+                                    i
+                                    for e in events
+                                    for i in (e.parent_call_id, e.carrier_call_id)
+                                    if i
+                                )
+                        await prefetch_dedupe(session, batch, keys)
+                        await prefetch_calls(session, batch, call_ids)
+                    for row_id, account, region, adapter, events in parsed:
+                        if row_id not in claimed:
+                            continue
+                        try:
+                            results[row_id] = applied = await apply_events(
+                                session,
+                                app[settings_key],
+                                account,
+                                events,
+                                adapter.sync_kinds,
+                                replay=replay,
+                                region=region,
+                                batch=batch,
+                            )
+                            states += [
+                                (call, call_update_json(call)) for call in applied.changed.values()
+                            ]
+                        except CallMismatch as exc:
+                            if not alone:
+                                raise
+                            await session.rollback()
+                            log.warning("inbox row %s refused: %s", row_id, exc)
+                            await self._finish(row_id, InboxStatus.FAILED, f"refused: {exc}")
+                            return {}
+                    await insert_records(session, batch)
                     await session.commit()
                     # Unknown callers' new leads were assigned in the same transaction.
                     await push_assigned(app, session)
                     break
-                except CallMismatch as exc:
-                    await session.rollback()
-                    log.warning("inbox row %s refused: %s", row_id, exc)
-                    await self._finish(row_id, InboxStatus.FAILED, f"refused: {exc}")
-                    return None
                 except IntegrityError:
                     await session.rollback()
-                    if attempt == APPLY_RETRIES - 1:
+                    if attempt == retries - 1:
                         raise
-        if result.changed:
-            await push_calls(app, list(result.changed.values()))
-        if result.missed:
-            await push_missed_calls(app, result.missed)
-        if result.duplicates < len(events):
+        missed = [call for applied in results.values() for call in applied.missed]
+        if states:
+            await push_call_states(app, states)
+        if missed:
+            await push_missed_calls(app, missed)
+        for row_id, account, _, adapter, events in parsed:
+            done = results.get(row_id)
+            if done is None or done.duplicates == len(events):
+                continue
             # Commands (a Call Control transfer) follow new events only: a redelivered
             # "answered" must not dial the lead a second time.
-            await adapter.act(app[runtime_key], account.credentials, events, result.voice)
-        return result
+            try:
+                await adapter.act(app[runtime_key], account.credentials, events, done.voice)
+            except Exception:
+                if alone:
+                    raise
+                # Committed already: one row's failed command must not skip the others'.
+                log.exception("commands after inbox row %s failed", row_id)
+        return results
 
     async def _finish(self, row_id: int, status: InboxStatus, error: str) -> None:
         async with self.app[sessionmaker_key]() as session:

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -86,6 +87,103 @@ async def _find_call(
 Locked = tuple[Call, dict[str, CallLeg]]
 
 
+@dataclass
+class Batch:
+    """What the events applied in one transaction share.
+
+    `locked`: the transaction already holds the database's write lock (it began with a write,
+    the applier's claim of its inbox rows), so a call is locked by `SELECT ... FOR UPDATE`
+    alone (see `_lock_where`). Calls locked or created in the transaction stay locked until
+    its commit, so a later event of the same call reuses them instead of reading them again.
+    The event records are inserted together by `insert_records`; `absent` holds dedupe keys
+    known not to be recorded when the transaction began (`prefetch_dedupe`), `no_call` the
+    carrier call ids that no call had when the batch locked its calls (`prefetch_calls`).
+    """
+
+    locked: bool = False
+    calls: list[Locked] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    recorded: set[tuple[int, str]] = field(default_factory=set)
+    absent: set[tuple[int, str]] = field(default_factory=set)
+    no_call: set[tuple[int, str]] = field(default_factory=set)
+
+    def held(
+        self, account_id: int, *, call_id: int | None = None, carrier_id: str | None = None
+    ) -> Locked | None:
+        for found in self.calls:
+            call = found[0]
+            if call.account_id != account_id:
+                continue
+            if call_id is not None and call.id == call_id:
+                return found
+            if carrier_id is not None and call.carrier_call_id == carrier_id:
+                return found
+        return None
+
+    def hold(self, found: Locked) -> Locked:
+        """Keep a call for the batch; a call read again is the one held (one legs map)."""
+        for held in self.calls:
+            if held[0] is found[0]:
+                for role, leg in found[1].items():
+                    held[1].setdefault(role, leg)
+                return held
+        self.calls.append(found)
+        return found
+
+
+async def prefetch_dedupe(session: AsyncSession, batch: Batch, keys: dict[int, set[str]]) -> None:
+    """Learn in one query per account which of these events are not recorded yet."""
+    table = CallEventRecord.__table__  # type: ignore[attr-defined]
+    for account_id, wanted in keys.items():
+        found = (
+            await (await session.connection()).execute(
+                sa.select(table.c.dedupe_key).where(
+                    table.c.account_id == account_id, table.c.dedupe_key.in_(sorted(wanted))
+                )
+            )
+        ).scalars()
+        batch.absent.update((account_id, key) for key in wanted.difference(found))
+
+
+async def prefetch_calls(session: AsyncSession, batch: Batch, ids: dict[int, set[str]]) -> None:
+    """Lock and read, in one query per account, the calls these carrier call ids name.
+
+    Each event of the batch then finds its call held (or knows no call has that id) without
+    a statement of its own, and the calls' writes are flushed together at the end.
+    """
+    assert batch.locked
+    for account_id, wanted in ids.items():
+        if not wanted:
+            continue
+        rows = (
+            await session.exec(
+                select(Call, CallLeg)
+                .outerjoin(CallLeg, col(CallLeg.call_id) == Call.id)
+                .where(col(Call.account_id) == account_id, col(Call.carrier_call_id).in_(wanted))
+                .order_by(col(Call.id))
+                .with_for_update(of=Call.__table__)  # type: ignore[attr-defined]
+                .execution_options(populate_existing=True)
+            )
+        ).all()
+        found: dict[int, Locked] = {}
+        for call, leg in rows:
+            held = found.setdefault(id(call), (call, {}))
+            if leg is not None:
+                held[1][leg.role] = leg
+        for held in found.values():
+            batch.hold(held)
+        seen = {held[0].carrier_call_id for held in found.values()}
+        batch.no_call.update((account_id, c) for c in wanted - seen)
+
+
+async def insert_records(session: AsyncSession, batch: Batch) -> None:
+    """The batch's event records, in one statement (executemany; nothing read back)."""
+    if batch.records:
+        table = CallEventRecord.__table__  # type: ignore[attr-defined]
+        await (await session.connection()).execute(sa.insert(table), batch.records)
+        batch.records = []
+
+
 async def _lock_where(session: AsyncSession, *where: Any) -> Locked | None:
     """Take the write lock of the call matching `where`, then read it and its legs fresh.
 
@@ -103,16 +201,30 @@ async def _lock_where(session: AsyncSession, *where: Any) -> Locked | None:
     )
     if locked.rowcount == 0:
         return None
+    return await _read_call(session, *where)
+
+
+async def _select_locked(session: AsyncSession, *where: Any) -> Locked | None:
+    """`_lock_where` in a transaction that holds the write lock already: one statement.
+
+    `FOR UPDATE OF call` locks the call's row on PostgreSQL; SQLite has no row locks (the
+    clause is left out) and its database lock is held since the transaction's first write.
+    """
+    return await _read_call(session, *where, for_update=True)
+
+
+async def _read_call(session: AsyncSession, *where: Any, for_update: bool = False) -> Locked | None:
     # The call with its legs in one read (one leg per role at most: uq_call_leg_role).
-    rows = (
-        await session.exec(
-            select(Call, CallLeg)
-            .outerjoin(CallLeg, col(CallLeg.call_id) == Call.id)
-            .where(*where)
-            .order_by(col(Call.id))
-            .execution_options(populate_existing=True)
-        )
-    ).all()
+    query = (
+        select(Call, CallLeg)
+        .outerjoin(CallLeg, col(CallLeg.call_id) == Call.id)
+        .where(*where)
+        .order_by(col(Call.id))
+        .execution_options(populate_existing=True)
+    )
+    if for_update:
+        query = query.with_for_update(of=Call.__table__)  # type: ignore[attr-defined]
+    rows = (await session.exec(query)).all()
     if not rows:
         return None
     call = rows[0][0]
@@ -120,23 +232,34 @@ async def _lock_where(session: AsyncSession, *where: Any) -> Locked | None:
 
 
 async def _find_and_lock_call(
-    session: AsyncSession, account: CarrierAccount, event: CallEvent
+    session: AsyncSession, account: CarrierAccount, event: CallEvent, batch: Batch | None = None
 ) -> Locked | None:
-    """`_find_call`, returning the call locked and read after its lock (`_lock_where`)."""
+    """`_find_call`, returning the call locked and read after its lock (`_lock_where`).
+
+    With a batch, a call it already holds is taken from it: same lookups, same order.
+    """
+    assert account.id is not None
+    lock = _select_locked if batch is not None and batch.locked else _lock_where
     if event.local_call_id is not None:
-        found = await _lock_where(
-            session, col(Call.id) == event.local_call_id, col(Call.account_id) == account.id
-        )
+        found = batch.held(account.id, call_id=event.local_call_id) if batch else None
+        if found is None:
+            found = await lock(
+                session, col(Call.id) == event.local_call_id, col(Call.account_id) == account.id
+            )
         if found is not None:
-            return found
+            return batch.hold(found) if batch else found
     for carrier_id in (event.parent_call_id, event.carrier_call_id):
         if not carrier_id:
             continue
-        found = await _lock_where(
-            session, col(Call.account_id) == account.id, col(Call.carrier_call_id) == carrier_id
-        )
+        found = batch.held(account.id, carrier_id=carrier_id) if batch else None
+        if found is None and (batch is None or (account.id, carrier_id) not in batch.no_call):
+            found = await lock(
+                session,
+                col(Call.account_id) == account.id,
+                col(Call.carrier_call_id) == carrier_id,
+            )
         if found is not None:
-            return found
+            return batch.hold(found) if batch else found
         leg = (
             await session.exec(
                 select(CallLeg)
@@ -147,7 +270,10 @@ async def _find_and_lock_call(
             )
         ).first()
         if leg is not None:
-            return await _lock_where(session, col(Call.id) == leg.call_id)
+            found = await lock(session, col(Call.id) == leg.call_id)
+            if found is not None and batch is not None:
+                return batch.hold(found)
+            return found
     return None
 
 
@@ -335,18 +461,26 @@ async def apply_event(
     *,
     replay: bool = False,
     region: str | None = None,
+    batch: Batch | None = None,
 ) -> None:
     assert account.id is not None
-    seen = (
-        await session.exec(
-            select(CallEventRecord).where(
-                col(CallEventRecord.account_id) == account.id,
-                col(CallEventRecord.dedupe_key) == event.dedupe_key,
+    key = (account.id, event.dedupe_key)
+    seen: CallEventRecord | bool | None
+    if batch is not None and key in batch.recorded:
+        seen = True  # a retry of an event applied earlier in this transaction
+    elif batch is not None and key in batch.absent:
+        seen = None
+    else:
+        seen = (
+            await session.exec(
+                select(CallEventRecord).where(
+                    col(CallEventRecord.account_id) == account.id,
+                    col(CallEventRecord.dedupe_key) == event.dedupe_key,
+                )
             )
-        )
-    ).first()
+        ).first()
     if (
-        seen is not None
+        isinstance(seen, CallEventRecord)
         and replay
         and seen.disposition == callstate.UNKNOWN_STATUS
         and event.status is not None
@@ -366,7 +500,7 @@ async def apply_event(
                 )
                 result.voice = await _voice_instructions(session, call, role)
         return
-    found = await _find_and_lock_call(session, account, event)
+    found = await _find_and_lock_call(session, account, event, batch)
     call, legs = found if found is not None else (None, {})
     if (
         call is not None
@@ -381,6 +515,8 @@ async def apply_event(
     if call is None:
         call = await _new_call(session, settings, account, event, region=region)
         result.changed[call.id or 0] = call
+        if batch is not None:
+            batch.hold((call, legs))
     if event.leg is not None:
         role = event.leg if call.bridged else LegRole.CUSTOMER
     elif call.bridged and event.parent_call_id:
@@ -443,23 +579,27 @@ async def apply_event(
                 await _own_caller_lead(session, settings, call, missed=missed)
             call.updated_at = utcnow()
             result.changed[call.id or 0] = call
-    session.add(
-        CallEventRecord(
-            org_id=call.org_id,
-            call_id=call.id,
-            account_id=account.id,
-            carrier=account.carrier,
-            dedupe_key=event.dedupe_key,
-            kind=event.kind,
-            leg_role=role,
-            carrier_status=event.carrier_status,
-            status=event.status,
-            outcome=event.outcome,
-            disposition=disposition,
-            occurred_at=event.occurred_at,
-            payload=dict(event.raw),
-        )
-    )
+    record: dict[str, Any] = {
+        "org_id": call.org_id,
+        "call_id": call.id,
+        "account_id": account.id,
+        "carrier": account.carrier,
+        "dedupe_key": event.dedupe_key,
+        "kind": event.kind,
+        "leg_role": role,
+        "carrier_status": event.carrier_status,
+        "status": event.status,
+        "outcome": event.outcome,
+        "disposition": disposition,
+        "occurred_at": event.occurred_at,
+        "received_at": utcnow(),
+        "payload": dict(event.raw),
+    }
+    if batch is not None:
+        batch.records.append(record)
+        batch.recorded.add(key)
+    else:
+        session.add(CallEventRecord(**record))
     if event.kind in sync_kinds:
         result.voice = await _voice_instructions(session, call, role)
 
@@ -489,17 +629,29 @@ async def apply_events(
     *,
     replay: bool = False,
     region: str | None = None,
+    batch: Batch | None = None,
 ) -> ApplyResult:
     """Apply a webhook's events in one transaction; the caller commits.
 
     `region` is the account's organization's default region, if the caller has read it.
     `replay` re-applies events stored as unknown-status (a fix has since mapped them);
     everything else already recorded stays a duplicate, so replaying twice changes nothing.
+    With a `batch`, the caller applies several webhooks in the transaction, and inserts their
+    event records (`insert_records`) before it commits.
     """
     result = ApplyResult()
     for event in events:
         await apply_event(
-            session, settings, account, event, result, sync_kinds, replay=replay, region=region
+            session,
+            settings,
+            account,
+            event,
+            result,
+            sync_kinds,
+            replay=replay,
+            region=region,
+            batch=batch,
         )
-    await session.flush()
+    if batch is None:
+        await session.flush()
     return result

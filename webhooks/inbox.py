@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.models import WebhookInbox
 from gateway.stopping import stop_tasks
+from gateway.write_turn import WriteTurn
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 512
@@ -26,9 +27,13 @@ Committed = Callable[[list[int]], Awaitable[None]]
 
 class GroupCommitter:
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], on_committed: Committed
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        on_committed: Committed,
+        turn: WriteTurn | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
+        self._turn = turn or WriteTurn("")
         self._on_committed = on_committed
         self._queue: asyncio.Queue[tuple[dict[str, Any], bool, asyncio.Future[int]]] = (
             asyncio.Queue()
@@ -91,7 +96,7 @@ class GroupCommitter:
     async def _commit(self, rows: list[dict[str, Any]]) -> list[int]:
         table = WebhookInbox.__table__  # type: ignore[attr-defined]
         keys = [secrets.token_hex(8) for _ in rows]
-        async with self._sessionmaker() as session:
+        async with self._turn(), self._sessionmaker() as session:
             conn = await session.connection()
             result = await conn.execute(
                 sa.insert(table).returning(table.c.id, table.c.ingest_key),

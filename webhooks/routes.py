@@ -17,7 +17,7 @@ from aiohttp import web
 
 from gateway.carriers.base import Carrier, InboundWebhook, MalformedWebhook, SignatureError
 from gateway.errors import error_response
-from gateway.keys import carriers_key, sessionmaker_key, settings_key
+from gateway.keys import carriers_key, sessionmaker_key, settings_key, write_turn_key
 from gateway.models import CarrierAccount
 from gateway.stopping import stop_tasks
 from webhooks.applier import applier_key
@@ -183,7 +183,7 @@ async def inbox_ctx(app: web.Application) -> AsyncIterator[None]:
     app[accounts_key] = {}
     app[account_loads_key] = {}
     app[security_log_key] = {}
-    committer = GroupCommitter(app[sessionmaker_key], app[applier_key].enqueue)
+    committer = GroupCommitter(app[sessionmaker_key], app[applier_key].enqueue, app[write_turn_key])
     app[committer_key] = committer
     committer.start()
     yield

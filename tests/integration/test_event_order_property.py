@@ -23,7 +23,13 @@ from gateway.models import (
     Organization,
 )
 from gateway.settings import Settings
-from webhooks.apply import apply_events
+from webhooks.apply import (
+    Batch,
+    apply_events,
+    insert_records,
+    prefetch_calls,
+    prefetch_dedupe,
+)
 
 AGENT, CUSTOMER = "SBagent", "SBcustomer"
 S, Out = CallStatus, CallOutcome
@@ -125,7 +131,11 @@ def template(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return path
 
 
-async def final_state(base: Path, events: list[CallEvent]) -> tuple[Any, ...]:
+async def final_state(
+    base: Path, events: list[CallEvent], batches: list[int] | None = None
+) -> tuple[Any, ...]:
+    """The call after these callbacks: each in its own transaction, or with `batches`, that
+    many callbacks per transaction in turn (the last size repeats), as the applier batches."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "run.db"
         shutil.copy(base, path)
@@ -134,9 +144,24 @@ async def final_state(base: Path, events: list[CallEvent]) -> tuple[Any, ...]:
         sessions = make_sessionmaker(engine)
         async with sessions() as session:
             account = (await session.exec(select(CarrierAccount))).one()
-        for event in events:  # one callback, one transaction, as the applier does
+        if batches is None:
+            for event in events:  # one callback, one transaction
+                async with sessions() as session:
+                    await apply_events(session, settings, account, [event])
+                    await session.commit()
+        start, turn = 0, 0
+        while batches is not None and start < len(events):
+            size = batches[min(len(batches) - 1, turn)]
+            group, start, turn = events[start : start + size], start + size, turn + 1
             async with sessions() as session:
-                await apply_events(session, settings, account, [event])
+                batch = Batch(locked=True)
+                assert account.id is not None
+                await prefetch_dedupe(session, batch, {account.id: {e.dedupe_key for e in group}})
+                carrier_ids = {i for e in group for i in (e.parent_call_id, e.carrier_call_id) if i}
+                await prefetch_calls(session, batch, {account.id: carrier_ids})
+                for event in group:
+                    await apply_events(session, settings, account, [event], batch=batch)
+                await insert_records(session, batch)
                 await session.commit()
         async with sessions() as session:
             call = await session.get(Call, 1)
@@ -176,3 +201,20 @@ def test_any_order_and_duplication_gives_the_same_call(
     shuffled = asyncio.run(final_state(template, events))
     assert in_order[0] == expected_call
     assert shuffled == in_order
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(delivery=deliveries(), batches=st.lists(st.integers(1, 8), min_size=1, max_size=6))
+def test_batches_of_callbacks_give_the_same_call(
+    template: Path, delivery: tuple[str, list[CallEvent]], batches: list[int]
+) -> None:
+    """Several callbacks in one transaction (a call held from one to the next, duplicates
+    within the batch) end in the same call as one transaction each."""
+    name, events = delivery
+    if name not in IN_ORDER:
+        IN_ORDER[name] = asyncio.run(final_state(template, LIFECYCLES[name][0]))
+    assert asyncio.run(final_state(template, events, batches)) == IN_ORDER[name]

@@ -6,6 +6,7 @@ to the SDK and to Twilio's published vectors.
 """
 
 import base64
+import functools
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
@@ -13,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 HMAC_SHA1 = "HMAC_SHA1"
 HMAC_SHA256 = "HMAC_SHA256"
-_DIGESTS = {HMAC_SHA1: hashlib.sha1, HMAC_SHA256: hashlib.sha256}
+_DIGESTS = {HMAC_SHA1: "sha1", HMAC_SHA256: "sha256"}
 
 
 def signing_string(url: str, params: Mapping[str, Sequence[str]] | None) -> str:
@@ -43,10 +44,13 @@ def compute(
 
 
 def _sign(secret: str, text: str, algorithm: str) -> str:
-    mac = hmac.new(secret.encode(), text.encode(), _DIGESTS[algorithm])
-    return base64.b64encode(mac.digest()).decode()
+    # The one-shot digest: about half the time of hmac.new(...).digest() for a callback.
+    return base64.b64encode(
+        hmac.digest(secret.encode(), text.encode(), _DIGESTS[algorithm])
+    ).decode()
 
 
+@functools.lru_cache(maxsize=1024)
 def url_variants(url: str) -> tuple[str, str]:
     """The URL without its port and with the (default) port.
 
@@ -105,9 +109,11 @@ def is_valid(
     else:
         body_ok = True
     tail = _params_part(params)
-    # Each comparison is constant-time; stopping at the first variant that matches reveals
-    # only which URL form the sender signed, which the sender knows already.
+    # The URL as requested first: what Twilio signs but for HTTPS voice webhooks. Each
+    # comparison is constant-time; stopping at the first variant that matches reveals only
+    # which URL form the sender signed, which the sender knows already.
+    without_port, with_port = url_variants(url)
     return body_ok and any(
         _equal(_sign(secret, candidate + tail, algorithm), signature)
-        for candidate in url_variants(url)
+        for candidate in (url, without_port if with_port == url else with_port)
     )
