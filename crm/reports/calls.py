@@ -327,7 +327,7 @@ async def never_attended(session: AsyncSession, params: ReportParams) -> Report:
     for i in range(0, len(lead_ids), _NAME_BATCH):
         batch = lead_ids[i : i + _NAME_BATCH]
         found = await conn.execute(sa.select(LEAD.c.id, LEAD.c.name).where(LEAD.c.id.in_(batch)))
-        names.update(found.tuples().all())
+        names.update((lead_id, name) for lead_id, name in found)
     for row in page:
         row["lead_name"] = names.get(row["lead_id"])
     return Report(
