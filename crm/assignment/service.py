@@ -4,7 +4,6 @@ Callers own the transaction: these functions add rows and flush, the caller comm
 calls `push_assigned` so that agents hear about their new leads only once they exist.
 """
 
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,7 +27,7 @@ from crm.assignment.policies import (
     on_shift,
 )
 from crm.assignment.territory import locate
-from crm.importer.bulk import allocate_ids, binder, insert_many
+from crm.importer.bulk import allocate_ids, binder, insert_many, json_text
 from crm.leads import NewLead, lead_to_json
 from crm.orgconfig import lead_statuses
 from crm.outbox import EVENTS_WRITTEN, emit
@@ -774,25 +773,26 @@ async def record_new_assignments(session: AsyncSession, assigned: NewLeadsAssign
     conn = await session.connection()
     table = LeadAssignment.__table__  # type: ignore[attr-defined]
     events_table = IntegrationEvent.__table__  # type: ignore[attr-defined]
-    as_json = binder(conn, table.c.candidates)
     at = binder(conn, table.c.created_at)
     now = utcnow()
     ids = await allocate_ids(conn, table, len(assigned.choices))
     rows: list[tuple[Any, ...]] = []
     bodies: list[tuple[int, int, dict[str, Any], str]] = []
-    # The batch shares its trails (`_Trails`) and its decision time: each encoded once.
+    # The JSON columns' text, encoded here: the batch shares its trails (`_Trails`) and its
+    # decision time, each encoded or bound once.
+    encode = json_text()
     trails: dict[int, str] = {}
-    stamps: dict[datetime, tuple[Any, str]] = {}
+    stamps: dict[datetime, Any] = {}
     for row_id, c in zip(ids, assigned.choices, strict=True):
         lead = c.lead
         assert isinstance(lead, NewLead)
         created_at = c.at
         if created_at not in stamps:
-            stamps[created_at] = (at(created_at), json.dumps(created_at.isoformat()))
-        bound_at, created_json = stamps[created_at]
+            stamps[created_at] = at(created_at)
+        bound_at = stamps[created_at]
         trail = trails.get(id(c.candidates))
         if trail is None:
-            trail = trails[id(c.candidates)] = as_json(c.candidates)
+            trail = trails[id(c.candidates)] = encode(c.candidates)
         rule_id = c.rule.rule_id if c.rule is not None else None
         rule_kind = c.rule.kind if c.rule is not None else None
         rows.append(
@@ -813,7 +813,7 @@ async def record_new_assignments(session: AsyncSession, assigned: NewLeadsAssign
         )
         if c.agent_id is None:
             continue
-        head = {
+        assignment = {
             "id": row_id,
             "lead_id": lead.id,
             "agent_id": c.agent_id,
@@ -822,24 +822,12 @@ async def record_new_assignments(session: AsyncSession, assigned: NewLeadsAssign
             "rule_kind": rule_kind,
             "method": assigned.method,
             "reason": c.reason,
-        }
-        lead_json = lead_to_json(lead)
-        # The text `json.dumps(body)` gives, with the trail and the time spliced in as
-        # encoded once for the batch (the keys stay in `assignment_to_json`'s order).
-        data = (
-            f'{{"lead": {json.dumps(lead_json)}, "assignment": {json.dumps(head)[:-1]}, '
-            f'"candidates": {trail}, "assigned_by": {json.dumps(assigned.assigned_by)}, '
-            f'"created_at": {created_json}}}}}'
-        )
-        assignment = {
-            **head,
             "candidates": list(c.candidates),
             "assigned_by": assigned.assigned_by,
             "created_at": created_at.isoformat(),
         }
-        bodies.append(
-            (lead.org_id, c.agent_id, {"lead": lead_json, "assignment": assignment}, data)
-        )
+        body = {"lead": lead_to_json(lead), "assignment": assignment}
+        bodies.append((lead.org_id, c.agent_id, body, encode(body)))
     await insert_many(conn, table, ASSIGNMENT_COLUMNS, rows)
     if not bodies:
         return
