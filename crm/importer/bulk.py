@@ -93,14 +93,16 @@ async def allocate_ids(conn: AsyncConnection, table: sa.Table, count: int) -> li
     if count == 0:
         return []
     if conn.dialect.name == "postgresql":
-        rows = await conn.execute(
+        # One row holding an array: a row per id cost more than the ids (4 tables a chunk).
+        ids = await conn.scalar(
             sa.text(
-                "SELECT nextval(pg_get_serial_sequence(:table, 'id')) "
-                "FROM generate_series(1, :count)"
+                "SELECT array_agg(id ORDER BY id) FROM ("
+                "SELECT nextval(pg_get_serial_sequence(:table, 'id')) AS id "
+                "FROM generate_series(1, :count)) AS new_ids"
             ),
             {"table": table.name, "count": count},
         )
-        return [int(r[0]) for r in rows]
+        return [int(i) for i in ids]
     if conn.dialect.name == "sqlite":
         top = (await conn.execute(sa.select(sa.func.max(table.c.id)))).scalar()
         start = int(top or 0) + 1
