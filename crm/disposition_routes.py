@@ -94,6 +94,7 @@ async def get_follow_ups(request: web.Request) -> web.Response:
     q = request.query
     filters = FollowUpFilters(
         agent_id=parse_int(q.get("agent_id"), "agent_id"),
+        team_id=parse_int(q.get("team_id"), "team_id"),
         lead_id=parse_int(q.get("lead_id"), "lead_id"),
         status=q.get("status") or None,
         due=q.get("due") or None,

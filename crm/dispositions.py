@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm import orgconfig
 from crm.calls import visible_call
-from crm.dnc import add_entry
+from crm.dnc import list_lead_numbers
 from crm.followups import (
     DueTime,
     FollowUpIn,
@@ -33,7 +33,6 @@ from gateway.errors import Conflict, InvalidInput, NotFound
 from gateway.models import (
     Call,
     Disposition,
-    DncSource,
     FollowUp,
     Lead,
     LeadNote,
@@ -99,6 +98,13 @@ def _entry(org: Organization, code: str) -> dict[str, Any]:
     return entry
 
 
+def _lists_dnc(org: Organization, entry: dict[str, Any]) -> bool:
+    """Whether the disposition puts the lead's numbers on the do-not-call list: marked `dnc`,
+    or moving the lead to a status that does (as setting that status by hand would)."""
+    status = entry.get("lead_status")
+    return bool(entry.get("dnc")) or (bool(status) and status in orgconfig.dnc_statuses(org))
+
+
 async def _surviving(session: AsyncSession, lead: Lead) -> Lead:
     """The lead a merged lead lives on in (dispositions belong to the surviving record)."""
     for _ in range(MAX_MERGE_HOPS):
@@ -155,16 +161,14 @@ async def _apply_code(
         else:
             # A configuration mistake must not keep agents from wrapping up their calls.
             log.warning("disposition %s maps to unknown lead status %s", code, to_status)
-    if entry.get("dnc"):
-        for e164 in [lead.phone, *lead.alt_phones]:
-            await add_entry(
-                session,
-                settings,
-                principal,
-                e164=e164,
-                reason=f"disposition:{code}",
-                source=DncSource.LEAD_STATUS,
-            )
+    if _lists_dnc(org, entry):
+        await list_lead_numbers(
+            session,
+            settings,
+            lead,
+            reason=f"lead:{lead.id} disposition:{code}",
+            created_by=principal.user_id,
+        )
         # Reminders to call a number that may no longer be called would only lead to refusals.
         await cancel_open_follow_ups(session, lead)
 
@@ -237,7 +241,7 @@ async def record_disposition(
         data,
         now=now,
         required=bool(entry.get("follow_up")),
-        dnc=bool(entry.get("dnc")),
+        dnc=_lists_dnc(org, entry),
     )
     assert lead.id is not None
     notes = data.notes or None
@@ -337,7 +341,7 @@ async def amend_disposition(
         now=now,
         # The call's open follow-up still satisfies a code that asks for one.
         required=bool(entry.get("follow_up")) and open_fu is None,
-        dnc=bool(entry.get("dnc")),
+        dnc=_lists_dnc(org, entry),
         default_zone=open_fu.timezone if open_fu is not None else None,
     )
 

@@ -3,7 +3,7 @@
 import csv
 import io
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.auth import Principal
 from gateway.errors import Forbidden, InvalidInput, NotFound
-from gateway.models import DncEntry, DncSource, LeadPhone, Role, utcnow
+from gateway.models import DncEntry, DncSource, Lead, LeadPhone, Role, utcnow
 from gateway.pagination import encode_cursor
 from gateway.phones import InvalidPhoneNumber, lookup_key, to_e164
 from gateway.settings import Settings
@@ -136,6 +136,37 @@ async def list_entries(
     return rows, next_cursor
 
 
+async def add_unlisted(
+    session: AsyncSession,
+    *,
+    org_id: int,
+    rows: Mapping[str, tuple[str, str | None]],
+    source: DncSource,
+    created_by: int | None,
+) -> tuple[int, set[str]]:
+    """Add entries for the keys (`key: (e164, reason)`) not yet listed; returns how many were
+    added and the keys that already were. The caller commits."""
+    known = await listed_keys(session, org_id=org_id, keys=rows)
+    now = utcnow()
+    new = [
+        DncEntry(
+            org_id=org_id,
+            phone_key=key,
+            e164=e164,
+            reason=reason,
+            source=source,
+            created_by=created_by,
+            created_at=now,
+        )
+        for key, (e164, reason) in rows.items()
+        if key not in known
+    ]
+    if new:
+        session.add_all(new)
+        await session.flush()
+    return len(new), known
+
+
 async def add_entry(
     session: AsyncSession,
     settings: Settings,
@@ -162,6 +193,32 @@ async def add_entry(
     session.add(entry)
     await session.flush()
     return entry, True
+
+
+async def list_lead_numbers(
+    session: AsyncSession,
+    settings: Settings,
+    lead: Lead,
+    *,
+    reason: str,
+    created_by: int | None,
+    numbers: Iterable[str] | None = None,
+) -> int:
+    """Put the lead's numbers (all, or just `numbers`) on its organization's list.
+
+    For a lead whose status or disposition means "do not call": source `lead-status`, the
+    reason names the lead and what listed it. Numbers already listed keep their entry, so
+    this is idempotent. Returns how many entries are new; the caller commits.
+    """
+    wanted = list(numbers) if numbers is not None else [lead.phone, *lead.alt_phones]
+    reason = reason[:500]
+    rows = {lookup_key(settings.lookup_key_secret, n): (n, reason) for n in wanted if n}
+    added, _ = await add_unlisted(
+        session, org_id=lead.org_id, rows=rows, source=DncSource.LEAD_STATUS, created_by=created_by
+    )
+    if added:
+        log.info("lead %s: %d number(s) put on the do-not-call list", lead.id, added)
+    return added
 
 
 async def remove_entry(session: AsyncSession, principal: Principal, entry_id: int) -> None:
@@ -241,25 +298,15 @@ async def add_parsed(
     session: AsyncSession, principal: Principal, parsed: ParsedUpload
 ) -> dict[str, Any]:
     """Add the upload's new numbers; the caller commits them all in one transaction."""
-    known = await listed_keys(session, org_id=principal.org_id, keys=parsed.rows)
-    now = utcnow()
-    new = [
-        DncEntry(
-            org_id=principal.org_id,
-            phone_key=key,
-            e164=e164,
-            reason=reason,
-            source=DncSource.UPLOAD,
-            created_by=principal.user_id,
-            created_at=now,
-        )
-        for key, (e164, reason) in parsed.rows.items()
-        if key not in known
-    ]
-    session.add_all(new)
-    await session.flush()
+    added, known = await add_unlisted(
+        session,
+        org_id=principal.org_id,
+        rows=parsed.rows,
+        source=DncSource.UPLOAD,
+        created_by=principal.user_id,
+    )
     return {
-        "added": len(new),
+        "added": added,
         "already_listed": len(known) + parsed.repeated,
         "invalid": parsed.invalid,
         "invalid_count": parsed.invalid_count,

@@ -450,6 +450,8 @@ def decode_due_cursor(cursor: str | None) -> tuple[datetime, int] | None:
 @dataclass(frozen=True)
 class FollowUpFilters:
     agent_id: int | None = None
+    # The follow-ups of this team's agents (managers: their own team only).
+    team_id: int | None = None
     lead_id: int | None = None
     status: str | None = None
     due: str | None = None
@@ -473,6 +475,18 @@ async def list_follow_ups(
     )
     if filters.agent_id is not None:
         stmt = stmt.where(col(FollowUp.agent_id) == filters.agent_id)
+    if filters.team_id is not None:
+        if principal.role == Role.AGENT or (
+            principal.role == Role.MANAGER and filters.team_id != principal.team_id
+        ):
+            raise Forbidden("only your own team's follow-ups", field="team_id")
+        stmt = stmt.where(
+            col(FollowUp.agent_id).in_(
+                sa.select(col(User.id)).where(
+                    col(User.org_id) == principal.org_id, col(User.team_id) == filters.team_id
+                )
+            )
+        )
     if filters.lead_id is not None:
         stmt = stmt.where(col(FollowUp.lead_id) == filters.lead_id)
     if filters.status is not None:

@@ -1,7 +1,7 @@
 """Leads: validation, creation and update with normalized numbers, lookup, listing, JSON."""
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -18,9 +18,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.access import can_see_lead, lead_scope
 from crm.calls import parse_time
+from crm.dnc import list_lead_numbers
+from crm.followups import cancel_open_follow_ups
 from crm.history import change_status
 from crm.numbers import is_internal, leads_with_key
-from crm.orgconfig import status_keys
+from crm.orgconfig import dnc_statuses, status_keys
 from crm.outbox import emit
 from gateway.auth import Principal
 from gateway.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -416,6 +418,7 @@ async def create_lead(
     session.add(lead)
     await session.flush()
     await add_phone_keys(session, settings, lead)
+    await list_if_dnc_status(session, settings, lead, changed_by=principal.user_id)
     emit_lead_created(session, lead)
     if owner_id is None and lead.id is not None:
         # Imported here: the assignment service renders leads with this module's JSON.
@@ -678,6 +681,43 @@ async def _update_numbers(
     return changed
 
 
+async def list_if_dnc_status(
+    session: AsyncSession,
+    settings: Settings,
+    lead: Lead,
+    *,
+    changed_by: int | None,
+    held: Iterable[str] = (),
+) -> int:
+    """A lead in a do-not-call status has its numbers put on the list (all but `held`).
+
+    Called when the status was set and when numbers were added: a number given to a lead
+    that is not to be called is not to be called either. Numbers already listed stay as
+    they are; a number a manager took off the list is listed again only when the status is
+    set again. Returns how many entries are new; the caller commits.
+    """
+    kept = set(held)
+    numbers = [n for n in (lead.phone, *lead.alt_phones) if n not in kept]
+    if not numbers:
+        return 0
+    org = await session.get(Organization, lead.org_id)
+    assert org is not None
+    if lead.status not in dnc_statuses(org):
+        return 0
+    added = await list_lead_numbers(
+        session,
+        settings,
+        lead,
+        reason=f"lead:{lead.id} status:{lead.status}",
+        created_by=changed_by,
+        numbers=numbers,
+    )
+    if not kept:
+        # As with a do-not-call disposition: no reminders to call a number that may not be.
+        await cancel_open_follow_ups(session, lead)
+    return added
+
+
 SIMPLE_FIELDS = ("name", "company", "email", "address", "source", "tags", "custom_fields")
 
 
@@ -696,6 +736,7 @@ async def update_lead(
     fields = data.model_fields_set
     if "status" in fields:
         await _check_status(session, lead.org_id, data.status)
+    old_numbers = [lead.phone, *lead.alt_phones]
     changed: list[str] = []
     for name in SIMPLE_FIELDS:
         if name in fields and getattr(data, name) != getattr(lead, name):
@@ -708,10 +749,13 @@ async def update_lead(
         changed.append("consent")
     if "phone" in fields or "alt_phones" in fields:
         changed += await _update_numbers(session, settings, lead, data)
+    held: list[str] = old_numbers
     if "status" in fields and change_status(
         session, lead, data.status, changed_by=principal.user_id, reason="manual"
     ):
         changed.append("status")
+        held = []
+    await list_if_dnc_status(session, settings, lead, changed_by=principal.user_id, held=held)
     if changed:
         lead.updated_at = now
         session.add(lead)

@@ -174,9 +174,17 @@ PATHS: dict[str, Any] = {
             "soonest first; due=overdue is the overdue report",
             "description": "When an open follow-up comes due, its agent is sent the Socket.IO "
             "event follow_up_due (namespace /dialer) once: "
-            '{"follow_up": FollowUp, "lead": LeadSummary}. Rescheduling sends it again.',
+            '{"follow_up": FollowUp, "lead": LeadSummary}. Rescheduling sends it again. The '
+            "follow-up of a deactivated agent reminds the managers of the lead's (else the "
+            "agent's) team instead, or the organization's supervisors.",
             "parameters": [
                 _query("agent_id", {"type": "integer"}, "Assigned agent"),
+                _query(
+                    "team_id",
+                    {"type": "integer"},
+                    "Follow-ups of this team's agents (admins: any team; managers: their own, "
+                    "else 403; agents: 403). With due=overdue, a team's overdue report",
+                ),
                 _query("lead_id", {"type": "integer"}, "Lead"),
                 _query("status", {"enum": ["open", "done", "canceled"]}, "Status"),
                 _query(
@@ -186,7 +194,10 @@ PATHS: dict[str, Any] = {
                 ),
                 *PAGING,
             ],
-            "responses": {"200": _json(_list_of(REF + "FollowUp")), **_errors(400, 401)},
+            "responses": {
+                "200": _json(_list_of(REF + "FollowUp")),
+                **_errors(400, 401, 403),
+            },
         }
     },
     "/api/follow-ups/{follow_up_id}": {

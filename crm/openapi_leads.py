@@ -120,7 +120,17 @@ SCHEMAS: dict[str, Any] = {
     "LeadStatusDef": {
         "type": "object",
         "required": ["key", "label"],
-        "properties": {"key": _KEY, "label": _LABEL, "terminal": {"type": "boolean"}},
+        "properties": {
+            "key": _KEY,
+            "label": _LABEL,
+            "terminal": {"type": "boolean"},
+            "dnc": {
+                "type": "boolean",
+                "description": "A lead set to this status (by hand, by import or by a "
+                "disposition) has all its numbers put on the do-not-call list (source "
+                "lead-status)",
+            },
+        },
     },
     "DispositionDef": {
         "type": "object",
@@ -132,7 +142,11 @@ SCHEMAS: dict[str, Any] = {
                 "type": ["string", "null"],
                 "description": "The lead moves to this status (one of lead_statuses)",
             },
-            "dnc": {"type": "boolean", "description": "Put the number on the do-not-call list"},
+            "dnc": {
+                "type": "boolean",
+                "description": "Put the lead's numbers on the do-not-call list (so does a "
+                "lead_status marked dnc)",
+            },
             "follow_up": {"type": "boolean", "description": "Ask for a follow-up"},
         },
     },
@@ -159,7 +173,8 @@ PATHS: dict[str, Any] = {
     "/api/leads/{lead_id}": {
         "patch": {
             "summary": "Change a lead's fields (emits lead.updated); numbers are re-normalized "
-            "and checked as on create",
+            "and checked as on create. A status marked dnc (or a dnc disposition's status) "
+            "puts the lead's numbers on the do-not-call list; the answer's dnc says so",
             "parameters": _LEAD_ID,
             "requestBody": _body("LeadUpdate"),
             "responses": {

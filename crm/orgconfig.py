@@ -12,7 +12,8 @@ DEFAULT_LEAD_STATUSES: tuple[dict[str, Any], ...] = (
     {"key": "not-interested", "label": "Not interested", "terminal": True},
     {"key": "converted", "label": "Converted", "terminal": True},
     {"key": "lost", "label": "Lost", "terminal": True},
-    {"key": "do-not-call", "label": "Do not call", "terminal": True},
+    # `dnc`: a lead moved to this status has its numbers put on the do-not-call list.
+    {"key": "do-not-call", "label": "Do not call", "terminal": True, "dnc": True},
 )
 
 # A disposition may move the lead to a status, put its number on the do-not-call list,
@@ -49,6 +50,18 @@ def pause_reasons(org: Organization) -> list[dict[str, Any]]:
 
 def status_keys(org: Organization) -> set[str]:
     return {x["key"] for x in lead_statuses(org)}
+
+
+def dnc_statuses(org: Organization) -> set[str]:
+    """Statuses that put a lead's numbers on the do-not-call list.
+
+    Those marked `dnc`, and those a `dnc` disposition moves leads to: setting the status by
+    hand then does what recording the disposition does (vocabularies stored before statuses
+    could be marked say so only through their dispositions).
+    """
+    marked = {x["key"] for x in lead_statuses(org) if x.get("dnc")}
+    via = {x["lead_status"] for x in dispositions(org) if x.get("dnc") and x.get("lead_status")}
+    return marked | via
 
 
 def find(entries: list[dict[str, Any]], key: str) -> dict[str, Any] | None:

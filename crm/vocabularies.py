@@ -34,6 +34,8 @@ class _Entry(BaseModel):
 
 class StatusEntry(_Entry):
     terminal: bool = False
+    # A lead moved to this status has its numbers put on the do-not-call list.
+    dnc: bool = False
 
 
 class DispositionEntry(_Entry):

@@ -8,7 +8,65 @@ REF = "#/components/schemas/"
 
 PRESENCE_STATES = ["offline", "available", "on-call", "wrap-up", "paused"]
 
+_HHMM = {"type": "string", "pattern": "^[0-9]{2}:[0-5][0-9]$"}
+
 SCHEMAS: dict[str, Any] = {
+    "DialingSettings": {
+        "type": "object",
+        "description": "The organization's dialing rules. In a PATCH every field is optional and "
+        "a field left out stays; a change holds from the next dial on, in every process",
+        "properties": {
+            "calling_window_start": {
+                **_HHMM,
+                "description": "Start of the callee's local calling hours, 00:00-23:59",
+            },
+            "calling_window_end": {
+                **_HHMM,
+                "description": "End (exclusive), 00:00-24:00; before the start: the window "
+                "spans midnight (22:00-02:00). Must differ from the start",
+            },
+            "max_daily_attempts": {
+                "type": ["integer", "null"],
+                "minimum": 0,
+                "maximum": 1000,
+                "description": "Dial attempts per lead per day (organization time); null: no cap",
+            },
+            "wrapup_limit_s": {
+                "type": ["integer", "null"],
+                "minimum": 0,
+                "maximum": 86400,
+                "description": "Seconds of wrap-up before the agent is available again; "
+                "null: no limit",
+            },
+            "wrapup_requires_disposition": {
+                "type": "boolean",
+                "description": "Wrap-up lasts until a disposition is recorded",
+            },
+            "timezone": {
+                "type": "string",
+                "description": "IANA zone of the organization's day (attempt caps, reports)",
+            },
+            "default_region": {
+                "type": "string",
+                "description": "ISO 3166 country of numbers typed without a country code",
+            },
+        },
+    },
+    "MissedCallSms": {
+        "type": "object",
+        "description": "The optional SMS after a missed call (off by default). `to`: `caller` "
+        "(the default: 'sorry we missed your call'), `owner` (the lead's owner, or the agent "
+        "the call rang, on their own phone) or `both`. Templates may use {org}, {caller}, "
+        "{lead} and {agent}. Sent once through the account the call came in on, from the "
+        "number dialed; never to a do-not-call number or a lead who withdrew consent. Each "
+        "outcome is a `call.missed_sms` integration event. In a PUT, fields left out stay.",
+        "properties": {
+            "enabled": {"type": "boolean"},
+            "to": {"enum": ["caller", "owner", "both"]},
+            "caller_template": {"type": "string", "maxLength": 459},
+            "owner_template": {"type": "string", "maxLength": 459},
+        },
+    },
     "QueueEntry": {
         "type": "object",
         "description": "Also the `next_dial` event's lead and reason",
@@ -58,6 +116,40 @@ SCHEMAS: dict[str, Any] = {
 }
 
 PATHS: dict[str, Any] = {
+    "/api/settings/dialing": {
+        "get": {
+            "summary": "The organization's dialing settings (every role may read them)",
+            "responses": {"200": _json({"$ref": REF + "DialingSettings"}), **_errors(401)},
+        },
+        "patch": {
+            "summary": "Change any of the dialing settings (admin)",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": REF + "DialingSettings"}}},
+            },
+            "responses": {
+                "200": _json({"$ref": REF + "DialingSettings"}),
+                **_errors(400, 401, 403),
+            },
+        },
+    },
+    "/api/settings/missed-call-sms": {
+        "get": {
+            "summary": "The missed-call SMS setting",
+            "responses": {"200": _json({"$ref": REF + "MissedCallSms"}), **_errors(401)},
+        },
+        "put": {
+            "summary": "Change the missed-call SMS setting (admin)",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": REF + "MissedCallSms"}}},
+            },
+            "responses": {
+                "200": _json({"$ref": REF + "MissedCallSms"}),
+                **_errors(400, 401, 403),
+            },
+        },
+    },
     "/api/queue": {
         "get": {
             "summary": "The caller's call queue: missed calls not yet called back, due "

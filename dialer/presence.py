@@ -18,7 +18,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -54,6 +54,9 @@ CHOSEN = frozenset({PresenceState.AVAILABLE, PresenceState.PAUSED, PresenceState
 # Called after every committed change: (app, presence before, presence after).
 Listener = Callable[[Mapping[Any, Any], "Snapshot", "Snapshot"], Awaitable[None]]
 listeners_key: web.AppKey[list[Listener]] = web.AppKey("presence_listeners")
+# Run by the sweep after its own work, in every process: (app).
+Sweeper = Callable[[Mapping[Any, Any]], Awaitable[None]]
+sweepers_key: web.AppKey[list[Sweeper]] = web.AppKey("presence_sweepers")
 
 
 class Snapshot:
@@ -439,6 +442,15 @@ async def _follow(app: Mapping[Any, Any], agent_id: int, call_id: int) -> None:
             await listener(app, started[0], result[0])
 
 
+def _wrap_up_due(org: Organization, since: datetime, now: datetime) -> bool:
+    """Whether a wrap-up that began at `since` ends by the organization's current rules."""
+    return (
+        not org.wrapup_requires_disposition
+        and org.wrapup_limit_s is not None
+        and now - since >= timedelta(seconds=org.wrapup_limit_s)
+    )
+
+
 async def _schedule_wrap_up_end(app: Mapping[Any, Any], snapshot: Snapshot) -> None:
     async with app[sessionmaker_key]() as session:
         org = await session.get(Organization, snapshot.org_id)
@@ -449,7 +461,12 @@ async def _schedule_wrap_up_end(app: Mapping[Any, Any], snapshot: Snapshot) -> N
 
     async def later() -> None:
         await asyncio.sleep(limit)
-        await finish_wrap_up(app, user_id=snapshot.user_id, call_id=call_id)
+        # The settings may have changed meanwhile (a longer limit, a disposition required):
+        # then the sweep ends the wrap-up when the new rule says so.
+        async with app[sessionmaker_key]() as session:
+            now_org = await session.get(Organization, snapshot.org_id)
+        if now_org is not None and _wrap_up_due(now_org, snapshot.since, utcnow()):
+            await finish_wrap_up(app, user_id=snapshot.user_id, call_id=call_id)
 
     spawn(app, later())
 
@@ -471,7 +488,7 @@ def spawn(app: Mapping[Any, Any], coro: Coroutine[Any, Any, None]) -> None:
     task.add_done_callback(lambda _: coro.close())
 
 
-# --- the sweep: silent agents go offline, expired wrap-ups end --------------------------------
+# --- the sweep: silent agents go offline, expired wrap-ups end, then the sweepers ------------
 
 
 async def sweep(app: Mapping[Any, Any]) -> None:
@@ -502,11 +519,11 @@ async def sweep(app: Mapping[Any, Any]) -> None:
         if (
             presence.state == PresenceState.WRAP_UP
             and presence.call_id is not None
-            and not org.wrapup_requires_disposition
-            and org.wrapup_limit_s is not None
-            and now - presence.since >= timedelta(seconds=org.wrapup_limit_s)
+            and _wrap_up_due(org, presence.since, now)
         ):
             await finish_wrap_up(app, user_id=presence.user_id, call_id=presence.call_id)
+    for sweeper in app.get(sweepers_key, []):
+        await sweeper(app)
 
 
 async def _offline_unless_on_call(session: AsyncSession, presence: AgentPresence) -> bool:
@@ -531,6 +548,7 @@ async def _sweep_forever(app: web.Application) -> None:
 def setup_presence(app: web.Application) -> None:
     app[liveness_key] = Liveness(app)
     app[listeners_key] = []
+    app[sweepers_key] = []
     app[call_listeners_key] = []
     app[follow_locks_key] = {}
 

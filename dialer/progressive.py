@@ -3,20 +3,23 @@ their queue is offered (`next_dial`) and dialed when the countdown runs out, unl
 it (the following lead is offered), cancel it (nothing until they are available again) or
 change state.
 
-Each offer carries a token, kept in Redis when configured (else in this process): whichever
-process handles `skip_next` / `cancel_next` replaces or deletes it, and a countdown only dials
-if its own token is still the current one.
+The offer (token, lead, deadline, skipped leads) is kept on the agent's presence row. The
+process that made it dials it when the countdown runs out; if that process is gone (restarted,
+or one of several went away) the presence sweep of any process picks it up once it is due:
+still fresh, it is dialed; long overdue, it is offered anew with a fresh countdown. A dial
+happens only for whoever clears the offer's token first, so once across processes.
 """
 
 import asyncio
-import json
 import logging
 import secrets
 from collections.abc import Mapping
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from sqlmodel import col, select, update
 
 from dialer import presence
 from dialer.clicktocall import DialRequest, start_call
@@ -24,62 +27,84 @@ from dialer.queue import build_queue
 from dialer.rooms import agent_room
 from gateway.auth import Principal, principal_of
 from gateway.errors import Conflict, DomainError
-from gateway.keys import redis_key, sessionmaker_key, settings_key, sio_key
-from gateway.models import PresenceState, User, utcnow
+from gateway.keys import sessionmaker_key, settings_key, sio_key
+from gateway.models import AgentPresence, PresenceState, User, utcnow
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/dialer"
-OFFER_TTL_MS = 10 * 60 * 1000
-# Deletes the offer only if it still carries the caller's token.
-_TAKE = """
-if redis.call('hget', KEYS[1], 'token') == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
+# An offer found this long after its deadline (its process was down meanwhile) is not dialed
+# out of the blue: the agent gets it again with a fresh countdown.
+STALE_AFTER = timedelta(seconds=30)
 
-local_offers_key: web.AppKey[dict[int, dict[str, str]]] = web.AppKey("progressive_offers")
+
+@dataclass(frozen=True)
+class Offer:
+    token: str
+    lead_id: int
+    dial_at: datetime
+    skipped: list[int]
+
+
+def _cleared() -> dict[str, Any]:
+    return {"next_token": None, "next_lead_id": None, "next_dial_at": None, "next_skipped": None}
 
 
 class Offers:
-    """The current offer of each agent: {"token", "lead_id", "skipped" (JSON list)}."""
+    """The current offer of each agent, on their presence row."""
 
     def __init__(self, app: Mapping[Any, Any]) -> None:
         self.app = app
-        self.redis = app.get(redis_key)
 
-    def _key(self, user_id: int) -> str:
-        return f"{self.app[settings_key].socketio_channel}:next-dial:{user_id}"
+    async def _update(self, user_id: int, *where: Any, **values: Any) -> bool:
+        async with self.app[sessionmaker_key]() as session:
+            result = await session.exec(
+                update(AgentPresence)
+                .where(col(AgentPresence.user_id) == user_id, *where)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            await session.commit()
+        return bool(result.rowcount)
 
-    async def get(self, user_id: int) -> dict[str, str] | None:
-        if self.redis is None:
-            local: dict[str, str] | None = self.app[local_offers_key].get(user_id)
-            return local
-        found: dict[str, str] = await self.redis.hgetall(self._key(user_id))
-        return found or None
+    async def get(self, user_id: int) -> Offer | None:
+        async with self.app[sessionmaker_key]() as session:
+            row = await session.get(AgentPresence, user_id)
+        if row is None or row.next_token is None:
+            return None
+        assert row.next_lead_id is not None and row.next_dial_at is not None
+        return Offer(row.next_token, row.next_lead_id, row.next_dial_at, row.next_skipped or [])
 
-    async def put(self, user_id: int, offer: dict[str, str]) -> None:
-        if self.redis is None:
-            self.app[local_offers_key][user_id] = offer
-            return
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self._key(user_id))
-            pipe.hset(self._key(user_id), mapping=offer)
-            pipe.pexpire(self._key(user_id), OFFER_TTL_MS)
-            await pipe.execute()
+    async def put(self, user_id: int, offer: Offer) -> None:
+        await self._update(
+            user_id,
+            next_token=offer.token,
+            next_lead_id=offer.lead_id,
+            next_dial_at=offer.dial_at,
+            next_skipped=offer.skipped,
+        )
 
     async def take(self, user_id: int, token: str) -> bool:
         """Remove the offer if it is still `token`'s; True if this caller got it."""
-        if self.redis is None:
-            offers = self.app[local_offers_key]
-            if offers.get(user_id, {}).get("token") != token:
-                return False
-            del offers[user_id]
-            return True
-        return bool(await self.redis.eval(_TAKE, 1, self._key(user_id), token))
+        return await self._update(user_id, col(AgentPresence.next_token) == token, **_cleared())
 
     async def drop(self, user_id: int) -> bool:
-        if self.redis is None:
-            return self.app[local_offers_key].pop(user_id, None) is not None
-        return bool(await self.redis.delete(self._key(user_id)))
+        return await self._update(user_id, col(AgentPresence.next_token).is_not(None), **_cleared())
+
+    async def due(self, now: datetime) -> list[tuple[int, Offer]]:
+        async with self.app[sessionmaker_key]() as session:
+            rows = (
+                await session.exec(
+                    select(AgentPresence).where(
+                        col(AgentPresence.next_dial_at) <= now,
+                        col(AgentPresence.next_token).is_not(None),
+                    )
+                )
+            ).all()
+        return [
+            (r.user_id, Offer(r.next_token, r.next_lead_id, r.next_dial_at, r.next_skipped or []))
+            for r in rows
+            if r.next_token is not None and r.next_lead_id is not None and r.next_dial_at
+        ]
 
 
 async def _principal(app: Mapping[Any, Any], user_id: int) -> Principal | None:
@@ -110,12 +135,9 @@ async def offer_next(app: Mapping[Any, Any], user_id: int, skipped: list[int]) -
         )
         return
     countdown = app[settings_key].progressive_countdown_s
-    token = secrets.token_hex(8)
-    lead_id = int(entry["lead"]["id"])
-    await offers.put(
-        user_id, {"token": token, "lead_id": str(lead_id), "skipped": json.dumps(skipped)}
-    )
     dial_at = utcnow() + timedelta(seconds=countdown)
+    offer = Offer(secrets.token_hex(8), int(entry["lead"]["id"]), dial_at, skipped)
+    await offers.put(user_id, offer)
     await _emit(
         app,
         user_id,
@@ -127,20 +149,19 @@ async def offer_next(app: Mapping[Any, Any], user_id: int, skipped: list[int]) -
             "countdown_s": countdown,
         },
     )
-    presence.spawn(app, _dial_when_due(app, user_id, token, lead_id, skipped, countdown))
+    presence.spawn(app, _dial_when_due(app, user_id, offer, countdown))
 
 
 async def _dial_when_due(
-    app: Mapping[Any, Any],
-    user_id: int,
-    token: str,
-    lead_id: int,
-    skipped: list[int],
-    countdown: float,
+    app: Mapping[Any, Any], user_id: int, offer: Offer, countdown: float
 ) -> None:
     await asyncio.sleep(countdown)
-    if not await Offers(app).take(user_id, token):
-        return  # skipped, canceled or replaced meanwhile
+    await _dial(app, user_id, offer)
+
+
+async def _dial(app: Mapping[Any, Any], user_id: int, offer: Offer) -> None:
+    if not await Offers(app).take(user_id, offer.token):
+        return  # skipped, canceled, replaced or dialed by another process meanwhile
     current = await presence.current(app, user_id)
     principal = await _principal(app, user_id)
     if current is None or principal is None:
@@ -148,16 +169,35 @@ async def _dial_when_due(
     if current.state != PresenceState.AVAILABLE or not current.progressive:
         return
     try:
-        await start_call(app, principal, DialRequest(lead_id=lead_id))
+        await start_call(app, principal, DialRequest(lead_id=offer.lead_id))
     except DomainError as exc:
-        log.info("progressive dial of lead %s refused: %s", lead_id, exc.code)
+        log.info("progressive dial of lead %s refused: %s", offer.lead_id, exc.code)
         await _emit(
             app,
             user_id,
             "next_dial_failed",
-            {"lead_id": lead_id, "code": exc.code, "message": exc.message},
+            {"lead_id": offer.lead_id, "code": exc.code, "message": exc.message},
         )
-        await offer_next(app, user_id, [*skipped, lead_id])
+        await offer_next(app, user_id, [*offer.skipped, offer.lead_id])
+
+
+async def resume_due(app: Mapping[Any, Any]) -> None:
+    """Offers whose countdown ran out unseen (their process went away): dial or offer anew.
+
+    Run by every process's presence sweep; the process that made an offer normally dials it
+    first, and then there is nothing left here.
+    """
+    now = utcnow()
+    for user_id, offer in await Offers(app).due(now):
+        if now - offer.dial_at <= STALE_AFTER:
+            await _dial(app, user_id, offer)
+            continue
+        if not await Offers(app).take(user_id, offer.token):
+            continue
+        current = await presence.current(app, user_id)
+        if current is not None and current.state == PresenceState.AVAILABLE and current.progressive:
+            log.info("progressive offer to user %s expired unseen; offering again", user_id)
+            await offer_next(app, user_id, offer.skipped)
 
 
 async def skip_next(app: Mapping[Any, Any], user_id: int) -> None:
@@ -165,8 +205,7 @@ async def skip_next(app: Mapping[Any, Any], user_id: int) -> None:
     offer = await offers.get(user_id)
     if offer is None:
         raise Conflict("no lead is being offered", code="no_next_dial")
-    skipped = [*json.loads(offer["skipped"]), int(offer["lead_id"])]
-    await offer_next(app, user_id, skipped)
+    await offer_next(app, user_id, [*offer.skipped, offer.lead_id])
 
 
 async def cancel_next(app: Mapping[Any, Any], user_id: int, reason: str = "canceled") -> bool:
@@ -189,6 +228,5 @@ async def _on_presence(
 
 
 def setup_progressive(app: web.Application) -> None:
-    offers: dict[int, dict[str, str]] = {}
-    app[local_offers_key] = offers
     app[presence.listeners_key].append(_on_presence)
+    app[presence.sweepers_key].append(resume_due)

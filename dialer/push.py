@@ -6,6 +6,7 @@ from typing import Any
 
 from crm.calls import call_to_json, call_update_json
 from crm.leads import lead_to_json
+from dialer.missed_sms import text_missed_calls
 from dialer.presence import follow_calls
 from dialer.rooms import agent_room, call_audience, org_supervisors_room, team_managers_room
 from gateway.keys import sessionmaker_key, sio_key
@@ -28,15 +29,20 @@ async def push_calls(app: Mapping[Any, Any], calls: list[Call]) -> None:
     await follow_calls(app, calls)
 
 
+def responsible_room(org_id: int, team_id: int | None, person: User | None) -> str:
+    """Who must act: the person if they still work here; failing that, the managers of the
+    team, or else the organization's supervisors."""
+    if person is not None and person.is_active and person.id is not None:
+        return agent_room(person.id)
+    if team_id is not None:
+        return team_managers_room(team_id)
+    return org_supervisors_room(org_id)
+
+
 def missed_call_room(call: Call, lead: Lead | None, owner: User | None) -> str:
     """Who must call back: the lead's owner (or the agent the call rang); failing that,
     the managers of the lead's team, or else the organization's supervisors."""
-    if owner is not None and owner.is_active and owner.id is not None:
-        return agent_room(owner.id)
-    team_id = (lead.team_id if lead else None) or call.team_id
-    if team_id is not None:
-        return team_managers_room(team_id)
-    return org_supervisors_room(call.org_id)
+    return responsible_room(call.org_id, (lead.team_id if lead else None) or call.team_id, owner)
 
 
 async def push_missed_calls(app: Mapping[Any, Any], calls: list[Call]) -> None:
@@ -55,3 +61,5 @@ async def push_missed_calls(app: Mapping[Any, Any], calls: list[Call]) -> None:
             await sio.emit("missed_call", body, to=room, namespace=NAMESPACE)
         except Exception:
             log.exception("could not push missed call %s", call.id)
+    # The optional SMS (off by default) goes out in the background, never delaying the caller.
+    text_missed_calls(app, calls)

@@ -109,6 +109,8 @@ class Organization(SQLModel, table=True):
     dispositions: list[dict[str, Any]] = json_field(list)
     # [{"key", "label"}]; empty: the built-in defaults.
     pause_reasons: list[dict[str, Any]] = json_field(list)
+    # The optional text after a missed call ({"enabled", "to", templates}); empty: off.
+    missed_call_sms: dict[str, Any] = json_field(dict)
     created_at: datetime = ts_field(nullable=False, default_now=True)
 
 
@@ -318,6 +320,13 @@ class AgentPresence(SQLModel, table=True):
     call_id: int | None = Field(default=None, foreign_key="call.id")
     progressive: bool = False
     last_seen_at: datetime | None = ts_field()
+    # Progressive dialing's pending offer: the lead to dial at `next_dial_at` unless the agent
+    # skips or cancels it first. Kept here, not in a process, so that any process dials it
+    # (once: whoever clears `next_token` first) when the one that made it has gone.
+    next_token: str | None = Field(default=None, max_length=32)
+    next_lead_id: int | None = None
+    next_dial_at: datetime | None = ts_field(index=True)
+    next_skipped: list[int] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class PresenceEvent(SQLModel, table=True):

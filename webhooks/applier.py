@@ -25,6 +25,7 @@ from redis.exceptions import RedisError, ResponseError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select, update
 
+from crm.assignment.service import push_assigned
 from dialer.push import push_calls, push_missed_calls
 from gateway.carriers.base import InboundWebhook, MalformedWebhook
 from gateway.keys import carriers_key, redis_key, runtime_key, sessionmaker_key, settings_key
@@ -266,6 +267,8 @@ class Applier:
                         await session.rollback()
                         return None
                     await session.commit()
+                    # Unknown callers' new leads were assigned in the same transaction.
+                    await push_assigned(app, session)
                     break
                 except CallMismatch as exc:
                     await session.rollback()

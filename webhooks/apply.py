@@ -8,6 +8,7 @@ from typing import Any
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from crm.assignment.service import assign_to, auto_assign
 from crm.leads import add_phone_keys, emit_lead_created
 from crm.numbers import carrier_number_internal, leads_with_key, users_with_keys
 from crm.outbox import call_ended
@@ -23,8 +24,10 @@ from gateway.models import (
     CarrierAccount,
     Direction,
     Lead,
+    LeadAssignment,
     LegRole,
     Organization,
+    Role,
     User,
     utcnow,
 )
@@ -208,6 +211,12 @@ async def _new_call(
                 )
                 call.lead_id = lead.id
                 call.lead_match = "created"
+                if agent is None:
+                    # The organization's rules give the new lead an owner at once, so the
+                    # call rings them (or a free teammate) and a missed call has someone to
+                    # call back. A call to an agent's own line rings that agent instead;
+                    # whoever answers owns the lead (`_own_caller_lead`).
+                    await _assign_by_rules(session, settings, lead)
         else:
             call.lead_match = f"internal-{internal}"
     if agent is None and call.lead_id is not None:
@@ -240,6 +249,55 @@ async def _lead_for_unknown_caller(
     await add_phone_keys(session, settings, lead)
     emit_lead_created(session, lead)
     return lead
+
+
+async def _assign_by_rules(session: AsyncSession, settings: Settings, lead: Lead) -> None:
+    """The organization's rules choose the lead's owner (none: it stays in the pool)."""
+    assert lead.id is not None
+    await auto_assign(
+        session, settings, org_id=lead.org_id, lead_ids=[lead.id], method="auto", assigned_by=None
+    )
+
+
+async def _own_caller_lead(
+    session: AsyncSession, settings: Settings, call: Call, *, missed: bool
+) -> None:
+    """Settle who owns the lead an unknown caller's call created, as the call ends.
+
+    Answered: the agent who spoke to the caller, whoever the rules chose at the ring.
+    Missed: the owner the rules gave it then; a lead the rules were never asked about (the
+    call rang an agent's own line) is assigned by them now, so that someone calls back.
+    """
+    if call.lead_match != "created" or call.lead_id is None:
+        return
+    lead = await session.get(Lead, call.lead_id)
+    if lead is None or lead.id is None or lead.merged_into_id is not None:
+        return
+    if not missed and call.agent_id is not None:
+        if lead.owner_id == call.agent_id:
+            return
+        agent = await session.get(User, call.agent_id)
+        if agent is None or not agent.is_active or agent.role not in (Role.AGENT, Role.MANAGER):
+            return
+        await assign_to(
+            session,
+            org_id=call.org_id,
+            lead_ids=[lead.id],
+            agent_id=call.agent_id,
+            method="auto",
+            assigned_by=None,
+            why=f"answered inbound call {call.id}",
+        )
+        return
+    if lead.owner_id is not None:
+        return
+    asked = (
+        await session.exec(
+            select(LeadAssignment.id).where(col(LeadAssignment.lead_id) == lead.id).limit(1)
+        )
+    ).first()
+    if asked is None:
+        await _assign_by_rules(session, settings, lead)
 
 
 def _call_proposal(
@@ -378,8 +436,11 @@ async def apply_event(
             if reason:
                 call.end_reason = reason
             callstate.advance(call, status, outcome, at, duration_s=duration)
-            if call.status == CallStatus.COMPLETED and call_ended(session, call):
-                result.missed.append(call)
+            if call.status == CallStatus.COMPLETED:
+                missed = call_ended(session, call)
+                if missed:
+                    result.missed.append(call)
+                await _own_caller_lead(session, settings, call, missed=missed)
             call.updated_at = utcnow()
             result.changed[call.id or 0] = call
     session.add(

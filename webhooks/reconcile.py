@@ -18,10 +18,11 @@ from aiohttp import web
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from crm.assignment.service import push_assigned
 from crm.outbox import call_ended
 from dialer.push import push_calls, push_missed_calls
 from gateway import callstate
-from gateway.carriers.base import CarrierAPIError
+from gateway.carriers.base import CallEvent, CarrierAPIError
 from gateway.keys import carriers_key, redis_key, runtime_key, sessionmaker_key, settings_key
 from gateway.models import (
     Call,
@@ -71,10 +72,10 @@ async def _reconcile(app: Mapping[Any, Any], call: Call, *, give_up_before: Any)
     async with app[sessionmaker_key]() as session:
         account = await session.get(CarrierAccount, call.account_id) if call.account_id else None
     adapter = app[carriers_key].get(account.carrier) if account else None
-    event = None
+    events: list[CallEvent] = []
     if account is not None and adapter is not None and call.carrier_call_id:
         try:
-            event = await adapter.fetch_status(
+            events = await adapter.fetch_events(
                 app[runtime_key], account.credentials, call.carrier_call_id
             )
         except CarrierAPIError as exc:
@@ -83,11 +84,14 @@ async def _reconcile(app: Mapping[Any, Any], call: Call, *, give_up_before: Any)
                 return False
             # Past the give-up time an API that keeps failing (revoked credentials, say)
             # must not leave the call, and its agent, stuck for good.
+    # The last event says where the call stands; the others are what the carrier's records
+    # add about its legs (a bridged call's agent and customer legs both).
+    event = events[-1] if events else None
     if event is not None and event.status == CallStatus.COMPLETED:
         assert account is not None and adapter is not None
         async with app[sessionmaker_key]() as session:
             result = await apply_events(
-                session, app[settings_key], account, [event], adapter.sync_kinds
+                session, app[settings_key], account, events, adapter.sync_kinds
             )
             fresh = await session.get(Call, call.id)
             assert fresh is not None
@@ -95,7 +99,7 @@ async def _reconcile(app: Mapping[Any, Any], call: Call, *, give_up_before: Any)
             if fresh.status != CallStatus.COMPLETED:
                 # Only the agent's leg ever existed (it hung up before the customer was
                 # dialed): the call ends canceled, as the lead was never rung.
-                agent_only = fresh.bridged and not event.parent_call_id
+                agent_only = fresh.bridged and not any(e.parent_call_id for e in events)
                 if _settle(
                     session,
                     fresh,
@@ -105,8 +109,16 @@ async def _reconcile(app: Mapping[Any, Any], call: Call, *, give_up_before: Any)
                     missed.append(fresh)
             fresh.reconciled_at = utcnow()
             await session.commit()
+            await push_assigned(app, session)
         await push_calls(app, [fresh, *result.changed.values()])
         await push_missed_calls(app, missed)
+        # Commands the carrier's recorded events call for, as if their callbacks had come
+        # (e.g. Telnyx: hang up the agent's leg once the customer's leg ended unanswered).
+        # Nothing new is started: without instructions no transfer or answer is planned.
+        try:
+            await adapter.act(app[runtime_key], account.credentials, events, None)
+        except Exception:
+            log.exception("commands after reconciling call %s failed", call.id)
         return True
     # A call the carrier never confirmed (no carrier id) cannot be looked up: past the
     # silence threshold it is settled, so that its agent is free to dial again.

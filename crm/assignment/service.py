@@ -863,9 +863,13 @@ async def assign_to(
     agent_id: int,
     method: str,
     assigned_by: int | None,
+    why: str | None = None,
 ) -> list[LeadAssignment]:
     """Give the leads to one agent (a person decided: presence, shift and cap do not stop it,
-    but the audit notes them). Leads the agent already owns are left as they are."""
+    but the audit notes them). Leads the agent already owns are left as they are.
+
+    `why` replaces "assigned by ..." in the audit's reason (the system decided, say).
+    """
     if method not in METHODS:
         raise ValueError(f"unknown assignment method {method!r}")
     agent = await session.get(User, agent_id)
@@ -893,7 +897,7 @@ async def assign_to(
         {},
     )
     by = await session.get(User, assigned_by) if assigned_by is not None else None
-    reason = f"{method}: assigned by {by.name if by else 'the system'}"
+    reason = f"{method}: " + (why or f"assigned by {by.name if by else 'the system'}")
     if why_not is not None:
         reason += f" (the agent was {why_not})"
     verdict = Verdict(agent_id, why_not is None, why_not or "chosen")

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from crm.importer.job import ImportContext, run_job
-from crm.importer.runtime import make_pool
+from crm.importer.runtime import make_pool, shutdown_pool
 from crm.importer.service import (
     create_job,
     imports_dir,
@@ -92,5 +92,6 @@ async def import_file(
         return report
     finally:
         if pool is not None:
-            await asyncio.to_thread(pool.shutdown, True)
+            # Bounded like the gateway's stop: an interrupted import must not hang on a worker.
+            await asyncio.to_thread(shutdown_pool, pool)
         await engine.dispose()

@@ -8,6 +8,7 @@ second one's checkpoint update matches no row and its transaction rolls back.
 
 import asyncio
 import gc
+import inspect
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Generator, Iterator
@@ -24,16 +25,19 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.assignment.service import assign_new_leads, record_new_assignments
+from crm.dnc import add_unlisted
+from crm.followups import cancel_open_follow_ups
 from crm.history import change_status
 from crm.importer.bulk import allocate_ids, binder, insert_many
 from crm.importer.csvfile import CsvFormat, count_data_records, data_chunks
 from crm.importer.rows import Parsed, Rejected, RowConfig, parse_chunk, phone_keys
 from crm.leads import NewLead
-from crm.orgconfig import lead_statuses
+from crm.orgconfig import dnc_statuses, lead_statuses
 from crm.outbox import emit
 from gateway.models import (
     AssignmentRule,
     DncEntry,
+    DncSource,
     ImportJob,
     ImportRowIssue,
     Lead,
@@ -41,6 +45,7 @@ from gateway.models import (
     Organization,
     utcnow,
 )
+from gateway.phones import lookup_key
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -435,9 +440,12 @@ def _apply_update(lead: Lead, p: Parsed, *, merge: bool) -> None:
     lead.alt_phones = [*lead.alt_phones, *(e for e, _ in p.alts if e not in known)]
 
 
-async def _update_existing(session: AsyncSession, job: ImportJob, plan: _Plan) -> None:
+async def _update_existing(
+    session: AsyncSession, job: ImportJob, plan: _Plan
+) -> dict[int | None, Lead]:
+    """Update (or merge into) the existing leads; returns them by id."""
     if not plan.existing:
-        return
+        return {}
     assert job.id is not None
     merge = job.options.get("on_existing") == "merge"
     ids = list({lead_id for _, lead_id in plan.existing})
@@ -484,6 +492,47 @@ async def _update_existing(session: AsyncSession, job: ImportJob, plan: _Plan) -
     await session.flush()
     if new_phones:
         await (await session.connection()).execute(sa.insert(PHONE), new_phones)
+    return leads
+
+
+async def _list_dnc_statuses(
+    session: AsyncSession,
+    settings: Settings,
+    job: ImportJob,
+    plan: _Plan,
+    ids: dict[str, int],
+    updated: dict[int | None, Lead],
+) -> None:
+    """Rows that give a lead a do-not-call status list its numbers, as setting that status
+    by hand does (`crm.leads.list_if_dnc_status`), in the chunk's transaction."""
+    org = await session.get(Organization, job.org_id)
+    assert org is not None
+    dnc = dnc_statuses(org)
+    if not dnc:
+        return
+    rows: dict[str, tuple[str, str | None]] = {}
+    for p in plan.new:
+        status = p.values.get("status", "new")
+        if status in dnc:
+            reason = f"lead:{ids[p.e164]} status:{status}"
+            rows[p.key] = (p.e164, reason)
+            rows.update((key, (e164, reason)) for e164, key in p.alts)
+    if job.options.get("on_existing") != "merge":
+        for p, lead_id in plan.existing:
+            lead = updated[lead_id]
+            if p.values.get("status") in dnc and lead.status in dnc:
+                reason = f"lead:{lead_id} status:{lead.status}"
+                for e164 in (lead.phone, *lead.alt_phones):
+                    rows[lookup_key(settings.lookup_key_secret, e164)] = (e164, reason)
+                await cancel_open_follow_ups(session, lead)
+    if rows:
+        await add_unlisted(
+            session,
+            org_id=job.org_id,
+            rows=rows,
+            source=DncSource.LEAD_STATUS,
+            created_by=job.created_by,
+        )
 
 
 async def _give_to_owner(session: AsyncSession, *, job: ImportJob, lead_ids: list[int]) -> None:
@@ -537,7 +586,8 @@ async def _write_chunk(
         ids = await _insert_new(conn, plan, leads)
         if assigned is not None:
             await record_new_assignments(session, assigned)
-        await _update_existing(session, job, plan)
+        updated = await _update_existing(session, job, plan)
+        await _list_dnc_statuses(session, ctx.settings, job, plan, ids, updated)
         assert job.id is not None
         for p in plan.new:
             for code, fld, msg in p.warnings:
@@ -668,6 +718,12 @@ def _event(job: ImportJob) -> dict[str, Any]:
     }
 
 
+def _stopping() -> bool:
+    """Whether this task has been asked to stop (cancelled, the cancellation not yet handled)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 @contextmanager
 def _old_objects_frozen() -> Iterator[None]:
     """Keep the objects that exist before the job out of the collector's full passes.
@@ -704,6 +760,16 @@ async def run_job(ctx: ImportContext, job_id: int) -> ImportJob | None:
         log.info("import %s stopped at row %s; it resumes on restart", job.id, job.processed_rows)
         raise
     except Exception as exc:
+        if _stopping():
+            # An error that the stop itself caused (a worker pool shutting down, a read cut
+            # short) is no fault of the file: the job stays running, to resume on restart.
+            log.info(
+                "import %s stopped at row %s (%s); it resumes on restart",
+                job.id,
+                job.processed_rows,
+                type(exc).__name__,
+            )
+            raise asyncio.CancelledError from exc
         log.exception("import %s failed", job.id)
         await _finish(ctx, job, error=f"{type(exc).__name__}: {str(exc)[:300]}")
         if ctx.progress is not None:
@@ -761,4 +827,9 @@ async def _run_chunks(ctx: ImportContext, job: ImportJob) -> None:
     finally:
         for _, future in pending:
             future.cancel()
-        chunks.close()
+        # A stop (cancellation) can come while a thread is still reading the next chunk:
+        # closing the generator under it raises ValueError, which would replace the
+        # cancellation and fail a job that is only meant to pause. The thread then finishes
+        # its read and the generator, with its file, goes when the last reference does.
+        if inspect.getgeneratorstate(chunks) != inspect.GEN_RUNNING:
+            chunks.close()

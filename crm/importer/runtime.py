@@ -4,6 +4,7 @@ import asyncio
 import gc
 import logging
 import multiprocessing
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +24,33 @@ from gateway.stopping import stop_tasks
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/dialer"
+
+
+# How long a stopping gateway lets the parsing processes finish the chunk each one is on
+# (a chunk takes milliseconds); a worker still busy after that is killed.
+POOL_GRACE_S = 5.0
+
+
+def shutdown_pool(pool: Executor, grace_s: float = POOL_GRACE_S) -> int:
+    """Shut the pool down within `grace_s`, whatever its workers do; returns how many were
+    killed. Blocking: run it in a thread.
+
+    `shutdown(wait=True)` waits for every running call, however long: one wedged worker
+    and the gateway never stops. Queued calls are canceled; running ones get the grace.
+    """
+    # The worker processes, taken before shutdown() forgets them. A private attribute:
+    # concurrent.futures has no public way to reach a pool's processes before Python 3.14.
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + grace_s
+    killed = 0
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join(1.0)
+            killed += 1
+    return killed
 
 
 def make_pool(workers: int) -> Executor | None:
@@ -53,9 +81,12 @@ class ImportRuntime:
     # Awaited around each chunk's commit (tests simulate crashes with it).
     hook: Hook | None = None
     running: dict[int, asyncio.Task[None]] = field(default_factory=dict)
+    # Set as the app stops: no job starts after the running ones were told to stop (it
+    # stays queued and starts on the next start-up).
+    stopping: bool = False
 
     def _context(self) -> ImportContext:
-        if self.pool is None and self.settings.import_workers > 0:
+        if self.pool is None and self.settings.import_workers > 0 and not self.stopping:
             self.pool = make_pool(self.settings.import_workers)
         return ImportContext(
             sessionmaker=self.app[sessionmaker_key],
@@ -87,6 +118,9 @@ class ImportRuntime:
         """Run the job in the background unless this process already runs it."""
         if job_id in self.running:
             return
+        if self.stopping:
+            log.info("import %s waits for the next start-up: the gateway is stopping", job_id)
+            return
         task = asyncio.create_task(self._run(job_id), name=f"import-{job_id}")
         self.running[job_id] = task
         tasks = self.app[tasks_key]
@@ -106,10 +140,15 @@ class ImportRuntime:
         except Exception:
             log.exception("import %s could not run", job_id)
 
-    async def close(self) -> None:
+    async def stop(self) -> None:
+        """Stop the running jobs at their last checkpoint, then the parsing processes."""
+        self.stopping = True
+        await stop_tasks(list(self.running.values()))
         if self.pool is not None:
             pool, self.pool = self.pool, None
-            await asyncio.to_thread(pool.shutdown, True, cancel_futures=True)
+            killed = await asyncio.to_thread(shutdown_pool, pool)
+            if killed:
+                log.warning("killed %d import worker(s) that did not stop in time", killed)
 
 
 imports_key = web.AppKey("imports", ImportRuntime)
@@ -133,5 +172,4 @@ async def imports_ctx(app: web.Application) -> AsyncIterator[None]:
     if ids:
         log.info("resuming %s import jobs", len(ids))
     yield
-    await stop_tasks(list(runtime.running.values()))
-    await runtime.close()
+    await runtime.stop()

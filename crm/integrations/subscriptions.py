@@ -18,6 +18,7 @@ from gateway.pagination import encode_cursor
 EVENT_TYPES = (
     "call.completed",
     "call.missed",
+    "call.missed_sms",
     "lead.created",
     "lead.updated",
     "lead.merged",

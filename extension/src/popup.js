@@ -1,4 +1,5 @@
-// The popup: who is signed in, the live state of the last call, and its disposition.
+// The popup: who is signed in, the live state of the last call and its disposition, and what
+// became of the last selection saved as a lead.
 import { io } from "socket.io-client";
 import { el, request, settings } from "./pages.js";
 
@@ -52,6 +53,12 @@ function dispositionForm(c) {
   );
 }
 
+function savedText(answer) {
+  if (answer.outcome === "created") return `Lead saved: ${answer.lead.name || answer.lead.phone} (${answer.lead.phone})`;
+  if (answer.outcome === "exists") return `Already a lead: ${answer.message}`;
+  return `Lead not saved: ${answer.message}${answer.code ? ` (${answer.code})` : ""}`;
+}
+
 async function main() {
   const { gatewayUrl, token } = await settings();
   if (!gatewayUrl || !token) {
@@ -73,13 +80,26 @@ async function main() {
   const { lastCall } = await chrome.storage.session.get("lastCall");
   // A call's JSON carries `call_id` like the `call_updated` pushes do.
   if (lastCall) call = await request(`/api/calls/${lastCall.id}`).catch(() => lastCall);
+  const { lastLead } = await chrome.storage.session.get("lastLead");
   root.replaceChildren(
     el("h1", {}, "Dialgate"),
     el("p", { id: "signed-in" }, `Signed in as ${me.name}`),
     el("section", { id: "call", "aria-label": "Live call" }),
+    lastLead ? el("p", { id: "last-lead", class: lastLead.ok ? "muted" : "error" }, savedText(lastLead)) : null,
   );
   renderCall();
   const socket = io(`${gatewayUrl}/dialer`, { auth: { token }, transports: ["websocket"] });
+  // Pushes sent before this socket joined (or while it was away) are not replayed: read the
+  // call again on every (re)connection, after which pushes keep it current.
+  socket.on("connect", async () => {
+    const id = call && (call.call_id ?? call.id);
+    if (!id) return;
+    const fresh = await request(`/api/calls/${id}`).catch(() => null);
+    if (fresh && call && (call.call_id ?? call.id) === id) {
+      call = { ...call, ...fresh };
+      renderCall();
+    }
+  });
   socket.on("call_updated", (update) => {
     if (update.agent_id !== me.id) return;
     if (call && call.call_id === update.call_id && call.status === "completed") return;

@@ -142,6 +142,21 @@ class OriginateResult:
     carrier_status: str | None = None
 
 
+@dataclass(frozen=True)
+class SmsRequest:
+    """One text message: E.164 numbers, `from_number` one of the account's own."""
+
+    to_number: str
+    from_number: str
+    text: str
+
+
+@dataclass(frozen=True)
+class SmsResult:
+    carrier_message_id: str
+    carrier_status: str | None = None
+
+
 @dataclass
 class CarrierRuntime:
     """What adapters may use at run time: settings and the shared HTTP client session."""
@@ -197,6 +212,17 @@ class Carrier(Protocol):
         """The call's current state from the carrier's call-details API (None: no such API)."""
         ...
 
+    async def fetch_events(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
+    ) -> list[CallEvent]:
+        """Every leg's events the carrier's records give for the call, in order; the last one
+        says where the call as a whole stands (empty: the carrier knows no such call).
+
+        A bridged call has two legs; a carrier whose status API describes only the leg it is
+        asked about overrides this to read the other leg too.
+        """
+        ...
+
     async def hangup(
         self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
     ) -> None:
@@ -206,12 +232,21 @@ class Carrier(Protocol):
         """
         raise not_supported(self.name, "hanging up")
 
+    async def send_sms(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], message: SmsRequest
+    ) -> SmsResult:
+        """Send one text message through the carrier's messaging API (once: never retried).
+
+        Adapters whose carrier (or adapter) cannot text raise `NotSupported`.
+        """
+        raise not_supported(self.name, "sending SMS")
+
     async def close(self) -> None: ...
 
 
 class CarrierDefaults:
-    """What most adapters share: no commands after events, no call-details or hang-up API,
-    nothing to close.
+    """What most adapters share: no commands after events, no call-details, hang-up or SMS
+    API, nothing to close.
 
     An adapter subclasses it and overrides what its carrier does differently.
     """
@@ -230,10 +265,22 @@ class CarrierDefaults:
     ) -> CallEvent | None:
         return None
 
+    async def fetch_events(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
+    ) -> list[CallEvent]:
+        # Most status APIs already answer with the leg that decides the call (the customer's).
+        event = await self.fetch_status(runtime, credentials, carrier_call_id)
+        return [event] if event is not None else []
+
     async def hangup(
         self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
     ) -> None:
         raise not_supported(getattr(self, "name", type(self).__name__), "hanging up")
+
+    async def send_sms(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], message: SmsRequest
+    ) -> SmsResult:
+        raise NotSupported(f"{getattr(self, 'name', type(self).__name__)} cannot send SMS")
 
     async def close(self) -> None:
         return None

@@ -3,12 +3,15 @@
 import os
 import shutil
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
-from tests.conftest import IN_CI
+from tests.conftest import IN_CI, free_port
 
 CHROMIUM = os.environ.get("DIALGATE_CHROMIUM", "/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,3 +113,58 @@ async def unlabelled_controls(page: Page) -> list[str]:
     """Visible form controls and buttons without an accessible name."""
     found: list[str] = await page.evaluate(UNLABELLED)
     return found
+
+
+@asynccontextmanager
+async def extension_browser(profile: Path) -> AsyncIterator[tuple[BrowserContext, str]]:
+    """Chromium with the unpacked extension loaded: its context and the extension's base URL."""
+    require_chromium()
+    async with async_playwright() as pw:
+        context = await pw.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                *CHROMIUM_ARGS,
+                f"--disable-extensions-except={EXTENSION}",
+                f"--load-extension={EXTENSION}",
+            ],
+        )
+        try:
+            worker = (
+                context.service_workers[0]
+                if context.service_workers
+                else await context.wait_for_event("serviceworker")
+            )
+            yield context, f"chrome-extension://{worker.url.split('/')[2]}"
+        finally:
+            await context.close()
+
+
+@asynccontextmanager
+async def web_page(html: str) -> AsyncIterator[TestServer]:
+    """A stand-in web site serving one page at "/"."""
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text=html, content_type="text/html")
+
+    site_app = web.Application()
+    site_app.router.add_get("/", page)
+    site = TestServer(site_app, host="127.0.0.1", port=free_port())
+    await site.start_server()
+    try:
+        yield site
+    finally:
+        await site.close()
+
+
+async def extension_sign_in(context: BrowserContext, base: str, gateway_url: str) -> None:
+    """Set the gateway and sign in as agent1 on the extension's options page."""
+    options = await context.new_page()
+    await options.goto(f"{base}/options.html")
+    await options.get_by_label("Gateway URL").fill(gateway_url)
+    await options.get_by_label("E-mail").fill("agent1@demo.test")
+    await options.get_by_label("Password").fill("demo")
+    await options.get_by_role("button", name="Save").click()
+    await expect(options.get_by_role("status")).to_have_text("Saved. Signed in as Anita Agent.")
+    await options.close()

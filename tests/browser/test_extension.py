@@ -3,18 +3,16 @@
 import re
 from pathlib import Path
 
-from aiohttp import web
-from aiohttp.test_utils import TestServer
-from playwright.async_api import Locator, Page, async_playwright, expect
+from playwright.async_api import Locator, Page, expect
 
 from tests.browser.conftest import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    EXTENSION,
+    extension_browser,
+    extension_sign_in,
     require_chromium,
     screenshot,
+    web_page,
 )
-from tests.conftest import GatewayFactory, free_port
+from tests.conftest import GatewayFactory
 
 # A stand-in for a web CRM: numbers in text and links, things that are not numbers, a field
 # that must stay untouched, and a row that a script adds later (as single-page apps do).
@@ -45,89 +43,54 @@ def dial_button(page: Page, number: str) -> Locator:
     return page.get_by_role("button", name=f"Call {number} with Dialgate")
 
 
-async def crm_page(request: web.Request) -> web.Response:
-    return web.Response(text=CRM_PAGE, content_type="text/html")
-
-
 async def test_extension_dials_numbers_found_on_a_page(
     start_gateway: GatewayFactory, tmp_path: Path
 ) -> None:
     require_chromium()
     gw = await start_gateway()
-    site_app = web.Application()
-    site_app.router.add_get("/", crm_page)
-    site = TestServer(site_app, host="127.0.0.1", port=free_port())
-    await site.start_server()
-    try:
-        async with async_playwright() as pw:
-            context = await pw.chromium.launch_persistent_context(
-                str(tmp_path / "profile"),
-                executable_path=CHROMIUM,
-                headless=True,
-                args=[
-                    *CHROMIUM_ARGS,
-                    f"--disable-extensions-except={EXTENSION}",
-                    f"--load-extension={EXTENSION}",
-                ],
-            )
-            worker = (
-                context.service_workers[0]
-                if context.service_workers
-                else await context.wait_for_event("serviceworker")
-            )
-            extension_id = worker.url.split("/")[2]
-            base = f"chrome-extension://{extension_id}"
+    async with (
+        web_page(CRM_PAGE) as site,
+        extension_browser(tmp_path / "profile") as (context, base),
+    ):
+        popup = await context.new_page()
+        await popup.goto(f"{base}/popup.html")
+        await expect(popup.locator("#signed-out")).to_contain_text("Not signed in")
 
-            popup = await context.new_page()
-            await popup.goto(f"{base}/popup.html")
-            await expect(popup.locator("#signed-out")).to_contain_text("Not signed in")
+        await extension_sign_in(context, base, gw.url)
 
-            options = await context.new_page()
-            await options.goto(f"{base}/options.html")
-            await options.get_by_label("Gateway URL").fill(gw.url)
-            await options.get_by_label("E-mail").fill("agent1@demo.test")
-            await options.get_by_label("Password").fill("demo")
-            await options.get_by_role("button", name="Save").click()
-            await expect(options.get_by_role("status")).to_have_text(
-                "Saved. Signed in as Anita Agent."
-            )
+        page = await context.new_page()
+        await page.goto(str(site.make_url("/")))
+        buttons = page.locator("button.dialgate-dial")
+        await expect(buttons).to_have_count(2)
+        await expect(dial_button(page, "+91 98765 43210")).to_be_visible()
+        await page.get_by_role("button", name="Load more").click()
+        await expect(buttons).to_have_count(3)
+        await expect(dial_button(page, "+91 98450 12345")).to_be_visible()
+        # The field's value and the invoice's figures are left alone.
+        await expect(page.get_by_label("Search")).to_have_value("98765 43210")
 
-            page = await context.new_page()
-            await page.goto(str(site.make_url("/")))
-            buttons = page.locator("button.dialgate-dial")
-            await expect(buttons).to_have_count(2)
-            await expect(dial_button(page, "+91 98765 43210")).to_be_visible()
-            await page.get_by_role("button", name="Load more").click()
-            await expect(buttons).to_have_count(3)
-            await expect(dial_button(page, "+91 98450 12345")).to_be_visible()
-            # The field's value and the invoice's figures are left alone.
-            await expect(page.get_by_label("Search")).to_have_value("98765 43210")
+        priya = dial_button(page, "+91 98765 43210")
+        await priya.click()
+        await expect(priya).to_have_text("☎ Called")
+        # The lead in the pool is not this agent's: refused, and the reason is shown.
+        john = dial_button(page, "+1 212 736 1234")
+        await john.click()
+        await expect(john).to_have_text("☎ Refused")
+        await expect(john).to_have_attribute("title", re.compile(r"\(lead_not_yours\)$"))
+        assert page.url == str(site.make_url("/")), "the tel: link was followed"
+        await screenshot(page, "extension-page")
 
-            priya = dial_button(page, "+91 98765 43210")
-            await priya.click()
-            await expect(priya).to_have_text("☎ Called")
-            # The lead in the pool is not this agent's: refused, and the reason is shown.
-            john = dial_button(page, "+1 212 736 1234")
-            await john.click()
-            await expect(john).to_have_text("☎ Refused")
-            await expect(john).to_have_attribute("title", re.compile(r"\(lead_not_yours\)$"))
-            assert page.url == str(site.make_url("/")), "the tel: link was followed"
-            await screenshot(page, "extension-page")
+        token = await gw.login("agent1@demo.test")
+        status, calls = await gw.request("GET", "/api/calls", token=token)
+        assert status == 200
+        assert [c["to_number"] for c in calls["data"]] == ["+919876543210"]
+        # The page's own scripts see no extension storage and no token.
+        assert await page.evaluate("typeof chrome === 'undefined' || !chrome.storage")
+        assert "dg_" not in await page.content()
 
-            token = await gw.login("agent1@demo.test")
-            status, calls = await gw.request("GET", "/api/calls", token=token)
-            assert status == 200
-            assert [c["to_number"] for c in calls["data"]] == ["+919876543210"]
-            # The page's own scripts see no extension storage and no token.
-            assert await page.evaluate("typeof chrome === 'undefined' || !chrome.storage")
-            assert "dg_" not in await page.content()
-
-            await popup.reload()
-            await expect(popup.locator("#signed-in")).to_have_text("Signed in as Anita Agent")
-            await expect(popup.locator("#call-state")).to_have_text("Completed", timeout=15_000)
-            await expect(popup.get_by_label("Disposition")).to_be_visible()
-            await popup.set_viewport_size({"width": 340, "height": 420})
-            await screenshot(popup, "extension-popup")
-            await context.close()
-    finally:
-        await site.close()
+        await popup.reload()
+        await expect(popup.locator("#signed-in")).to_have_text("Signed in as Anita Agent")
+        await expect(popup.locator("#call-state")).to_have_text("Completed", timeout=15_000)
+        await expect(popup.get_by_label("Disposition")).to_be_visible()
+        await popup.set_viewport_size({"width": 340, "height": 420})
+        await screenshot(popup, "extension-popup")

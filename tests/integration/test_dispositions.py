@@ -213,8 +213,8 @@ async def test_do_not_call_lists_every_number_of_the_lead(gateway: Gateway) -> N
     admin = await gateway.login("admin@demo.test")
     _, page = await gateway.request("GET", "/api/dnc", admin)
     assert {(e["number"], e["source"], e["reason"]) for e in page["data"]} == {
-        ("+919845012360", "lead-status", "disposition:do-not-call"),
-        ("+919845012361", "lead-status", "disposition:do-not-call"),
+        ("+919845012360", "lead-status", f"lead:{lead['id']} disposition:do-not-call"),
+        ("+919845012361", "lead-status", f"lead:{lead['id']} disposition:do-not-call"),
     }
     _, shown = await gateway.request("GET", f"/api/leads/{lead['id']}", agent)
     assert shown["status"] == "do-not-call" and shown["dnc"] is True

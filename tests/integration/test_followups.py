@@ -436,3 +436,66 @@ async def test_several_processes_send_each_reminder_once(
     await reminders.wait_for(len(ids))
     await asyncio.sleep(0.5)
     assert sorted(reminders.ids()) == sorted(ids)
+
+
+async def test_managers_list_a_teams_overdue_follow_ups(gateway: Gateway) -> None:
+    admin = await gateway.login("admin@demo.test")
+    manager = await gateway.login("manager@demo.test")
+    agent1 = await gateway.login("agent1@demo.test")
+    priya = await lead_id(gateway, PRIYA)
+    _, late = await schedule(gateway, agent1, priya, wall(1, KOLKATA)[0])
+    _, ahead = await schedule(gateway, agent1, priya, wall(2, KOLKATA)[0])
+    await set_due(gateway, [late["id"]], datetime.now(UTC) - timedelta(hours=1))
+    async with gateway.app[sessionmaker_key]() as session:
+        me = (await session.exec(select(User).where(col(User.email) == "manager@demo.test"))).one()
+        team = me.team_id
+    assert team is not None
+
+    async def overdue(token: str, **params: Any) -> tuple[int, Any]:
+        return await gateway.request(
+            "GET", "/api/follow-ups", token, params={"due": "overdue", **params}
+        )
+
+    for token in (admin, manager):
+        status, page = await overdue(token, team_id=str(team))
+        assert status == 200, page
+        assert [f["id"] for f in page["data"]] == [late["id"]]
+        assert page["data"][0]["overdue_by_s"] >= 3600
+    status, page = await gateway.request(
+        "GET", "/api/follow-ups", admin, params={"team_id": str(team)}
+    )
+    assert {f["id"] for f in page["data"]} >= {late["id"], ahead["id"]}
+    # Another team is empty for admins, and no business of a manager or an agent.
+    status, page = await overdue(admin, team_id=str(team + 1000))
+    assert status == 200 and page["data"] == []
+    status, body = await overdue(manager, team_id=str(team + 1000))
+    assert status == 403 and body["error"]["field"] == "team_id"
+    status, body = await overdue(agent1, team_id=str(team))
+    assert status == 403 and body["error"]["field"] == "team_id"
+    status, body = await overdue(admin, team_id="x")
+    assert status == 400 and body["error"]["field"] == "team_id"
+
+
+async def test_a_deactivated_agents_due_follow_up_reminds_the_managers(
+    start_gateway: GatewayFactory,
+) -> None:
+    gateway = await start_gateway(**FAST)
+    admin = await gateway.login("admin@demo.test")
+    manager = await gateway.login("manager@demo.test")
+    managers = await listen(gateway, "manager@demo.test")
+    agent2 = await user_id(gateway, "agent2@demo.test")
+    priya = await lead_id(gateway, PRIYA)
+    status, fu = await schedule(gateway, manager, priya, wall(1, KOLKATA)[0], agent_id=agent2)
+    assert status == 201, fu
+    status, body = await gateway.request(
+        "PATCH", f"/api/users/{agent2}", admin, json={"is_active": False}
+    )
+    assert status == 200, body
+
+    await set_due(gateway, [fu["id"]], datetime.now(UTC) - timedelta(minutes=1))
+    await managers.wait_for(1)
+    assert managers.ids() == [fu["id"]]
+    assert managers.events[0]["lead"]["id"] == priya
+    # Still on the team's overdue report until someone closes it.
+    _, page = await gateway.request("GET", "/api/follow-ups", manager, params={"due": "overdue"})
+    assert [f["id"] for f in page["data"]] == [fu["id"]]

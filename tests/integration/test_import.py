@@ -1,11 +1,13 @@
 """Bulk lead import over HTTP, Socket.IO and the CLI, on SQLite and PostgreSQL."""
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,8 @@ import sqlalchemy as sa
 from sqlmodel import col, func, select
 
 from bench.lead_import import write_csv
-from crm.importer.runtime import imports_key
+from crm.importer.runtime import imports_key, make_pool, shutdown_pool
+from crm.importer.service import create_job, parse_options
 from gateway.keys import sessionmaker_key
 from gateway.models import (
     ImportJob,
@@ -25,7 +28,9 @@ from gateway.models import (
     Lead,
     LeadPhone,
     LeadStatusChange,
+    Organization,
 )
+from gateway.stopping import stop_tasks
 from tests.conftest import Gateway, GatewayFactory
 
 PRIYA = "+919876543210"  # a demo lead ("98765 43210")
@@ -391,6 +396,44 @@ async def test_progress_reaches_the_uploader_over_socketio(
     assert [j["id"] for j in listing["data"]] == [job["id"]]
 
 
+async def imported_once(
+    gw: Gateway, token: str, job: dict[str, Any], rows: int, expected: dict[str, int]
+) -> None:
+    """The finished job of a `crash_file` counted, reported and created every row once."""
+    assert job["status"] == "completed" and job["processed_rows"] == rows
+    assert job["counters"] == {
+        "created": expected["created"],
+        "updated": 0,
+        "merged": 0,
+        "skipped": expected["duplicate_in_file"],
+        "errors": expected["invalid_phone"],
+    }
+    found = await issues(gw, token, job["id"])
+    # Repeats of row 0 after a restart are still repeats, not "exists" (row 0 was imported).
+    assert sorted({i["code"] for i in found}) == ["duplicate_in_file", "invalid_phone"]
+    assert len({(i["row"], i["code"]) for i in found}) == len(found)
+    assert len(found) == expected["duplicate_in_file"] + expected["invalid_phone"]
+    async with gw.app[sessionmaker_key]() as session:
+        phones = (await session.exec(select(Lead.phone).where(col(Lead.source) == "import"))).all()
+        assert len(phones) == len(set(phones)) == expected["created"]
+        keys = (
+            await session.exec(
+                select(func.count(), func.count(sa.distinct(col(LeadPhone.phone_key)))).where(
+                    col(LeadPhone.lead_id).in_(select(Lead.id).where(col(Lead.source) == "import"))
+                )
+            )
+        ).one()
+        assert tuple(keys) == (expected["created"], expected["created"])
+        events = (
+            await session.exec(
+                select(func.count())
+                .select_from(IntegrationEvent)
+                .where(col(IntegrationEvent.type) == "import.completed")
+            )
+        ).one()
+        assert events == 1
+
+
 def crash_file(rows: int) -> tuple[str, dict[str, int]]:
     """Numbers unique but every 10th row repeating row 0's, every 15th invalid."""
     lines = ["Name,Phone"]
@@ -438,38 +481,7 @@ async def test_a_crash_mid_chunk_resumes_exactly_after_the_last_commit(
     # A new process finds the job running and resumes it from its checkpoint.
     gw2 = await start(start_gateway, tmp_path)
     job = await finished(gw2, admin, job["id"])
-    assert job["status"] == "completed" and job["processed_rows"] == 200
-    assert job["counters"] == {
-        "created": expected["created"],
-        "updated": 0,
-        "merged": 0,
-        "skipped": expected["duplicate_in_file"],
-        "errors": expected["invalid_phone"],
-    }
-    found = await issues(gw2, admin, job["id"])
-    # Repeats of row 0 after the restart are still repeats, not "exists" (row 0 was imported).
-    assert sorted({i["code"] for i in found}) == ["duplicate_in_file", "invalid_phone"]
-    assert len({(i["row"], i["code"]) for i in found}) == len(found)
-    assert len(found) == expected["duplicate_in_file"] + expected["invalid_phone"]
-    async with gw2.app[sessionmaker_key]() as session:
-        phones = (await session.exec(select(Lead.phone).where(col(Lead.source) == "import"))).all()
-        assert len(phones) == len(set(phones)) == expected["created"]
-        keys = (
-            await session.exec(
-                select(func.count(), func.count(sa.distinct(col(LeadPhone.phone_key)))).where(
-                    col(LeadPhone.lead_id).in_(select(Lead.id).where(col(Lead.source) == "import"))
-                )
-            )
-        ).one()
-        assert tuple(keys) == (expected["created"], expected["created"])
-        events = (
-            await session.exec(
-                select(func.count())
-                .select_from(IntegrationEvent)
-                .where(col(IntegrationEvent.type) == "import.completed")
-            )
-        ).one()
-        assert events == 1
+    await imported_once(gw2, admin, job, 200, expected)
 
 
 async def test_two_runners_of_one_job_never_import_a_chunk_twice(
@@ -603,3 +615,126 @@ async def test_cli_imports_a_file_and_prints_the_report(tmp_path: Path) -> None:
         "leads", "import", str(path), "--org-id", "1", "--mapping", '{"Fax": "phone"}'
     )
     assert code != 0 and "mapping" in err
+
+
+async def test_a_gateway_shut_down_mid_import_stops_cleanly_and_the_job_resumes(
+    start_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    gw = await start(start_gateway, tmp_path, IMPORT_CHUNK_ROWS=100, IMPORT_WORKERS=2)
+    admin = await gw.login("admin@demo.test")
+    runtime = gw.app[imports_key]
+    midway = asyncio.Event()
+
+    async def note(stage: str, chunk: int) -> None:
+        if stage != "after_commit":
+            return
+        if chunk == 2:
+            midway.set()
+        elif midway.is_set():
+            # Paced from here on, so that the stop surely comes before the end of the file.
+            await asyncio.sleep(0.05)
+
+    runtime.hook = note
+    text, expected = crash_file(3000)
+    status, job = await upload(gw, admin, text)
+    assert status == 202
+    await asyncio.wait_for(midway.wait(), 60)
+    assert runtime.pool is not None
+    workers = list(getattr(runtime.pool, "_processes", {}).values())
+    assert workers
+    # The job is reading, parsing ahead in the worker processes and writing when the gateway
+    # stops: the stop must end, and leave no worker behind.
+    async with asyncio.timeout(30):
+        await gw.server.close()
+    assert not any(p.is_alive() for p in workers)
+    async with gw.app[sessionmaker_key]() as session:
+        stopped = await session.get(ImportJob, job["id"])
+        assert stopped is not None
+        # Still resumable: not failed, its checkpoint at a committed chunk.
+        assert stopped.status == "running", stopped.error
+        assert 300 <= stopped.processed_rows < 3000 and stopped.processed_rows % 100 == 0
+
+    # A new gateway resumes the job from its checkpoint and imports nothing twice.
+    gw2 = await start(start_gateway, tmp_path, IMPORT_CHUNK_ROWS=100, IMPORT_WORKERS=2)
+    job = await finished(gw2, admin, job["id"])
+    await imported_once(gw2, admin, job, 3000, expected)
+
+
+async def test_a_stop_while_a_chunk_is_being_read_leaves_the_job_resumable(
+    start_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    gw = await start(start_gateway, tmp_path, IMPORT_CHUNK_ROWS=50)
+    admin = await gw.login("admin@demo.test")
+    runtime = gw.app[imports_key]
+    text, expected = crash_file(120)
+    source = tmp_path / "source.csv"
+    source.write_text(text)
+    async with gw.app[sessionmaker_key]() as session:
+        org_id = (await session.exec(select(Organization.id))).one()
+        job = await create_job(
+            session,
+            org_id=org_id,
+            principal=None,
+            path=source,
+            filename=source.name,
+            options=parse_options({}),
+        )
+        # Counted already, so that nothing but the chunks reads the pipe below.
+        job.total_rows = 120
+        await session.commit()
+        assert job.id is not None
+        job_id = job.id
+    # The file turns into a pipe whose writer stalls mid-file (as a slow mount would): the
+    # job's reading thread is inside the file when the stop comes.
+    source.unlink()
+    os.mkfifo(source)
+    opened, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        # The stopped job may drop the file before reading it all.
+        with contextlib.suppress(BrokenPipeError), open(source, "w") as pipe:
+            opened.set()
+            pipe.write(text[: len(text) // 2])
+            pipe.flush()
+            release.wait(30)
+            pipe.write(text[len(text) // 2 :])
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        runtime.start(job_id)
+        task = runtime.running[job_id]
+        assert await asyncio.to_thread(opened.wait, 30)
+        async with asyncio.timeout(10):
+            await stop_tasks([task])
+        assert task.cancelled()
+    finally:
+        release.set()
+        await asyncio.to_thread(thread.join, 30)
+    _, stopped = await gw.request("GET", f"/api/imports/{job_id}", admin)
+    assert stopped["status"] == "running" and stopped["error"] is None
+    assert stopped["processed_rows"] in (0, 50)
+
+    source.unlink()
+    source.write_text(text)
+    runtime.start(job_id)
+    done = await finished(gw, admin, job_id)
+    assert done["status"] == "completed" and done["processed_rows"] == 120
+    assert done["counters"]["created"] == expected["created"]
+    async with gw.app[sessionmaker_key]() as session:
+        phones = (await session.exec(select(Lead.phone).where(col(Lead.source) == "import"))).all()
+        assert len(phones) == len(set(phones)) == expected["created"]
+
+
+def test_a_wedged_parsing_process_cannot_hold_the_stop() -> None:
+    pool = make_pool(2)
+    assert pool is not None
+    wedged = pool.submit(time.sleep, 600)
+    idle = pool.submit(sum, [1, 2])
+    assert idle.result(timeout=30) == 3 and wedged.running()
+    processes = list(getattr(pool, "_processes", {}).values())
+    assert len(processes) == 2
+    # shutdown(wait=True) would wait the ten minutes out; the gateway's stop must not. (The
+    # pool stops its idle workers only after every running call returned, so both go.)
+    assert shutdown_pool(pool, grace_s=1.0) >= 1
+    assert not any(p.is_alive() for p in processes)

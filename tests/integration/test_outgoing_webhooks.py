@@ -502,7 +502,12 @@ async def test_a_missed_inbound_call_alerts_the_owner_and_is_delivered(
     assert delivered.payload["type"] == "call.missed"
     assert delivered.payload["data"]["id"] == alert["call"]["id"]
 
-    # A caller nobody owns: the supervisors are told, and the new lead comes with it.
+    # A caller nobody owns (no assignment rule gives the new lead an owner): the
+    # supervisors are told, and the new lead comes with it.
+    _, rules = await gw.request("GET", "/api/assignment-rules", admin)
+    for rule in rules["data"]:
+        status, _ = await gw.request("DELETE", f"/api/assignment-rules/{rule['id']}", admin)
+        assert status == 204
     await ring_in(gw, "+447911123411")
     unowned = await manager.next(1)
     assert unowned["call"]["id"] != alert["call"]["id"]

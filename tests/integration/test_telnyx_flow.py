@@ -35,6 +35,7 @@ from tests.standins.telnyx_api import (
     new_call_control_id,
     post_signed,
 )
+from webhooks.reconcile import reconcile_stuck
 
 API_KEY = "KEY0190F1B2C3D4E5F60718293A4B5C6D7E_Zx9aQ"
 CONNECTION_ID = "1494404757140276705"
@@ -422,6 +423,9 @@ async def test_agent_hangs_up_a_connected_call_and_telnyx_reports_the_end(
 
     # The customer's leg answered: the stand-in now holds the call until it is hung up.
     await eventually(last_webhook, ["call.answered"])
+    # Both legs are up at Telnyx: reconciliation leaves the call alone.
+    await gateway.settled()
+    assert await reconcile_stuck(gateway.app, after=timedelta(0), give_up=timedelta(0)) == []
     status, body = await gateway.request("POST", f"/api/calls/{call_id}/hangup", dialed.token)
     assert (status, body) == (202, {"ok": True, "call_id": call_id})
     played = await asyncio.wait_for(playing, 10)
@@ -442,6 +446,73 @@ async def test_agent_hangs_up_a_connected_call_and_telnyx_reports_the_end(
     with pytest.raises(CarrierAPIError) as refused:
         await TelnyxCarrier().hangup(gateway.app[runtime_key], credentials(standin.url), agent_leg)
     assert (refused.value.status, refused.value.code) == (409, "90018")
+
+
+async def test_reconciliation_settles_both_legs_from_telnyx_records(
+    gateway: Gateway, standin: TelnyxStandin
+) -> None:
+    """Both legs' `call.hangup` webhooks are lost: the call-events list still has them."""
+    dialed = await dial_priya(gateway, standin)
+    live, call_id, agent_leg = dialed.live, dialed.call_id, dialed.agent_leg
+    standin.drop = {"call.hangup"}
+    played = await standin.play(agent_leg, customer_outcome="answered", talk_seconds=42)
+    assert [d.status for d in played[-2:]] == [0, 0]
+    customer_leg = played[2].payload["call_control_id"]
+    await live.wait_for(lambda u: u["call_id"] == call_id and u["status"] == "in-progress")
+
+    assert await reconcile_stuck(gateway.app, after=timedelta(0), give_up=timedelta(days=1)) == [
+        call_id
+    ]
+    # One status read for the dialed leg, then the session's events.
+    (listed,) = [r for r in standin.requests if r.path == "/v2/call_events"]
+    assert listed.bearer == API_KEY and listed.status == 200
+
+    final = await live.until_ended(call_id)
+    assert (final["outcome"], final["duration_s"], final["reconciled"]) == ("completed", 42, True)
+    detail = await detail_when(gateway, dialed.token, call_id, lambda d: d["status"] == "completed")
+    legs = {leg["role"]: leg for leg in detail["legs"]}
+    assert legs["agent"]["carrier_leg_id"] == agent_leg
+    assert legs["customer"]["carrier_leg_id"] == customer_leg
+    assert (legs["agent"]["status"], legs["agent"]["outcome"]) == ("completed", "completed")
+    assert (legs["customer"]["outcome"], legs["customer"]["duration_s"]) == ("completed", 42)
+    # Events already applied from their webhooks are duplicates; the lost hangups are new.
+    reconciled = [
+        (e["leg"], e["carrier_status"], e["disposition"])
+        for e in detail["events"]
+        if e["kind"] == "reconcile"
+    ]
+    assert ("customer", "call.hangup:normal_clearing", "applied") in reconciled
+    assert ("agent", "call.hangup:normal_clearing", "applied") in reconciled
+    assert all(c != "call.answered" for _, c, _ in reconciled)
+
+
+async def test_reconciliation_ends_the_agent_leg_left_up_by_an_unanswered_customer(
+    gateway: Gateway, standin: TelnyxStandin
+) -> None:
+    """The busy customer's `call.hangup` is lost, so the gateway never hung up the agent's
+    leg (Telnyx leaves it up after a failed transfer): the session's events settle it."""
+    dialed = await dial_priya(gateway, standin)
+    live, call_id, agent_leg = dialed.live, dialed.call_id, dialed.agent_leg
+    standin.drop = {"call.hangup"}
+    playing = asyncio.create_task(standin.play(agent_leg, customer_outcome="user_busy"))
+
+    async def customer_ended() -> bool:
+        return any(
+            d.event_type == "call.hangup" and d.payload["call_control_id"] != agent_leg
+            for d in standin.deliveries
+        )
+
+    await eventually(customer_ended, True)
+    await gateway.settled()
+    assert await reconcile_stuck(gateway.app, after=timedelta(0), give_up=timedelta(days=1)) == [
+        call_id
+    ]
+    final = await live.until_ended(call_id)
+    assert (final["outcome"], final["reconciled"]) == ("busy", True)
+    # The reconciled end hung up the agent's leg, as its callback would have.
+    await asyncio.wait_for(playing, 10)
+    (hangup,) = standin.commands("hangup")
+    assert hangup.path == f"/v2/calls/{agent_leg}/actions/hangup" and hangup.status == 200
 
 
 # --- c. inbound calls ------------------------------------------------------------------------

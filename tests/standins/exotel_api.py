@@ -10,6 +10,11 @@ What it imitates, from ../shared/carriers.md §2 and Exotel's docs:
   (`<TwilioResponse><Call>`) without `.json`. Errors as `{"RestException": {"Status", "Message"}}`.
 * `GET /v1/Accounts/{sid}/Calls/{CallSid}[.json]?details=true` (Call details API), with
   `Details.Leg1Status`, `Leg2Status`, `ConversationDuration`.
+* `POST /v1/Accounts/{sid}/Sms/send[.json]` (Send SMS,
+  https://developer.exotel.com/docs/sms-api/api-reference/send-sms): `From`, `To`, `Body`
+  (at most 2000 characters) required, and `DltEntityId` for a number in India (TRAI's DLT
+  rules); answered `{"SMSMessage": {"Sid", "Status": "queued", ...}}` (the HTTP code of a
+  success is not documented consistently: 200 here). Kept in `messages`, never delivered.
 * StatusCallbacks (…/status-callback): `answered` when the agent (`From`) picks up and the
   customer leg is being dialed (`Legs[1][Status]` empty), `answered` again when the customer picks
   up, then `terminal`; posted to the exact StatusCallback URL as JSON or multipart/form-data with
@@ -276,6 +281,7 @@ class ExotelStandin(CallsStandin[StandinCall]):
         self.accounts = dict(accounts)  # account SID -> (API key, API token)
         self.requests: list[RecordedRequest] = []
         self.callbacks: list[CallbackResult] = []
+        self.messages: list[dict[str, Any]] = []
 
     def connects(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == "POST" and "/Calls/connect" in r.path]
@@ -301,17 +307,51 @@ class ExotelStandin(CallsStandin[StandinCall]):
 
     async def _route(self, request: web.Request, record: RecordedRequest) -> web.Response:
         parts = request.path.strip("/").split("/")
-        if len(parts) < 4 or parts[0] != "v1" or parts[1] != "Accounts" or parts[3] != "Calls":
+        if (
+            len(parts) < 4
+            or parts[0] != "v1"
+            or parts[1] != "Accounts"
+            or parts[3] not in ("Calls", "Sms")
+        ):
             return rest_error(404, "The requested resource was not found")
         sid = parts[2]
         if record.auth is None or self.accounts.get(sid) != record.auth:
             return rest_error(401, "Authentication failed")
         tail = parts[4:]
+        if parts[3] == "Sms":
+            if request.method == "POST" and tail in (["send"], ["send.json"]):
+                return self._send_sms(sid, record.form)
+            return rest_error(405, "Method not allowed")
         if request.method == "POST" and tail in (["connect"], ["connect.json"]):
             return await self._connect(sid, record.form, as_json=tail[0].endswith(".json"))
         if request.method == "GET" and len(tail) == 1:
             return self._details(sid, tail[0].removesuffix(".json"))
         return rest_error(405, "Method not allowed")
+
+    def _send_sms(self, account_sid: str, form: MultiDict[str]) -> web.Response:
+        for name in ("From", "To", "Body"):
+            if not form.get(name):
+                return rest_error(400, f"Missing parameter: {name}")
+        if len(form["Body"]) > 2000:
+            return rest_error(400, "Body cannot exceed 2000 characters")
+        if form["To"].startswith("+91") and not form.get("DltEntityId"):
+            return rest_error(400, "DltEntityId is mandatory for SMS to India")
+        sid = uuid.uuid4().hex
+        message = {
+            "Sid": sid,
+            "AccountSid": account_sid,
+            "From": f"/{account_sid}",
+            "To": form["To"],
+            "Body": form["Body"],
+            "Direction": "outbound-api",
+            "Status": "queued",
+            "DetailedStatus": "PENDING_TO_OPERATOR",
+            "DetailedStatusCode": 21010,
+            "SmsUnits": 1,
+            "Uri": f"/v1/Accounts/{account_sid}/SMS/Messages/{sid}.json",
+        }
+        self.messages.append({**message, "DltEntityId": form.get("DltEntityId")})
+        return web.json_response({"SMSMessage": message})
 
     async def _connect(
         self, account_sid: str, form: MultiDict[str], *, as_json: bool

@@ -16,6 +16,11 @@ What it imitates, from ../shared/carriers.md §3 and Plivo's docs:
   the returned Plivo XML is followed), the `<Dial callbackUrl>` (DialAnswer, DialConnected,
   DialHangup), the `<Dial action>` (DialStatus; its XML is read too) and hangup_url
   (`Event=Hangup`). For one destination the CallUUID equals the request_uuid.
+* `POST /v1/Account/{auth_id}/Message/` (Send a Message, JSON `src`, `dst`, `text`, optional
+  `type`; https://www.plivo.com/docs/messaging/api/message/send-a-message), answered
+  `202 {"message": "message(s) queued", "message_uuid": [...], "api_id": ...}`; a missing
+  parameter or a number that is not digits is a 400 `{"api_id", "error"}`. Messages are
+  kept in `messages`; nothing is delivered.
 
 Playback never starts by itself: a test calls `play()` or `inbound()`, so every run sends the
 same requests in the same order, each one answered before the next is sent.
@@ -226,6 +231,7 @@ class PlivoStandin(CallsStandin[StandinCall]):
         self.legs: dict[str, Leg] = {}
         self.callbacks: list[CallbackResult] = []
         self.hangups: dict[str, asyncio.Event] = {}  # CallUUID -> hung up through the API
+        self.messages: list[dict[str, Any]] = []
 
     # --- the REST API -----------------------------------------------------------------
 
@@ -266,6 +272,23 @@ class PlivoStandin(CallsStandin[StandinCall]):
 
     async def _route(self, request: web.Request, record: RecordedRequest) -> web.StreamResponse:
         parts = request.path.split("/")
+        is_message = (
+            len(parts) == 6
+            and parts[1:3] == ["v1", "Account"]
+            and parts[4:]
+            == [
+                "Message",
+                "",
+            ]
+        )
+        if is_message:
+            if record.auth is None or self.accounts.get(parts[3]) != record.auth[1]:
+                return plivo_error(401, "Authentication failed")
+            if record.auth[0] != parts[3]:
+                return plivo_error(401, "Authentication failed")
+            if request.method != "POST":
+                return plivo_error(405, "method not allowed")
+            return self._send_message(parts[3], record.body)
         # "", "v1", "Account", "{auth_id}", "Call", ["{uuid}"], ""
         if (
             len(parts) not in (6, 7)
@@ -293,6 +316,25 @@ class PlivoStandin(CallsStandin[StandinCall]):
         if request.method != "GET":
             return plivo_error(405, "method not allowed")
         return self._get_call(parts[5], record.query)
+
+    def _send_message(self, auth_id: str, body: dict[str, Any]) -> web.Response:
+        if body.get("__invalid__"):
+            return plivo_error(400, "invalid JSON body")
+        for name in ("src", "dst", "text"):
+            if not isinstance(body.get(name), str) or not body[name]:
+                return plivo_error(400, f"Missing mandatory parameter: {name}")
+        for name in ("src", "dst"):
+            number = body[name]
+            if not (number.isdigit() and 8 <= len(number) <= 15):
+                return plivo_error(400, f"invalid '{name}' number")
+        if body.get("type", "sms") not in ("sms", "mms", "whatsapp"):
+            return plivo_error(400, "type must be sms, mms or whatsapp")
+        message_uuid = new_uuid()
+        self.messages.append({"auth_id": auth_id, "message_uuid": message_uuid, **body})
+        return web.json_response(
+            {"message": "message(s) queued", "message_uuid": [message_uuid], "api_id": new_uuid()},
+            status=202,
+        )
 
     def _hang_up_call(self, auth_id: str, call_uuid: str) -> web.Response:
         """End a live (or cancel a queued) call; its callbacks follow from the playback."""

@@ -9,6 +9,18 @@ What it imitates, from ../shared/carriers.md §4 and Telnyx's docs:
 * Commands `POST /v2/calls/{call_control_id}/actions/{answer|transfer|speak|hangup}` answered
   `{"data": {"result": "ok"}}`; a repeated `command_id` is ignored; commands to an ended call
   get 422 code 90018; `GET /v2/calls/{call_control_id}` (call status).
+* `GET /v2/call_events` (List call events, "Debugging"): every webhook of a call session,
+  delivered or not, as `{"record_type": "call_event", "call_leg_id", "call_session_id",
+  "event_timestamp", "name", "type": "webhook", "metadata": {"event": <the raw event>}}`,
+  filtered by `filter[application_session_id]`, `filter[leg_id]`, `filter[type]`,
+  `filter[name]`, paged by `page[number]` / `page[size]` (1-250) with `meta.total_pages`.
+  Telnyx documents the metadata as "includes raw event"; its exact key is not documented.
+  `drop` names event types whose delivery is lost (recorded as failed, never POSTed).
+* `POST /v2/messages` (Send a message: `from`, `to`, `text` or `media_urls`;
+  https://developers.telnyx.com/api-reference/messages/send-a-message), answered
+  `{"data": {"record_type": "message", "id", "direction": "outbound", "type": "SMS",
+  "from": {"phone_number"}, "to": [{"phone_number", "status": "queued"}], "text", ...}}`;
+  kept in `messages`, nothing is delivered.
 * Errors as `{"errors": [{"code", "title", "detail", "source": {"pointer"}}]}` with Telnyx's
   codes (10009 authentication failed, 10004 missing parameter, 10016 not E.164, 10005 not found).
 * Webhooks `{"data": {"record_type": "event", "event_type", "id", "occurred_at", "payload"},
@@ -215,6 +227,11 @@ class TelnyxStandin(StandinServer):
         self.requests: list[RecordedRequest] = []
         self.legs: dict[str, Leg] = {}
         self.deliveries: list[Delivery] = []
+        # Telnyx's own record of every webhook (the call-events list), delivered or not.
+        self.call_events: list[dict[str, Any]] = []
+        # Event types whose webhooks are lost on the way (recorded, never delivered).
+        self.drop: set[str] = set()
+        self.messages: list[dict[str, Any]] = []
         self._changed = asyncio.Condition()
 
     # --- REST API -----------------------------------------------------------------------
@@ -285,6 +302,10 @@ class TelnyxStandin(StandinServer):
                 "the request.",
             )
         parts = request.path.strip("/").split("/")
+        if parts == ["v2", "call_events"] and request.method == "GET":
+            return self._list_call_events(request)
+        if parts == ["v2", "messages"] and request.method == "POST":
+            return self._send_message(record)
         if parts[:2] != ["v2", "calls"]:
             return _not_found()
         if len(parts) == 2 and request.method == "POST":
@@ -302,15 +323,9 @@ class TelnyxStandin(StandinServer):
         for name in ("connection_id", "to", "from"):
             if not isinstance(body.get(name), str) or not body[name]:
                 return _missing(name)
-        for name in ("to", "from"):
-            if not _is_e164(body[name]):
-                return telnyx_error(
-                    422,
-                    "10016",
-                    "Phone number must be in +E.164 format",
-                    f"The '{name}' parameter must be in +E.164 format.",
-                    f"/{name}",
-                )
+        refused = _not_e164(body, ("to", "from"))
+        if refused is not None:
+            return refused
         if body["connection_id"] != self.connection_id:
             return telnyx_error(
                 422,
@@ -349,6 +364,32 @@ class TelnyxStandin(StandinServer):
                 }
             }
         )
+
+    def _send_message(self, record: RecordedRequest) -> web.Response:
+        body = record.body
+        if not isinstance(body, dict):
+            return telnyx_error(400, "10015", "Bad Request", "The request was not well-formed.")
+        for name in ("from", "to"):
+            if not isinstance(body.get(name), str) or not body[name]:
+                return _missing(name)
+        refused = _not_e164(body, ("from", "to"))
+        if refused is not None:
+            return refused
+        if not (body.get("text") or body.get("media_urls")):
+            return _missing("text")
+        message = {
+            "record_type": "message",
+            "id": str(uuid.uuid4()),
+            "direction": "outbound",
+            "type": "SMS",
+            "from": {"phone_number": body["from"]},
+            "to": [{"phone_number": body["to"], "status": "queued"}],
+            "text": body.get("text", ""),
+            "parts": max(1, -(-len(body.get("text", "")) // 153)),
+            "received_at": iso(datetime.now(UTC)),
+        }
+        self.messages.append(message)
+        return web.json_response({"data": message})
 
     def _status(self, call_control_id: str) -> web.Response:
         leg = self.legs.get(call_control_id)
@@ -430,14 +471,62 @@ class TelnyxStandin(StandinServer):
 
     async def send(self, event_type: str, leg: Leg, at: datetime, **extra: Any) -> Delivery:
         assert leg.webhook_url, "the leg has no webhook URL"
-        delivery = await post_signed(
-            self.http,
-            leg.webhook_url,
-            self.document(event_type, leg, at, **extra),
-            private_key=self.private_key,
+        document = self.document(event_type, leg, at, **extra)
+        lost = event_type in self.drop
+        self.call_events.append(
+            {
+                "record_type": "call_event",
+                "call_leg_id": leg.leg_id,
+                "call_session_id": leg.session_id,
+                "event_timestamp": document["data"]["occurred_at"],
+                "name": event_type,
+                "type": "webhook",
+                "metadata": {"event": document["data"], "failed": lost},
+            }
         )
+        if lost:
+            delivery = Delivery(leg.webhook_url, document, b"", {}, status=0, reply="lost")
+        else:
+            delivery = await post_signed(
+                self.http, leg.webhook_url, document, private_key=self.private_key
+            )
         self.deliveries.append(delivery)
         return delivery
+
+    def _list_call_events(self, request: web.Request) -> web.Response:
+        query = request.query
+        try:
+            number = int(query.get("page[number]", "1"))
+            size = int(query.get("page[size]", "20"))
+        except ValueError:
+            return telnyx_error(400, "10015", "Bad Request", "page must be a number.", "/page")
+        if number < 1 or not 1 <= size <= 250:
+            return telnyx_error(
+                422, "10015", "Bad Request", "page[size] must be between 1 and 250.", "/page"
+            )
+        filters = {
+            "filter[application_session_id]": "call_session_id",
+            "filter[leg_id]": "call_leg_id",
+            "filter[type]": "type",
+            "filter[name]": "name",
+        }
+        found = [
+            e
+            for e in self.call_events
+            if all(e[field] == query[name] for name, field in filters.items() if name in query)
+        ]
+        pages = max(1, -(-len(found) // size))
+        return web.json_response(
+            {
+                "data": found[(number - 1) * size : number * size],
+                "meta": {
+                    "page_number": number,
+                    "page_size": size,
+                    "total_pages": pages,
+                    "total_results": len(found),
+                },
+            }
+        )
 
     async def _initiated(self, leg: Leg, at: datetime) -> Delivery:
         state = "parked" if leg.direction == "incoming" else "bridging"
@@ -607,3 +696,17 @@ def _missing(name: str) -> web.Response:
 
 def _is_e164(value: str) -> bool:
     return value.startswith("+") and value[1:].isdigit() and 8 <= len(value) <= 16
+
+
+def _not_e164(body: Mapping[str, Any], names: tuple[str, ...]) -> web.Response | None:
+    """Telnyx's 422 for the first of `names` that is not a +E.164 number, if any."""
+    for name in names:
+        if not _is_e164(body[name]):
+            return telnyx_error(
+                422,
+                "10016",
+                "Phone number must be in +E.164 format",
+                f"The '{name}' parameter must be in +E.164 format.",
+                f"/{name}",
+            )
+    return None

@@ -10,6 +10,11 @@ What it imitates, from Twilio's docs:
   `RequestValidator`, for the parent leg (`outbound-api`) and, from the TwiML's
   `<Dial><Number statusCallback=...>`, for the child leg (`outbound-dial`, with `ParentCallSid`).
   Each leg numbers its callbacks from 0 (`SequenceNumber`); `Timestamp` is RFC 2822.
+* `POST /2010-04-01/Accounts/{AccountSid}/Messages.json` (`To`, `From` or
+  `MessagingServiceSid`, `Body` or `MediaUrl`), answered 201 with a queued Message resource
+  (https://www.twilio.com/docs/messaging/api/message-resource); errors 21604 (no To),
+  21603 (no From), 21602 (no Body), 21211 (To not a phone number), 21617 (Body over 1600
+  characters). Messages are kept in `messages`; nothing is delivered.
 
 Playback never starts by itself: a test calls `play()` so every run sends the same requests.
 """
@@ -230,6 +235,7 @@ class TwilioStandin(CallsStandin[StandinCall]):
         self.accounts = dict(accounts)  # AccountSid -> AuthToken
         self.requests: list[RecordedRequest] = []
         self.callbacks: list[CallbackResult] = []
+        self.messages: list[dict[str, Any]] = []
         self._pace: Pace | None = None
 
     # --- the REST API -----------------------------------------------------------------
@@ -270,7 +276,13 @@ class TwilioStandin(CallsStandin[StandinCall]):
             and parts[3] == "Calls"
             and parts[4].endswith(".json")
         )
-        if not (is_calls or is_call):
+        is_messages = (
+            len(parts) == 4
+            and parts[0] == API_VERSION
+            and parts[1] == "Accounts"
+            and parts[3] == "Messages.json"
+        )
+        if not (is_calls or is_call or is_messages):
             return twilio_error(404, 20404, "The requested resource was not found")
         account_sid = parts[2]
         # Twilio answers 401/20003 for a wrong SID or token alike.
@@ -282,9 +294,54 @@ class TwilioStandin(CallsStandin[StandinCall]):
             return twilio_error(401, 20003, "Authenticate")
         if request.method != "POST":
             return twilio_error(405, 20004, "Method not allowed")
+        if is_messages:
+            return self._create_message(account_sid, record.form)
         if is_call:
             return self._update_call(account_sid, parts[4].removesuffix(".json"), record.form)
         return await self._create_call(account_sid, record.form)
+
+    def _create_message(self, account_sid: str, form: MultiDict[str]) -> web.Response:
+        to, from_, body = form.get("To"), form.get("From"), form.get("Body")
+        if not to:
+            return twilio_error(400, 21604, "A 'To' phone number is required.")
+        if not (from_ or form.get("MessagingServiceSid")):
+            return twilio_error(400, 21603, "A 'From' phone number is required.")
+        if not (body or form.get("MediaUrl")):
+            return twilio_error(400, 21602, "Message body is required.")
+        if not (to.startswith("+") and to[1:].isdigit() and 8 <= len(to) <= 16):
+            return twilio_error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+        if body and len(body) > 1600:
+            return twilio_error(
+                400, 21617, "The concatenated message body exceeds the 1600 character limit."
+            )
+        sid = new_sid("SM")
+        created = rfc2822(datetime.now(UTC).replace(microsecond=0))
+        resource = {
+            "account_sid": account_sid,
+            "api_version": API_VERSION,
+            "body": body or "",
+            "date_created": created,
+            "date_sent": None,
+            "date_updated": created,
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "from": from_,
+            "messaging_service_sid": form.get("MessagingServiceSid"),
+            "num_media": "0",
+            "num_segments": str(max(1, math.ceil(len(body or "") / 153))),
+            "price": None,
+            "price_unit": "USD",
+            "sid": sid,
+            "status": "queued",
+            "subresource_uris": {
+                "media": f"/{API_VERSION}/Accounts/{account_sid}/Messages/{sid}/Media.json"
+            },
+            "to": to,
+            "uri": f"/{API_VERSION}/Accounts/{account_sid}/Messages/{sid}.json",
+        }
+        self.messages.append(resource)
+        return web.json_response(resource, status=201)
 
     def _update_call(self, account_sid: str, sid: str, form: MultiDict[str]) -> web.Response:
         """`POST .../Calls/{Sid}.json` with `Status=completed` (or `canceled`) ends a live call.

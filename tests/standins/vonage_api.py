@@ -15,6 +15,11 @@ What it imitates, from ../shared/carriers.md §5 and Vonage's docs:
 * `PUT /v1/calls/{uuid}` with `{"action": "hangup"}` ends a live leg, answered 204 with no body
   (https://developer.vonage.com/en/api/voice#updateCall; vonage-python-sdk's voice test
   `test_hangup`); a call held by `play(..., until_hung_up=True)` then reports its end.
+* `POST /v1/messages` (the Messages API, same application JWT): an SMS is
+  `{"message_type": "text", "channel": "sms", "to", "from", "text"}` with numbers as digits
+  (`to` `\\d{7,15}`), answered `202 {"message_uuid"}`; a bad or missing field is a 422 with
+  `invalid_parameters` (https://developer.vonage.com/en/api/messages). Messages are kept in
+  `messages`; nothing is delivered.
 * Playback: event webhooks as JSON POSTs (https://developer.vonage.com/en/voice/voice-api/
   webhook-reference), the answer URL fetched when a leg answers, and its NCCO followed: a
   `connect` rings the endpoint as a new leg of the same conversation whose events go to the
@@ -212,6 +217,7 @@ class VonageStandin(CallsStandin[StandinCall]):
         self.requests: list[RecordedRequest] = []
         self.callbacks: list[CallbackResult] = []
         self.hung_up: dict[str, asyncio.Event] = {}  # conversation_uuid -> a leg was hung up
+        self.messages: list[dict[str, Any]] = []
 
     def creates(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.method == "POST" and r.path == "/v1/calls"]
@@ -260,6 +266,14 @@ class VonageStandin(CallsStandin[StandinCall]):
         self, request: web.Request, record: RecordedRequest, raw: bytes
     ) -> web.StreamResponse:
         parts = request.path.strip("/").split("/")
+        if parts == ["v1", "messages"]:
+            if self._authenticate(record) is None:
+                return vonage_error(
+                    401, "unauthorized", "Unauthorized", "You did not provide correct credentials."
+                )
+            if request.method != "POST":
+                return vonage_error(405, "method-not-allowed", "Method Not Allowed", "POST only")
+            return self._send_message(record.body)
         if parts[:2] != ["v1", "calls"] or len(parts) > 3:
             return vonage_error(404, "not-found", "Not Found", "No such resource")
         application = self._authenticate(record)
@@ -284,6 +298,35 @@ class VonageStandin(CallsStandin[StandinCall]):
                 400, "invalid-json", "Invalid JSON", "The request body did not contain valid JSON"
             )
         return await self._create_call(application, record.body)
+
+    def _send_message(self, body: Any) -> web.Response:
+        if not isinstance(body, dict):
+            return vonage_error(
+                400, "invalid-json", "Invalid JSON", "The request body did not contain valid JSON"
+            )
+        invalid = []
+        if body.get("channel") != "sms":
+            invalid.append({"name": "channel", "reason": "the stand-in sends sms only"})
+        if body.get("message_type") != "text":
+            invalid.append({"name": "message_type", "reason": "must be text for sms"})
+        for name in ("to", "from"):
+            value = body.get(name)
+            if not isinstance(value, str) or not re.fullmatch(r"\d{7,15}", value):
+                invalid.append({"name": name, "reason": "must be 7-15 digits"})
+        text = body.get("text")
+        if not isinstance(text, str) or not 1 <= len(text) <= 1000:
+            invalid.append({"name": "text", "reason": "must be 1-1000 characters"})
+        if invalid:
+            return vonage_error(
+                422,
+                "1150",
+                "Invalid params",
+                "The value of one or more parameters is invalid.",
+                invalid_parameters=invalid,
+            )
+        message_uuid = str(uuid.uuid4())
+        self.messages.append({"message_uuid": message_uuid, **body})
+        return web.json_response({"message_uuid": message_uuid}, status=202)
 
     async def _create_call(self, application: Application, body: dict[str, Any]) -> web.Response:
         invalid = create_call_problems(body)

@@ -15,6 +15,8 @@ from gateway.carriers.base import (
     InvalidCredentials,
     OriginateRequest,
     OriginateResult,
+    SmsRequest,
+    SmsResult,
     VoiceInstructions,
     WebhookReply,
 )
@@ -86,6 +88,16 @@ class ExotelCarrier(CarrierDefaults):
             ) from None
         checked["time_zone"] = time_zone
         checked["callback_secrets"] = self._callback_secrets(credentials.get("callback_secrets"))
+        # For SMS to India (TRAI's DLT registration): optional, sent with each text when set.
+        for name in ("sms_dlt_entity_id", "sms_dlt_template_id"):
+            value = credentials.get(name)
+            if value is None:
+                continue
+            if not isinstance(value, str) or not value.isdigit() or len(value) > 30:
+                raise InvalidCredentials(
+                    f"{name} is the DLT registration's number", field=f"credentials.{name}"
+                )
+            checked[name] = value
         return checked
 
     @staticmethod
@@ -159,6 +171,13 @@ class ExotelCarrier(CarrierDefaults):
             credentials,
             carrier_call_id,
             timeout_s=runtime.settings.outbound_timeout_s,
+        )
+
+    async def send_sms(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], message: SmsRequest
+    ) -> SmsResult:
+        return await originate.send_sms(
+            runtime.http, credentials, message, timeout_s=runtime.settings.outbound_timeout_s
         )
 
 

@@ -16,7 +16,14 @@ from urllib.parse import quote
 
 import aiohttp
 
-from gateway.carriers.base import CallEvent, CarrierAPIError, OriginateRequest, OriginateResult
+from gateway.carriers.base import (
+    CallEvent,
+    CarrierAPIError,
+    OriginateRequest,
+    OriginateResult,
+    SmsRequest,
+    SmsResult,
+)
 from gateway.carriers.exotel import signature
 from gateway.carriers.exotel.const import (
     CALLBACK_TOKEN_TTL_S,
@@ -142,25 +149,38 @@ async def originate(
     now: float | None = None,
 ) -> OriginateResult:
     form = connect_form(credentials, request, now=time.time() if now is None else now)
+    sid, carrier_status = await _create(
+        http, credentials, "/Calls/connect.json", form, "Call", timeout_s=timeout_s
+    )
+    return OriginateResult(carrier_call_id=sid, carrier_status=carrier_status)
+
+
+async def _create(
+    http: aiohttp.ClientSession,
+    credentials: Mapping[str, Any],
+    path: str,
+    form: list[tuple[str, str]],
+    resource: str,
+    *,
+    timeout_s: float,
+) -> tuple[str, str | None]:
+    """POST a form; the `Sid` and `Status` of the `{resource: {...}}` Exotel answers with."""
     status, body = await _send(
         http,
         "POST",
-        f"{account_url(credentials)}/Calls/connect.json",
+        f"{account_url(credentials)}{path}",
         credentials,
         timeout_s=timeout_s,
         data=form,
     )
     if not 200 <= status < 300:
         raise _error(status, body, f"Exotel answered {status}")
-    call = body.get("Call")
-    sid = call.get("Sid") if isinstance(call, dict) else None
+    created = body.get(resource)
+    sid = created.get("Sid") if isinstance(created, dict) else None
     if not isinstance(sid, str) or not sid:
-        raise CarrierAPIError("Exotel's answer has no Call.Sid", status=status)
-    carrier_status = call.get("Status") if isinstance(call, dict) else None
-    return OriginateResult(
-        carrier_call_id=sid,
-        carrier_status=carrier_status if isinstance(carrier_status, str) else None,
-    )
+        raise CarrierAPIError(f"Exotel's answer has no {resource}.Sid", status=status)
+    carrier_status = created.get("Status") if isinstance(created, dict) else None
+    return sid, carrier_status if isinstance(carrier_status, str) else None
 
 
 async def fetch_status(
@@ -219,3 +239,29 @@ def _int_or_none(value: Any) -> int | None:
     if isinstance(value, str) and value.isascii() and value.isdigit():
         return int(value)
     return None
+
+
+async def send_sms(
+    http: aiohttp.ClientSession,
+    credentials: Mapping[str, Any],
+    message: SmsRequest,
+    *,
+    timeout_s: float,
+) -> SmsResult:
+    """`POST /v1/Accounts/{sid}/Sms/send.json` (From, To, Body): `{"SMSMessage": {Sid, ...}}`.
+
+    https://developer.exotel.com/docs/sms-api/api-reference/send-sms. Texts to Indian numbers
+    need the account's DLT entity id (TRAI rules), and the Body must match a DLT-approved
+    template: the account's `sms_dlt_entity_id` / `sms_dlt_template_id` are sent when set.
+    """
+    form = [("From", message.from_number), ("To", message.to_number), ("Body", message.text)]
+    for name, field in (
+        ("DltEntityId", "sms_dlt_entity_id"),
+        ("DltTemplateId", "sms_dlt_template_id"),
+    ):
+        if credentials.get(field):
+            form.append((name, str(credentials[field])))
+    sid, carrier_status = await _create(
+        http, credentials, "/Sms/send.json", form, "SMSMessage", timeout_s=timeout_s
+    )
+    return SmsResult(carrier_message_id=sid, carrier_status=carrier_status)

@@ -16,6 +16,8 @@ from gateway.carriers.base import (
     OriginateRequest,
     OriginateResult,
     SignatureError,
+    SmsRequest,
+    SmsResult,
     VoiceInstructions,
     WebhookReply,
 )
@@ -153,6 +155,13 @@ class PlivoCarrier(CarrierDefaults):
 
     async def close(self) -> None:
         return None  # the HTTP session is the gateway's
+
+    async def send_sms(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], message: SmsRequest
+    ) -> SmsResult:
+        return await originate.send_sms(
+            runtime.http, credentials, message, timeout_s=runtime.settings.outbound_timeout_s
+        )
 
 
 Adapter = PlivoCarrier

@@ -13,7 +13,14 @@ from urllib.parse import quote
 
 import aiohttp
 
-from gateway.carriers.base import CallEvent, CarrierAPIError, OriginateRequest, OriginateResult
+from gateway.carriers.base import (
+    CallEvent,
+    CarrierAPIError,
+    OriginateRequest,
+    OriginateResult,
+    SmsRequest,
+    SmsResult,
+)
 from gateway.carriers.plivo.const import (
     ANSWER,
     CANCELED_HANGUP_CODES,
@@ -241,3 +248,35 @@ def _record_event(record: Mapping[str, Any], *, parent: str | None) -> CallEvent
         duration_s=duration if isinstance(duration, int) and answered else None,
         raw=dict(record),
     )
+
+
+async def send_sms(
+    http: aiohttp.ClientSession,
+    credentials: Mapping[str, Any],
+    message: SmsRequest,
+    *,
+    timeout_s: float,
+) -> SmsResult:
+    """`POST /v1/Account/{auth_id}/Message/` {src, dst, text}: 202 with `message_uuid` (a list).
+
+    https://www.plivo.com/docs/messaging/api/message/send-a-message (plivo-python
+    `resources/messages.py` sends the same JSON body).
+    """
+    data = await _call_api(
+        http,
+        "POST",
+        f"{account_url(credentials)}/Message/",
+        credentials,
+        body={
+            "src": without_plus(message.from_number),
+            "dst": without_plus(message.to_number),
+            "text": message.text,
+            "type": "sms",
+        },
+        timeout_s=timeout_s,
+    )
+    assert data is not None
+    uuids = data.get("message_uuid")
+    if not isinstance(uuids, list) or not uuids or not isinstance(uuids[0], str):
+        raise CarrierAPIError("Plivo's answer has no message_uuid", status=202)
+    return SmsResult(carrier_message_id=uuids[0], carrier_status=data.get("message"))

@@ -14,6 +14,8 @@ from gateway.carriers.base import (
     OriginateRequest,
     OriginateResult,
     SignatureError,
+    SmsRequest,
+    SmsResult,
     VoiceInstructions,
     WebhookReply,
 )
@@ -113,6 +115,17 @@ class SandboxCarrier(CarrierDefaults):
             api_url(runtime),
             credentials,
             carrier_call_id,
+            timeout_s=runtime.settings.outbound_timeout_s,
+        )
+
+    async def send_sms(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], message: SmsRequest
+    ) -> SmsResult:
+        return await originate.send_sms(
+            runtime.http,
+            api_url(runtime),
+            credentials,
+            message,
             timeout_s=runtime.settings.outbound_timeout_s,
         )
 

@@ -5,7 +5,14 @@ from typing import Any
 
 import aiohttp
 
-from gateway.carriers.base import CallEvent, CarrierAPIError, OriginateRequest, OriginateResult
+from gateway.carriers.base import (
+    CallEvent,
+    CarrierAPIError,
+    OriginateRequest,
+    OriginateResult,
+    SmsRequest,
+    SmsResult,
+)
 from gateway.carriers.sandbox.const import STATUS_MAP
 
 
@@ -26,24 +33,38 @@ async def originate(
         "timeout": request.timeout_s,
         "chaos": credentials.get("chaos") or {},
     }
+    data = await _create(http, f"{api_url}/v1/calls", credentials, body, timeout_s=timeout_s)
+    return OriginateResult(carrier_call_id=data["call_id"], carrier_status=data.get("status"))
+
+
+async def _create(
+    http: aiohttp.ClientSession,
+    url: str,
+    credentials: Mapping[str, Any],
+    body: Mapping[str, Any],
+    *,
+    timeout_s: float,
+) -> dict[str, Any]:
+    """POST a new resource; its JSON once the sandbox answers 201."""
     try:
         async with http.post(
-            f"{api_url}/v1/calls",
+            url,
             json=body,
             headers={"Authorization": f"Bearer {credentials['api_key']}"},
             timeout=aiohttp.ClientTimeout(total=timeout_s),
         ) as resp:
             data = await resp.json(content_type=None)
-            if resp.status != 201:
-                error = data.get("error", {}) if isinstance(data, dict) else {}
-                raise CarrierAPIError(
-                    error.get("message", f"sandbox answered {resp.status}"),
-                    status=resp.status,
-                    code=error.get("code"),
-                )
+            status = resp.status
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         raise CarrierAPIError(f"sandbox unreachable: {exc!r}") from exc
-    return OriginateResult(carrier_call_id=data["call_id"], carrier_status=data.get("status"))
+    if status != 201 or not isinstance(data, dict):
+        error = data.get("error", {}) if isinstance(data, dict) else {}
+        raise CarrierAPIError(
+            error.get("message", f"sandbox answered {status}"),
+            status=status,
+            code=error.get("code"),
+        )
+    return data
 
 
 async def fetch_status(
@@ -114,3 +135,17 @@ async def hangup(
         status=resp.status,
         code=error.get("code"),
     )
+
+
+async def send_sms(
+    http: aiohttp.ClientSession,
+    api_url: str,
+    credentials: Mapping[str, Any],
+    message: SmsRequest,
+    *,
+    timeout_s: float,
+) -> SmsResult:
+    """`POST /v1/messages` {from, to, text}: 201 {message_id, status}."""
+    body = {"from": message.from_number, "to": message.to_number, "text": message.text}
+    data = await _create(http, f"{api_url}/v1/messages", credentials, body, timeout_s=timeout_s)
+    return SmsResult(carrier_message_id=str(data["message_id"]), carrier_status=data.get("status"))

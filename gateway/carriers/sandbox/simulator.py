@@ -107,6 +107,8 @@ class Simulator:
         self.http = http
         self.speed = speed
         self.calls: dict[str, SimulatedCall] = {}
+        # Text messages sent through the sandbox, oldest first (nothing is delivered).
+        self.messages: list[dict[str, Any]] = []
         self.tasks: set[asyncio.Task[None]] = set()
 
     # --- REST API -----------------------------------------------------------------------
@@ -117,6 +119,8 @@ class Simulator:
         routes.get("/v1/calls/{call_id}")(self.get_call)
         routes.post("/v1/calls/{call_id}/hangup")(self.hangup_call)
         routes.post("/v1/inbound")(self.inbound_call)
+        routes.post("/v1/messages")(self.send_message)
+        routes.get("/v1/messages")(self.list_messages)
         return routes
 
     @staticmethod
@@ -173,6 +177,45 @@ class Simulator:
             )
         call.hung_up.set()
         return web.json_response({"call_id": call.call_id, "status": "completing"}, status=202)
+
+    async def send_message(self, request: web.Request) -> web.Response:
+        """Record a text message; a number ending in 0003 cannot receive texts (refused)."""
+        api_key = self._api_key(request)
+        try:
+            body = await request.json()
+        except ValueError:
+            return self._error(400, "body", "body must be JSON")
+        if not isinstance(body, dict):
+            return self._error(400, "body", "body must be a JSON object")
+        for name in ("from", "to", "text"):
+            if not isinstance(body.get(name), str) or not body[name]:
+                return self._error(400, name, f"{name} is required")
+        for name in ("from", "to"):
+            if not body[name].startswith("+") or not body[name][1:].isdigit():
+                return self._error(400, name, f"{name} must be E.164")
+        if len(body["text"]) > 1600:
+            return self._error(400, "text", "text is longer than 1600 characters")
+        if body["to"].endswith("0003"):
+            return self._error(422, "to", "the number cannot receive text messages")
+        message = {
+            "message_id": f"SM{_new_id()}",
+            "from": body["from"],
+            "to": body["to"],
+            "text": body["text"],
+            "status": "sent",
+        }
+        self.messages.append({**message, "api_key": api_key})
+        return web.json_response(message, status=201)
+
+    async def list_messages(self, request: web.Request) -> web.Response:
+        """The messages sent with this API key, oldest first."""
+        api_key = self._api_key(request)
+        mine = [
+            {k: v for k, v in m.items() if k != "api_key"}
+            for m in self.messages
+            if m["api_key"] == api_key
+        ]
+        return web.json_response({"data": mine})
 
     async def inbound_call(self, request: web.Request) -> web.Response:
         """Simulate a customer calling one of the account's numbers."""

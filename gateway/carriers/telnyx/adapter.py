@@ -23,6 +23,8 @@ from gateway.carriers.base import (
     OriginateRequest,
     OriginateResult,
     SignatureError,
+    SmsRequest,
+    SmsResult,
     VoiceInstructions,
     WebhookReply,
 )
@@ -169,6 +171,23 @@ class TelnyxCarrier(CarrierDefaults):
             credentials,
             carrier_call_id,
             timeout_s=runtime.settings.outbound_timeout_s,
+        )
+
+    async def fetch_events(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
+    ) -> list[CallEvent]:
+        return await originate.fetch_events(
+            runtime.http,
+            credentials,
+            carrier_call_id,
+            timeout_s=runtime.settings.outbound_timeout_s,
+        )
+
+    async def send_sms(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], message: SmsRequest
+    ) -> SmsResult:
+        return await originate.send_sms(
+            runtime.http, credentials, message, timeout_s=runtime.settings.outbound_timeout_s
         )
 
 

@@ -5,25 +5,42 @@ key), commands at `POST /v2/calls/{call_control_id}/actions/{action}`, errors as
 `{"errors": [{"code", "title", "detail", "source": {"pointer"}}]}`.
 """
 
+import dataclasses
 import json
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import aiohttp
 
 from gateway.carriers.base import (
     CallEvent,
     CarrierAPIError,
+    MalformedWebhook,
     OriginateRequest,
     OriginateResult,
+    SmsRequest,
+    SmsResult,
     VoiceInstructions,
 )
 from gateway.carriers.telnyx import const
-from gateway.carriers.telnyx.parse import THEN_HANGUP, THEN_ROUTE, ClientState, event_parts
+from gateway.carriers.telnyx.parse import (
+    THEN_HANGUP,
+    THEN_ROUTE,
+    ClientState,
+    event_parts,
+    parse_document,
+)
 from gateway.models import CallOutcome, CallStatus, LegRole
+
+log = logging.getLogger(__name__)
+# `page[size]` of the call-events list, and how many pages one reconciliation reads: a
+# bridged call's session has a dozen webhooks, so one page is the rule.
+EVENTS_PAGE_SIZE = 250
+EVENTS_MAX_PAGES = 4
 
 
 @dataclass(frozen=True)
@@ -292,8 +309,20 @@ async def fetch_status(
     """The leg's state from `GET /v2/calls/{call_control_id}` (kept 10 minutes after the end).
 
     That API tells only whether the leg is alive and how long it lasted: no hangup cause, and
-    no way from the agent's leg to the customer's (the transfer response does not name it).
+    no way from the agent's leg to the customer's (the transfer response does not name it);
+    `fetch_events` reads the other leg from the call's session.
     """
+    found = await _leg_status(http, credentials, call_control_id, timeout_s=timeout_s)
+    return found[0] if found is not None else None
+
+
+async def _leg_status(
+    http: aiohttp.ClientSession,
+    credentials: Mapping[str, Any],
+    call_control_id: str,
+    *,
+    timeout_s: float,
+) -> tuple[CallEvent, dict[str, Any]] | None:
     status, data = await _request(
         http,
         "GET",
@@ -318,7 +347,7 @@ async def fetch_status(
         carrier_status, state, outcome = "ended", CallStatus.COMPLETED, CallOutcome.COMPLETED
     else:
         carrier_status, state, outcome = "ended", CallStatus.COMPLETED, CallOutcome.FAILED
-    return CallEvent(
+    event = CallEvent(
         carrier_call_id=call_control_id,
         dedupe_key=f"{call_control_id}:reconcile:{carrier_status}",
         kind="reconcile",
@@ -327,4 +356,146 @@ async def fetch_status(
         outcome=outcome,
         duration_s=seconds if not alive else None,
         raw=data,
+    )
+    return event, call
+
+
+async def fetch_events(
+    http: aiohttp.ClientSession,
+    credentials: Mapping[str, Any],
+    call_control_id: str,
+    *,
+    timeout_s: float,
+) -> list[CallEvent]:
+    """Both legs of a call we dialed, from Telnyx's records, once the dialed leg has ended.
+
+    The call status API describes one leg; the customer's leg was created by a transfer
+    whose response does not name it. Telnyx keeps every webhook of a call session, delivered
+    or not, in its call-events list (`GET /v2/call_events?filter[application_session_id]=`,
+    https://developers.telnyx.com/api-reference/debugging/list-call-events; the metadata
+    holds the raw event). Those of our legs (the dialed one, and the one transferred from
+    it) are normalized like the webhooks themselves, keeping their event ids, so the ones
+    already applied are duplicates and only the lost ones count. The last event says whether
+    the call is over: the dialed leg's status, or the transferred leg's end.
+    """
+    found = await _leg_status(http, credentials, call_control_id, timeout_s=timeout_s)
+    if found is None:
+        return []
+    status_event, call = found
+    session_id = call.get("call_session_id")
+    if not isinstance(session_id, str):
+        return [status_event]
+    events = await _our_legs_events(
+        http, credentials, call_control_id, session_id, timeout_s=timeout_s
+    )
+    if status_event.status == CallStatus.COMPLETED:
+        return [*events, status_event]
+    # The dialed leg is still up. A transfer that was never answered leaves it so ("the
+    # original call will remain active", https://developers.telnyx.com/api-reference/
+    # call-commands/transfer-call): if the transferred leg's end was lost, that end decides
+    # the call, and the adapter's commands for it then hang up the dialed leg.
+    ended = [e for e in events if e.parent_call_id and e.status == CallStatus.COMPLETED]
+    if not ended:
+        return [status_event]
+    return [status_event, *(e for e in events if e is not ended[-1]), ended[-1]]
+
+
+async def _our_legs_events(
+    http: aiohttp.ClientSession,
+    credentials: Mapping[str, Any],
+    call_control_id: str,
+    session_id: str,
+    *,
+    timeout_s: float,
+) -> list[CallEvent]:
+    """The session's events of the dialed leg and of the legs transferred from it."""
+    events: list[CallEvent] = []
+    for document in await _session_webhooks(http, credentials, session_id, timeout_s=timeout_s):
+        try:
+            parsed = parse_document(document, connection_id=credentials["connection_id"])
+        except MalformedWebhook as exc:
+            log.debug("telnyx call event skipped: %s", exc.message)
+            continue
+        events += [
+            dataclasses.replace(event, kind="reconcile")
+            for event in parsed
+            if call_control_id in (event.carrier_call_id, event.parent_call_id)
+        ]
+    return events
+
+
+async def _session_webhooks(
+    http: aiohttp.ClientSession,
+    credentials: Mapping[str, Any],
+    session_id: str,
+    *,
+    timeout_s: float,
+) -> list[dict[str, Any]]:
+    """The session's webhooks as `{"data": event}` documents, oldest first."""
+    documents: list[dict[str, Any]] = []
+    for page in range(1, EVENTS_MAX_PAGES + 1):
+        query = urlencode(
+            {
+                "filter[application_session_id]": session_id,
+                "filter[type]": "webhook",
+                "page[number]": page,
+                "page[size]": EVENTS_PAGE_SIZE,
+            }
+        )
+        status, data = await _request(
+            http,
+            "GET",
+            f"{api_base(credentials)}/v2/call_events?{query}",
+            credentials["api_key"],
+            body=None,
+            timeout_s=timeout_s,
+        )
+        if status != 200:
+            raise _error(status, data)
+        items = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise CarrierAPIError("Telnyx's call events have no data", status=status)
+        for item in items:
+            metadata = item.get("metadata") if isinstance(item, dict) else None
+            event = metadata.get("event") if isinstance(metadata, dict) else None
+            if isinstance(event, dict):
+                documents.append({"data": event})
+        meta = data.get("meta") if isinstance(data, dict) else None
+        total_pages = meta.get("total_pages") if isinstance(meta, dict) else None
+        if not isinstance(total_pages, int) or page >= total_pages:
+            break
+    return documents
+
+
+async def send_sms(
+    http: aiohttp.ClientSession,
+    credentials: Mapping[str, Any],
+    message: SmsRequest,
+    *,
+    timeout_s: float,
+) -> SmsResult:
+    """`POST /v2/messages` {from, to, text}: `{"data": {"id", "to": [{"status"}], ...}}`.
+
+    https://developers.telnyx.com/api-reference/messages/send-a-message; the number sending
+    must be enabled for messaging (a messaging profile) in the Telnyx portal.
+    """
+    status, data = await _request(
+        http,
+        "POST",
+        api_base(credentials) + "/v2/messages",
+        credentials["api_key"],
+        body={"from": message.from_number, "to": message.to_number, "text": message.text},
+        timeout_s=timeout_s,
+    )
+    if not 200 <= status < 300:
+        raise _error(status, data)
+    sent = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(sent, dict) or not isinstance(sent.get("id"), str):
+        raise CarrierAPIError("Telnyx's message has no id", status=status)
+    to = sent.get("to")
+    first = to[0] if isinstance(to, list) and to and isinstance(to[0], dict) else {}
+    carrier_status = first.get("status")
+    return SmsResult(
+        carrier_message_id=sent["id"],
+        carrier_status=carrier_status if isinstance(carrier_status, str) else None,
     )

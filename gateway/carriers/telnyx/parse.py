@@ -136,7 +136,11 @@ def envelope(body: bytes) -> dict[str, Any]:
 
 
 def parse(hook: InboundWebhook, *, connection_id: str) -> list[CallEvent]:
-    document = envelope(hook.body)
+    return parse_document(envelope(hook.body), connection_id=connection_id)
+
+
+def parse_document(document: dict[str, Any], *, connection_id: str) -> list[CallEvent]:
+    """Normalize one webhook document (a request's body, or an event from Telnyx's records)."""
     data = _object(document, "data", "data")
     event_type = _text(data, "event_type", "data.event_type", required=True)
     assert event_type is not None

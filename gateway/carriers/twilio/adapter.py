@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
 from gateway.carriers.base import (
@@ -15,6 +16,8 @@ from gateway.carriers.base import (
     OriginateRequest,
     OriginateResult,
     SignatureError,
+    SmsRequest,
+    SmsResult,
     VoiceInstructions,
     WebhookReply,
 )
@@ -112,26 +115,31 @@ class TwilioCarrier(CarrierDefaults):
     async def originate(
         self, runtime: CarrierRuntime, credentials: Mapping[str, Any], request: OriginateRequest
     ) -> OriginateResult:
-        client = originate.make_client(
-            credentials, self._http_client(runtime), runtime.settings.twilio_api_base_url
-        )
+        client = self._client(runtime, credentials)
         return await originate.originate(client, request)
 
     async def fetch_status(
         self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
     ) -> CallEvent | None:
-        client = originate.make_client(
-            credentials, self._http_client(runtime), runtime.settings.twilio_api_base_url
-        )
+        client = self._client(runtime, credentials)
         return await originate.fetch_status(client, carrier_call_id)
 
     async def hangup(
         self, runtime: CarrierRuntime, credentials: Mapping[str, Any], carrier_call_id: str
     ) -> None:
-        client = originate.make_client(
+        client = self._client(runtime, credentials)
+        await originate.hangup(client, carrier_call_id)
+
+    async def send_sms(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], message: SmsRequest
+    ) -> SmsResult:
+        client = self._client(runtime, credentials)
+        return await originate.send_sms(client, message)
+
+    def _client(self, runtime: CarrierRuntime, credentials: Mapping[str, Any]) -> Client:
+        return originate.make_client(
             credentials, self._http_client(runtime), runtime.settings.twilio_api_base_url
         )
-        await originate.hangup(client, carrier_call_id)
 
     def _http_client(self, runtime: CarrierRuntime) -> AsyncTwilioHttpClient:
         if self._http is None:

@@ -1,4 +1,4 @@
-"""Twilio's REST API through the SDK's async client: place calls, read their state back."""
+"""Twilio's REST API through the SDK's async client: place calls, read them back, text."""
 
 from collections.abc import Mapping
 from typing import Any
@@ -8,7 +8,14 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
-from gateway.carriers.base import CallEvent, CarrierAPIError, OriginateRequest, OriginateResult
+from gateway.carriers.base import (
+    CallEvent,
+    CarrierAPIError,
+    OriginateRequest,
+    OriginateResult,
+    SmsRequest,
+    SmsResult,
+)
 from gateway.carriers.twilio.const import STATUS_CALLBACK_EVENTS, STATUS_MAP
 
 # "Call is not in-progress. Cannot redirect." (https://www.twilio.com/docs/api/errors/21220)
@@ -97,3 +104,21 @@ async def fetch_status(client: Client, call_sid: str) -> CallEvent | None:
         duration_s=duration,
         raw={"sid": leg.sid, "status": leg.status, "duration": leg.duration},
     )
+
+
+async def send_sms(client: Client, message: SmsRequest) -> SmsResult:
+    """`POST /2010-04-01/Accounts/{AccountSid}/Messages.json` (To, From, Body): 201 Message.
+
+    https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource
+    """
+    try:
+        sent = await client.messages.create_async(
+            to=message.to_number, from_=message.from_number, body=message.text
+        )
+    except TwilioRestException as exc:
+        raise CarrierAPIError(
+            exc.msg or "Twilio refused the message", status=exc.status, code=str(exc.code)
+        ) from exc
+    if not sent.sid:
+        raise CarrierAPIError("Twilio's message has no sid", status=201)
+    return SmsResult(carrier_message_id=sent.sid, carrier_status=sent.status)

@@ -16,6 +16,8 @@ from gateway.carriers.base import (
     InvalidCredentials,
     OriginateRequest,
     OriginateResult,
+    SmsRequest,
+    SmsResult,
     VoiceInstructions,
     WebhookReply,
 )
@@ -168,6 +170,13 @@ class VonageCarrier(CarrierDefaults):
             credentials,
             carrier_call_id,
             timeout_s=runtime.settings.outbound_timeout_s,
+        )
+
+    async def send_sms(
+        self, runtime: CarrierRuntime, credentials: Mapping[str, Any], message: SmsRequest
+    ) -> SmsResult:
+        return await originate.send_sms(
+            runtime.http, credentials, message, timeout_s=runtime.settings.outbound_timeout_s
         )
 
 

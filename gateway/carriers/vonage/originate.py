@@ -19,7 +19,14 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from gateway.carriers.base import CallEvent, CarrierAPIError, OriginateRequest, OriginateResult
+from gateway.carriers.base import (
+    CallEvent,
+    CarrierAPIError,
+    OriginateRequest,
+    OriginateResult,
+    SmsRequest,
+    SmsResult,
+)
 from gateway.carriers.vonage import const
 from gateway.carriers.vonage.parse import map_status, number
 from gateway.models import Direction, LegRole
@@ -132,6 +139,31 @@ async def _read_json(resp: aiohttp.ClientResponse) -> Any:
         return None
 
 
+async def _post(
+    http: aiohttp.ClientSession,
+    credentials: Mapping[str, Any],
+    path: str,
+    body: Mapping[str, Any],
+    expected: int,
+    *,
+    timeout_s: float,
+) -> Any:
+    """POST with the application's JWT; the JSON answer once the status is `expected`."""
+    try:
+        async with http.post(
+            f"{api_base(credentials)}{path}",
+            json=body,
+            headers=_headers(credentials),
+            timeout=aiohttp.ClientTimeout(total=timeout_s),
+        ) as resp:
+            data = await _read_json(resp)
+            if resp.status != expected:
+                raise api_error(resp.status, data)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise CarrierAPIError(f"Vonage unreachable: {exc!r}") from exc
+    return data
+
+
 async def originate(
     http: aiohttp.ClientSession,
     credentials: Mapping[str, Any],
@@ -139,18 +171,9 @@ async def originate(
     *,
     timeout_s: float,
 ) -> OriginateResult:
-    try:
-        async with http.post(
-            f"{api_base(credentials)}/v1/calls",
-            json=create_call_body(request),
-            headers=_headers(credentials),
-            timeout=aiohttp.ClientTimeout(total=timeout_s),
-        ) as resp:
-            data = await _read_json(resp)
-            if resp.status != 201:
-                raise api_error(resp.status, data)
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise CarrierAPIError(f"Vonage unreachable: {exc!r}") from exc
+    data = await _post(
+        http, credentials, "/v1/calls", create_call_body(request), 201, timeout_s=timeout_s
+    )
     if not isinstance(data, dict) or not data.get("conversation_uuid") or not data.get("uuid"):
         raise CarrierAPIError("Vonage's create-call answer has no uuid", status=201)
     # The call is its conversation: both legs' events carry its conversation_uuid.
@@ -317,3 +340,29 @@ def _reconcile(record: dict[str, Any], *, parent: str | None, leg: LegRole | Non
         duration_s=int(duration) if duration.isdigit() else None,
         raw={k: v for k, v in record.items() if k != "_links"},
     )
+
+
+async def send_sms(
+    http: aiohttp.ClientSession,
+    credentials: Mapping[str, Any],
+    message: SmsRequest,
+    *,
+    timeout_s: float,
+) -> SmsResult:
+    """The Messages API: `POST /v1/messages` {message_type: text, channel: sms, to, from,
+    text} with the application's JWT, answered 202 `{"message_uuid"}`.
+
+    https://developer.vonage.com/en/api/messages (numbers are digits without the `+`; the
+    application needs the Messages capability).
+    """
+    body = {
+        "message_type": "text",
+        "channel": "sms",
+        "to": digits(message.to_number),
+        "from": digits(message.from_number),
+        "text": message.text,
+    }
+    data = await _post(http, credentials, "/v1/messages", body, 202, timeout_s=timeout_s)
+    if not isinstance(data, dict) or not isinstance(data.get("message_uuid"), str):
+        raise CarrierAPIError("Vonage's answer has no message_uuid", status=202)
+    return SmsResult(carrier_message_id=data["message_uuid"], carrier_status="submitted")

@@ -1,5 +1,5 @@
 // The manager console: live wallboard, leads with bulk assignment and its trail, agents and
-// their assignment attributes, assignment rules, CSV import, reports.
+// their assignment attributes, assignment rules, CSV import, reports, dialing settings.
 import "../shared/base.css";
 import "./manager.css";
 import { ApiError, api } from "../shared/api.js";
@@ -10,6 +10,7 @@ import { signIn, signOut } from "../shared/session.js";
 import { renderAgents, showPresence } from "./agents.js";
 import { renderReports } from "./reports.js";
 import { renderRules } from "./rules.js";
+import { renderSettings } from "./settings.js";
 import { showAssignments } from "./trace.js";
 
 const STATE_LABEL = {
@@ -21,7 +22,7 @@ const STATE_LABEL = {
   unknown: "—",
 };
 const CALL_LABEL = { queued: "Dialing", initiated: "Dialing", ringing: "Ringing", "in-progress": "In progress" };
-const VIEWS = { wallboard: "Wallboard", leads: "Leads", agents: "Agents", rules: "Rules", import: "Import", reports: "Reports" };
+const VIEWS = { wallboard: "Wallboard", leads: "Leads", agents: "Agents", rules: "Rules", import: "Import", reports: "Reports", settings: "Settings" };
 
 const state = {
   me: null,
@@ -91,6 +92,10 @@ function route() {
   if (state.view === "reports") {
     replace(view);
     renderReports(view);
+  }
+  if (state.view === "settings") {
+    replace(view);
+    renderSettings(view, state.me).catch((err) => toast(err.message, { kind: "error", title: "Settings not loaded" }));
   }
 }
 
