@@ -7,7 +7,7 @@ calls `push_assigned` so that agents hear about their new leads only once they e
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,7 +27,7 @@ from crm.assignment.policies import (
     on_shift,
 )
 from crm.assignment.territory import locate
-from crm.importer.bulk import allocate_ids, binder, insert_many
+from crm.importer.bulk import allocate_ids, binder, insert_many, json_text
 from crm.leads import NewLead, lead_to_json
 from crm.orgconfig import lead_statuses
 from crm.outbox import EVENTS_WRITTEN, emit
@@ -403,8 +403,26 @@ def _clip(text: str, limit: int = 500) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _trail(verdicts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return verdicts[:_MAX_CANDIDATES_RECORDED]
+class _Trails:
+    """The audit rows' `candidates`, one list per distinct trail of a batch.
+
+    Most leads of a batch see the same verdicts (everyone "eligible", or the same agents
+    offline): one list of dicts each, shared, and encoded once as JSON when recorded.
+    """
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._made: dict[tuple[tuple[Verdict, int | None], ...], list[dict[str, Any]]] = {}
+
+    def __call__(self, verdicts: list[tuple[Verdict, int | None]]) -> list[dict[str, Any]]:
+        key = tuple(verdicts[:_MAX_CANDIDATES_RECORDED])
+        made = self._made.get(key)
+        if made is None:
+            if len(self._made) >= self.LIMIT:
+                self._made.clear()
+            made = self._made[key] = [v.to_json(rule_id) for v, rule_id in key]
+        return made
 
 
 @dataclass
@@ -478,7 +496,7 @@ async def auto_assign(
             method=method,
             rule_kind=c.rule.kind if c.rule is not None else None,
             reason=c.reason,
-            candidates=c.candidates,
+            candidates=list(c.candidates),
             assigned_by=assigned_by,
             created_at=c.at,
         )
@@ -529,24 +547,51 @@ async def _decide_all(
     scopes: dict[tuple[int, int | None], list[tuple[int, AgentState]]] = {}
     built: dict[tuple[int, int], tuple[int, Candidate]] = {}
 
+    # What does not change during the batch, read off each agent's ORM row once.
+    fixed: dict[int, Candidate] = {}
+
     def candidate(agent_id: int, state: AgentState, rule_id: int) -> Candidate:
         cached = built.get((agent_id, rule_id))
         if cached is not None and cached[0] == state.version:
             return cached[1]
-        made = state.candidate(
-            now_local=now_local,
-            rule_id=rule_id,
-            excluded="handing over its leads" if agent_id in excluded else None,
+        base = fixed.get(agent_id)
+        if base is None:
+            base = fixed[agent_id] = state.candidate(
+                now_local=now_local,
+                rule_id=None,
+                excluded="handing over its leads" if agent_id in excluded else None,
+            )
+        # The same values as `state.candidate`, without its dozen ORM attribute reads.
+        made = Candidate(
+            agent_id,
+            base.name,
+            base.is_active,
+            base.team_id,
+            state.presence,
+            state.presence_reason,
+            base.on_shift,
+            state.open_leads,
+            base.max_open_leads,
+            state.leads_today,
+            base.max_daily_leads,
+            state.calls_today,
+            state.rule_counts.get(rule_id, 0),
+            base.weight,
+            base.skills,
+            base.languages,
+            base.territories,
+            base.excluded,
         )
         built[(agent_id, rule_id)] = (state.version, made)
         return made
 
+    trail = _Trails()
     for lead in leads:
         assert lead.id is not None
         if "territory" in kinds:
             _fill_location(lead)
         facts = _facts(lead, returning.get(lead.id, []))
-        verdicts: list[dict[str, Any]] = []
+        verdicts: list[tuple[Verdict, int | None]] = []
         passed: list[str] = []
         chosen: tuple[Rule, int, str] | None = None
         for rule in plain:
@@ -562,7 +607,7 @@ async def _decide_all(
                 ]
             pool = [candidate(agent_id, a, rule.rule_id) for agent_id, a in scope]
             decision = decide(rule, facts, pool)
-            verdicts += [v.to_json(rule.rule_id) for v in decision.candidates]
+            verdicts += [(v, rule.rule_id) for v in decision.candidates]
             if decision.agent_id is None:
                 passed.append(f"rule #{rule.rule_id} {decision.reason}")
                 continue
@@ -577,7 +622,7 @@ async def _decide_all(
                         previous_agent_id=lead.owner_id,
                         rule=None,
                         reason=_clip("unassigned: " + "; ".join(passed)),
-                        candidates=_trail(verdicts),
+                        candidates=trail(verdicts),
                         at=now,
                     )
                 )
@@ -586,7 +631,9 @@ async def _decide_all(
         state = agents[agent_id]
         previous = _give(lead, state.user, now)
         # The cursor moves for the next lead; the rule row takes it once, after the batch.
-        plain[plain.index(rule)] = replace(rule, last_agent_id=agent_id)
+        plain[plain.index(rule)] = Rule(
+            rule.kind, rule.rule_id, rule.team_id, rule.config, agent_id
+        )
         # Keep the figures current for the next lead of this batch.
         if lead.status not in terminal:
             state.open_leads += 1
@@ -608,7 +655,7 @@ async def _decide_all(
                 previous_agent_id=previous,
                 rule=rule,
                 reason=_clip(reason),
-                candidates=_trail(verdicts),
+                candidates=trail(verdicts),
                 at=now,
             )
         )
@@ -726,16 +773,26 @@ async def record_new_assignments(session: AsyncSession, assigned: NewLeadsAssign
     conn = await session.connection()
     table = LeadAssignment.__table__  # type: ignore[attr-defined]
     events_table = IntegrationEvent.__table__  # type: ignore[attr-defined]
-    as_json = binder(conn, table.c.candidates)
     at = binder(conn, table.c.created_at)
     now = utcnow()
     ids = await allocate_ids(conn, table, len(assigned.choices))
     rows: list[tuple[Any, ...]] = []
-    bodies: list[tuple[int, int, dict[str, Any]]] = []
+    bodies: list[tuple[int, int, dict[str, Any], str]] = []
+    # The JSON columns' text, encoded here: the batch shares its trails (`_Trails`) and its
+    # decision time, each encoded or bound once.
+    encode = json_text()
+    trails: dict[int, str] = {}
+    stamps: dict[datetime, Any] = {}
     for row_id, c in zip(ids, assigned.choices, strict=True):
         lead = c.lead
         assert isinstance(lead, NewLead)
         created_at = c.at
+        if created_at not in stamps:
+            stamps[created_at] = at(created_at)
+        bound_at = stamps[created_at]
+        trail = trails.get(id(c.candidates))
+        if trail is None:
+            trail = trails[id(c.candidates)] = encode(c.candidates)
         rule_id = c.rule.rule_id if c.rule is not None else None
         rule_kind = c.rule.kind if c.rule is not None else None
         rows.append(
@@ -749,9 +806,9 @@ async def record_new_assignments(session: AsyncSession, assigned: NewLeadsAssign
                 assigned.method,
                 rule_kind,
                 c.reason,
-                as_json(c.candidates),
+                trail,
                 assigned.assigned_by,
-                at(created_at),
+                bound_at,
             )
         )
         if c.agent_id is None:
@@ -769,9 +826,8 @@ async def record_new_assignments(session: AsyncSession, assigned: NewLeadsAssign
             "assigned_by": assigned.assigned_by,
             "created_at": created_at.isoformat(),
         }
-        bodies.append(
-            (lead.org_id, c.agent_id, {"lead": lead_to_json(lead), "assignment": assignment})
-        )
+        body = {"lead": lead_to_json(lead), "assignment": assignment}
+        bodies.append((lead.org_id, c.agent_id, body, encode(body)))
     await insert_many(conn, table, ASSIGNMENT_COLUMNS, rows)
     if not bodies:
         return
@@ -782,13 +838,13 @@ async def record_new_assignments(session: AsyncSession, assigned: NewLeadsAssign
         events_table,
         EVENT_COLUMNS,
         [
-            (event_id, org_id, "lead.assigned", as_json(body), stamp)
-            for event_id, (org_id, _, body) in zip(event_ids, bodies, strict=True)
+            (event_id, org_id, "lead.assigned", data, stamp)
+            for event_id, (org_id, _, _, data) in zip(event_ids, bodies, strict=True)
         ],
     )
     session.info[EVENTS_WRITTEN] = True
     pending: list[tuple[int, dict[str, Any]]] = session.info.setdefault(_PENDING, [])
-    pending.extend((agent_id, body) for _, agent_id, body in bodies)
+    pending.extend((agent_id, body) for _, agent_id, body, _ in bodies)
 
 
 def _in_scope(user: User, *, rule: Rule, lead: Lead | NewLead, team_id: int | None) -> bool:

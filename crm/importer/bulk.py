@@ -5,7 +5,9 @@ for a lead); here values are bound once per column kind with the dialect's own p
 and handed to the driver as tuples, which is what the database stores either way.
 """
 
+import json
 from collections.abc import Callable, Sequence
+from json import encoder as _json_encoder
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +19,35 @@ def binder(conn: AsyncConnection, column: sa.Column[Any]) -> Callable[[Any], Any
     dialect = conn.dialect
     process = column.type.dialect_impl(dialect).bind_processor(dialect)
     return process if process is not None else (lambda value: value)
+
+
+def json_text() -> Callable[[Any], str]:
+    """`json.dumps` with its defaults, the text the JSON columns' bind processors store.
+
+    `json.dumps` builds a new encoder at every call, about 4 µs of its 10 for a lead's
+    `lead.assigned` event; this keeps one C encoder (the one `json.dumps` builds, without
+    the check for circular references: the callers encode trees of plain values).
+    """
+    make = getattr(_json_encoder, "c_make_encoder", None)
+    if make is None:
+        return json.dumps
+    defaults = json.JSONEncoder()
+    encode = make(
+        None,
+        defaults.default,
+        _json_encoder.encode_basestring_ascii,
+        None,
+        ": ",
+        ", ",
+        False,
+        False,
+        True,
+    )
+
+    def text(value: Any) -> str:
+        return "".join(encode(value, 0))
+
+    return text
 
 
 def _insert_sql(conn: AsyncConnection, table: sa.Table, columns: Sequence[str]) -> str:
@@ -62,14 +93,16 @@ async def allocate_ids(conn: AsyncConnection, table: sa.Table, count: int) -> li
     if count == 0:
         return []
     if conn.dialect.name == "postgresql":
-        rows = await conn.execute(
+        # One row holding an array: a row per id cost more than the ids (4 tables a chunk).
+        ids = await conn.scalar(
             sa.text(
-                "SELECT nextval(pg_get_serial_sequence(:table, 'id')) "
-                "FROM generate_series(1, :count)"
+                "SELECT array_agg(id ORDER BY id) FROM ("
+                "SELECT nextval(pg_get_serial_sequence(:table, 'id')) AS id "
+                "FROM generate_series(1, :count)) AS new_ids"
             ),
             {"table": table.name, "count": count},
         )
-        return [int(r[0]) for r in rows]
+        return [int(i) for i in ids]
     if conn.dialect.name == "sqlite":
         top = (await conn.execute(sa.select(sa.func.max(table.c.id)))).scalar()
         start = int(top or 0) + 1

@@ -9,12 +9,23 @@ from sqlmodel import select
 
 from gateway.keys import sessionmaker_key
 from gateway.models import IntegrationEvent, User
-from tests.conftest import GatewayFactory
+from tests.conftest import Gateway, GatewayFactory
 from tests.integration.test_import import finished, start, upload
 
 NEW_LEADS = (
     "name,phone\nA One,98111 00001\nB Two,98111 00002\nC Three,98111 00003\nD Four,98111 00004\n"
 )
+
+
+async def assigned_events(gw: Gateway) -> dict[int, dict[str, Any]]:
+    """The data of the stored `lead.assigned` events, by lead id."""
+    async with gw.app[sessionmaker_key]() as session:
+        events = (
+            await session.exec(
+                select(IntegrationEvent).where(IntegrationEvent.type == "lead.assigned")
+            )
+        ).all()
+    return {e.data["lead"]["id"]: e.data for e in events}
 
 
 async def test_an_import_assigns_new_leads_by_the_rules_and_tells_the_agents(
@@ -68,6 +79,17 @@ async def test_an_import_assigns_new_leads_by_the_rules_and_tells_the_agents(
                 break
             await asyncio.sleep(0.05)
         assert {p["lead"]["id"] for p in pushed} == mine  # type: ignore[index]
+        # The stored `lead.assigned` events say what the agents were told, and their audit
+        # rows what the trail shows.
+        stored = await assigned_events(gw)
+        assert {lead["id"] for lead in imported} <= set(stored)
+        for body in pushed:
+            assert stored[body["lead"]["id"]] == body  # type: ignore[index]
+        for lead in imported:
+            _, trail = await gw.request("GET", f"/api/leads/{lead['id']}/assignments", admin)
+            (why,) = trail["data"]
+            assert stored[lead["id"]]["assignment"] == why
+            assert why["candidates"] and all(c["eligible"] for c in why["candidates"])
     finally:
         await client.disconnect()
 
@@ -150,13 +172,7 @@ async def test_an_import_runs_sticky_and_territory_rules_and_records_each_lead_a
     }
 
     # Each `lead.assigned` event shows the lead as the API shows it once stored.
-    async with gw.app[sessionmaker_key]() as session:
-        events = (
-            await session.exec(
-                select(IntegrationEvent).where(IntegrationEvent.type == "lead.assigned")
-            )
-        ).all()
-    by_lead = {e.data["lead"]["id"]: e.data for e in events}
+    by_lead = await assigned_events(gw)
     assert set(by_lead) == {lead["id"] for lead in leads.values() if lead["owner_id"] is not None}
     for lead in leads.values():
         if lead["owner_id"] is None:
