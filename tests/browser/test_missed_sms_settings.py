@@ -33,7 +33,8 @@ async def test_admin_turns_on_missed_call_texts_and_a_manager_reads_them(
     await expect(caller).to_have_value(before["caller_template"])
     await expect(form.locator("#sms-placeholders")).to_contain_text("{lead}")
     await expect(form.locator("#sms-caller_template-preview")).to_have_text(
-        "Preview: Sorry we missed your call. Demo Sales will call you back shortly."
+        "Preview, with the examples below: "
+        "Sorry we missed your call. Demo Sales will call you back shortly."
     )
     assert await unlabelled_controls(page) == []
 
@@ -42,7 +43,8 @@ async def test_admin_turns_on_missed_call_texts_and_a_manager_reads_them(
     await form.get_by_label("Who gets the text").select_option("both")
     await caller.fill("Hi {name}, {org} missed your call and will ring back.")
     await expect(form.locator("#sms-caller_template-preview")).to_have_text(
-        "Preview: Hi {name}, Demo Sales missed your call and will ring back."
+        "Preview, with the examples below: "
+        "Hi {name}, Demo Sales missed your call and will ring back."
     )
     await form.get_by_role("button", name="Save missed-call SMS").click()
     await expect(caller).to_have_attribute("aria-invalid", "true")

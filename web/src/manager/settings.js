@@ -147,9 +147,9 @@ function drawSms(card, state) {
   });
   const status = h("p.muted", { id: "sms-saved", role: "status" }, state.saved || "");
   const example = (name) => {
-    const out = h("p.sms-preview", { id: `sms-${name}-preview` }, `Preview: ${preview(d[name])}`);
+    const out = h("p.sms-preview", { id: `sms-${name}-preview` }, `Preview, with the examples below: ${preview(d[name])}`);
     c[name].addEventListener("input", () => {
-      out.textContent = `Preview: ${preview(c[name].value)}`;
+      out.textContent = `Preview, with the examples below: ${preview(c[name].value)}`;
     });
     return out;
   };
