@@ -6,7 +6,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from crm.dnc import list_lead_numbers, listed_keys
+from crm.followups import cancel_open_follow_ups
 from crm.leads import add_phone_keys, lead_to_json, link_resolved_calls, visible_lead
+from crm.orgconfig import dnc_statuses
 from crm.outbox import emit
 from gateway.auth import Principal
 from gateway.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -19,9 +22,11 @@ from gateway.models import (
     LeadNote,
     LeadPhone,
     LeadStatusChange,
+    Organization,
     Role,
     utcnow,
 )
+from gateway.phones import lookup_key
 from gateway.settings import Settings
 
 # The lead's own history: every row of these follows the lead into its survivor.
@@ -104,6 +109,51 @@ def _fill(survivor: Lead, losers: list[Lead]) -> None:
         ]
 
 
+async def _list_if_not_to_be_called(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    survivor: Lead,
+    losers: list[Lead],
+) -> None:
+    """The survivor holds every number now: if any of the merged records was not to be called,
+    none of them is, by the rule a do-not-call status or disposition follows.
+
+    That is when the survivor's status is a do-not-call one, when a loser's was (whichever
+    record the request landed on, as with consent), or when any of the numbers is already on
+    the list. All the survivor's numbers are listed (source `lead-status`) and its open
+    follow-ups canceled.
+    """
+    org = await session.get(Organization, survivor.org_id)
+    assert org is not None
+    statuses = dnc_statuses(org)
+    numbers = [n for n in dict.fromkeys([survivor.phone, *survivor.alt_phones]) if n]
+    if not numbers:
+        return
+    why = None
+    if survivor.status in statuses:
+        why = f"status:{survivor.status}"
+    else:
+        loser = next((x for x in losers if x.status in statuses), None)
+        if loser is not None:
+            why = f"merged lead:{loser.id} status:{loser.status}"
+        else:
+            keys = [lookup_key(settings.lookup_key_secret, n) for n in numbers]
+            if await listed_keys(session, org_id=survivor.org_id, keys=keys):
+                why = "merged with a number on the do-not-call list"
+    if why is None:
+        return
+    await list_lead_numbers(
+        session,
+        settings,
+        survivor,
+        reason=f"lead:{survivor.id} {why}",
+        created_by=principal.user_id,
+        numbers=numbers,
+    )
+    await cancel_open_follow_ups(session, survivor)
+
+
 async def merge_leads(
     session: AsyncSession,
     settings: Settings,
@@ -144,6 +194,7 @@ async def merge_leads(
     await add_phone_keys(session, settings, survivor)
     # Calls left unattached because their number was on several of these leads now have one.
     await link_resolved_calls(session, settings, survivor)
+    await _list_if_not_to_be_called(session, settings, principal, survivor, losers)
     survivor.updated_at = now
     session.add(survivor)
     await session.flush()

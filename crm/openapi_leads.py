@@ -191,7 +191,9 @@ PATHS: dict[str, Any] = {
         "post": {
             "summary": "Merge leads into this one (admin, manager; emits lead.merged): calls, "
             "notes, dispositions, follow-ups, history, numbers and tags move; empty fields "
-            "are filled; the merged leads keep merged_into_id and leave the lists",
+            "are filled; the merged leads keep merged_into_id and leave the lists. If any "
+            "of them is in a do-not-call status or has a number on the do-not-call list, "
+            "all the lead's numbers are listed and its open follow-ups canceled",
             "parameters": _LEAD_ID,
             "requestBody": _body("LeadMergeRequest"),
             "responses": {

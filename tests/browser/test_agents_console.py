@@ -209,3 +209,95 @@ async def test_admin_changes_role_team_and_shift_at_phone_width(
     assert (await people(gw, admin))["agent2@demo.test"]["is_active"] is False
     assert not await sideways_scroll(page)
     assert js_errors(page) == []
+
+
+async def test_admin_adds_a_team_and_an_agent_who_signs_in_with_the_shown_password(
+    start_gateway: GatewayFactory, browser: Browser
+) -> None:
+    gw = await start_gateway()
+    admin = await gw.login("admin@demo.test")
+    manager_page = await new_page(browser)
+    await sign_in(manager_page, f"{gw.url}/manager#agents", "manager@demo.test")
+    await expect(manager_page.locator("#people")).to_be_visible()
+    # The API lets only admins create users and teams: managers are not offered it.
+    await expect(manager_page.get_by_role("button", name="Add agent")).to_have_count(0)
+    await expect(manager_page.get_by_role("button", name="Add team")).to_have_count(0)
+
+    page = await new_page(browser)
+    await sign_in(page, f"{gw.url}/manager#agents", "admin@demo.test")
+    await page.get_by_role("button", name="Add team").click()
+    team_form = page.get_by_role("form", name="Add team")
+    name = team_form.get_by_label("Team name")
+    await expect(name).to_be_focused()
+    # A name taken (in another case): the API's refusal stands under the field.
+    await name.fill("inside sales")
+    await page.keyboard.press("Enter")
+    await expect(name).to_have_attribute("aria-invalid", "true")
+    await expect(page.locator("#new-team-name-error")).to_have_text("a team with this name exists")
+    await name.fill("Renewals")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("status").filter(has_text="Team Renewals added")).to_be_visible()
+    await expect(team_form).to_have_count(0)
+    _, teams = await gw.request("GET", "/api/teams", admin)
+    (renewals,) = [t for t in teams["data"] if t["name"] == "Renewals"]
+
+    await page.get_by_role("button", name="Add agent").click()
+    form = page.get_by_role("form", name="Add agent")
+    await expect(form.get_by_label("Name")).to_be_focused()
+    password = form.get_by_label("Initial password")
+    generated = await password.input_value()
+    assert len(generated) == 16
+    await form.get_by_label("Name").fill("Ravi Renewals")
+    # An e-mail already in use: refused next to the field, the rest kept.
+    await form.get_by_label("E-mail (signs in with it)").fill("agent1@demo.test")
+    await form.get_by_label("Team").select_option(label="Renewals")
+    await form.get_by_label("Phone the dialer rings").fill("98450 77001")
+    await form.get_by_role("button", name="Add agent").click()
+    email = form.get_by_label("E-mail (signs in with it)")
+    await expect(email).to_have_attribute("aria-invalid", "true")
+    await expect(email).to_be_focused()
+    await expect(page.locator("#new-agent-email-error")).to_have_text(
+        "a user with this e-mail exists"
+    )
+    await expect(password).to_have_value(generated)
+    await expect(form.get_by_label("Team")).to_have_value(str(renewals["id"]))
+    await screenshot(page, "manager-add-agent")
+    assert await unlabelled_controls(page) == []
+    # Too short a password of one's own is the API's to refuse, in place too.
+    await email.fill("ravi@demo.test")
+    await password.fill("short")
+    await form.get_by_role("button", name="Add agent").click()
+    await expect(password).to_have_attribute("aria-invalid", "true")
+    await expect(page.locator("#new-agent-password-error")).to_contain_text("8 characters")
+    await password.fill(generated)
+    await form.get_by_role("button", name="Add agent").click()
+
+    shown = page.get_by_role("region", name="Ravi Renewals was added: their sign-in details")
+    await expect(shown).to_contain_text("Shown only now.")
+    await expect(page.locator("#new-agent-done")).to_be_focused()
+    shown_email = await page.locator("#new-agent-login").inner_text()
+    shown_password = await page.locator("#new-agent-secret").inner_text()
+    assert (shown_email, shown_password) == ("ravi@demo.test", generated)
+    await screenshot(page, "manager-agent-added")
+    table = page.get_by_role("table", name="Agents and their assignment attributes")
+    await expect(table.locator("tbody tr").filter(has_text="Ravi Renewals")).to_contain_text(
+        "Renewals"
+    )
+
+    # The real effect: the agent signs in with what the page showed.
+    token = await gw.login(shown_email, shown_password)
+    status, me = await gw.request("GET", "/api/users", token)
+    assert status == 200, me
+    (ravi,) = me["data"]
+    assert (ravi["name"], ravi["role"], ravi["team_id"], ravi["phone"]) == (
+        "Ravi Renewals",
+        "agent",
+        renewals["id"],
+        "+919845077001",
+    )
+    # Once dismissed, the password is gone from the page for good.
+    await page.locator("#new-agent-done").click()
+    await expect(shown).to_have_count(0)
+    await expect(page.get_by_role("button", name="Add agent")).to_be_focused()
+    assert generated not in await page.content()
+    assert js_errors(page) == [] and js_errors(manager_page) == []

@@ -178,3 +178,72 @@ async def test_an_import_that_sets_the_status_lists_the_numbers(
         "POST", "/api/calls", await gw.login("agent1@demo.test"), json={"number": "98450 52051"}
     )
     assert status == 409 and body["error"]["code"] == "dnc"
+
+
+async def merge(gw: Gateway, token: str, into: int, *ids: int) -> tuple[int, Any]:
+    return await gw.request(
+        "POST", f"/api/leads/{into}/merge", token, json={"from_lead_ids": list(ids)}
+    )
+
+
+async def test_merging_rechecks_do_not_call(gateway: Gateway) -> None:
+    admin = await gateway.login("admin@demo.test")
+    # A survivor in a do-not-call status: the numbers it gains are listed too.
+    survivor = await create(gateway, admin, phone="98450 52101", status="do-not-call")
+    loser = await create(gateway, admin, phone="98450 52102", alt_phones=["98450 52103"])
+    status, merged = await merge(gateway, admin, survivor["id"], loser["id"])
+    assert status == 200, merged
+    reason = f"lead:{survivor['id']} status:do-not-call"
+    assert {
+        ("+919845052102", "lead-status", reason),
+        ("+919845052103", "lead-status", reason),
+    } <= await dnc_entries(gateway)
+
+    # A loser in a do-not-call status: the request holds whichever record it landed on.
+    survivor = await create(gateway, admin, phone="98450 52111", alt_phones=["98450 52112"])
+    status, planned = await gateway.request(
+        "POST",
+        f"/api/leads/{survivor['id']}/follow-ups",
+        admin,
+        json={"due_at": local_in_days(1)[0]},
+    )
+    assert status == 201, planned
+    loser = await create(gateway, admin, phone="98450 52113", status="do-not-call")
+    status, merged = await merge(gateway, admin, survivor["id"], loser["id"])
+    assert status == 200, merged
+    assert merged["status"] == "new" and merged["dnc"] is True
+    reason = f"lead:{survivor['id']} merged lead:{loser['id']} status:do-not-call"
+    assert {
+        ("+919845052111", "lead-status", reason),
+        ("+919845052112", "lead-status", reason),
+    } <= await dnc_entries(gateway)
+    _, page = await gateway.request(
+        "GET", "/api/follow-ups", admin, params={"lead_id": survivor["id"]}
+    )
+    assert [(f["id"], f["status"]) for f in page["data"]] == [(planned["id"], "canceled")]
+
+    # One number on the list, on either record: every number of the survivor follows it.
+    status, entry = await gateway.request(
+        "POST", "/api/dnc", admin, json={"number": "98450 52123", "reason": "asked"}
+    )
+    assert status == 201, entry
+    survivor = await create(gateway, admin, phone="98450 52121")
+    loser = await create(gateway, admin, phone="98450 52122", alt_phones=["98450 52123"])
+    status, merged = await merge(gateway, admin, survivor["id"], loser["id"])
+    assert status == 200, merged
+    reason = f"lead:{survivor['id']} merged with a number on the do-not-call list"
+    entries = await dnc_entries(gateway)
+    assert {
+        ("+919845052121", "lead-status", reason),
+        ("+919845052122", "lead-status", reason),
+    } <= entries
+    # The entry already there keeps its own reason and source.
+    assert ("+919845052123", "manual", "asked") in entries
+
+    # Nothing of the kind: merging lists nothing.
+    before = await dnc_entries(gateway)
+    survivor = await create(gateway, admin, phone="98450 52131")
+    loser = await create(gateway, admin, phone="98450 52132")
+    status, merged = await merge(gateway, admin, survivor["id"], loser["id"])
+    assert status == 200 and merged["dnc"] is False
+    assert await dnc_entries(gateway) == before

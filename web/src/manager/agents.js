@@ -1,4 +1,5 @@
-// Agents: who is in the team and the attributes the assignment rules read, with an edit form.
+// Agents: who is in the team and the attributes the assignment rules read, with an edit form;
+// admins also add agents (with a one-time initial password) and teams.
 import { api } from "../shared/api.js";
 import { $, h, replace, toast } from "../shared/dom.js";
 import { field as labelled, loadInto, refocus } from "./form.js";
@@ -20,7 +21,12 @@ const agents = {
   errors: {},
   // What the form held when the API refused it, so nothing typed is lost.
   draft: null,
+  // "agent" or "team" while an admin fills in the add form, else null.
+  adding: null,
+  // The sign-in details of the agent just added ({name, email, password}): shown once.
+  created: null,
   onSaved: () => {},
+  onTeamAdded: () => {},
 };
 
 /** What the API lets the signed-in user change: admins anyone, managers their team's agents. */
@@ -51,11 +57,14 @@ async function load() {
   agents.numbers = numbers ? numbers.data : null;
 }
 
-export async function renderAgents(view, { me, teams, onSaved }) {
+export async function renderAgents(view, { me, teams, onSaved, onTeamAdded }) {
   agents.me = me;
   agents.teams = new Map(teams.map((t) => [t.id, t]));
   agents.onSaved = onSaved || (() => {});
+  agents.onTeamAdded = onTeamAdded || (() => {});
   agents.editing = null;
+  agents.adding = null;
+  agents.created = null;
   agents.errors = {};
   agents.draft = null;
   if (await loadInto(view, "Loading agents…", load)) draw(view);
@@ -87,7 +96,20 @@ function draw(view, focus = null) {
     h(
       "section.card.people",
       { "aria-labelledby": "people-title" },
-      h("div.card-head", {}, h("h2", { id: "people-title" }, "Agents")),
+      h(
+        "div.card-head",
+        {},
+        h("h2", { id: "people-title" }, "Agents"),
+        // Only admins may create users and teams (POST /api/users, /api/teams).
+        agents.me.role === "admin"
+          ? h(
+              "div.head-actions",
+              {},
+              h("button", { type: "button", id: "add-agent", onclick: () => startAdding(view, "agent") }, "Add agent"),
+              h("button", { type: "button", id: "add-team", onclick: () => startAdding(view, "team") }, "Add team"),
+            )
+          : null,
+      ),
       h(
         "p.muted",
         {},
@@ -95,6 +117,9 @@ function draw(view, focus = null) {
           ? "Everyone in the organization. The assignment rules read each agent's weight, territories, skills, languages, caps and shift."
           : "Your team. The assignment rules read each agent's weight, territories, skills, languages, caps and shift; admins change roles and teams.",
       ),
+      agents.created ? credentials(view) : null,
+      agents.adding === "agent" ? newAgentForm(view) : null,
+      agents.adding === "team" ? newTeamForm(view) : null,
       editing ? agentForm(view, editing) : null,
       h(
         "div.table-wrap",
@@ -151,6 +176,7 @@ function draw(view, focus = null) {
 }
 
 function edit(view, id) {
+  agents.adding = null;
   agents.editing = id;
   agents.errors = {};
   agents.draft = null;
@@ -348,6 +374,204 @@ function agentForm(view, user) {
       {},
       h("button.primary", { type: "submit" }, "Save agent"),
       h("button", { type: "button", onclick: () => close(view, user) }, "Cancel"),
+    ),
+  );
+}
+
+// --- adding agents and teams (admins) ---------------------------------------------------------
+
+// No look-alikes (0/O, 1/l/I): the password is read off the screen and typed or passed on.
+const PASSWORD_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+
+/** A random 16-character password (about 93 bits), drawn without modulo bias. */
+export function newPassword(length = 16) {
+  const out = [];
+  const limit = 256 - (256 % PASSWORD_ALPHABET.length);
+  while (out.length < length) {
+    for (const byte of crypto.getRandomValues(new Uint8Array(length * 2))) {
+      if (byte < limit && out.length < length) out.push(PASSWORD_ALPHABET[byte % PASSWORD_ALPHABET.length]);
+    }
+  }
+  return out.join("");
+}
+
+function startAdding(view, what) {
+  agents.adding = what;
+  agents.editing = null;
+  agents.created = null;
+  agents.errors = {};
+  agents.draft = null;
+  draw(view, what === "agent" ? "#new-agent-name" : "#new-team-name");
+  const form = $("form.agent-form", view);
+  if (form) form.scrollIntoView({ block: "nearest" });
+}
+
+function stopAdding(view, what) {
+  agents.adding = null;
+  agents.errors = {};
+  agents.draft = null;
+  draw(view, what === "agent" ? "#add-agent" : "#add-team");
+}
+
+/** The API's refusal shown next to its field (or under the form), keeping what was typed. */
+function refused(view, err, controls, now) {
+  const key = err.field ? err.field.split(".")[0] : null;
+  agents.errors = { [key && key in controls ? key : "_form"]: readable(err.message, key) };
+  agents.draft = now;
+  draw(view, ["[aria-invalid=true]", "form.agent-form button[type=submit]"]);
+}
+
+function newAgentForm(view) {
+  const d = agents.draft || { name: "", email: "", role: "agent", team_id: "", phone: "", password: newPassword() };
+  const c = {
+    name: text(d.name),
+    email: h("input", { type: "email", value: d.email, autocomplete: "off", spellcheck: false }),
+    role: h("select", {}, Object.entries(ROLE_LABEL).map(([value, label]) => h("option", { value, selected: value === d.role }, label))),
+    team_id: h(
+      "select",
+      {},
+      h("option", { value: "", selected: d.team_id === "" }, "No team"),
+      [...agents.teams.values()].map((t) => h("option", { value: String(t.id), selected: String(t.id) === d.team_id }, t.name)),
+    ),
+    phone: text(d.phone, { inputmode: "tel" }),
+    password: text(d.password, { spellcheck: false, class: "mono" }),
+  };
+  const values = () => Object.fromEntries(Object.entries(c).map(([key, el]) => [key, el.value]));
+
+  async function save(event) {
+    event.preventDefault();
+    const submit = event.target.querySelector("button[type=submit]");
+    const now = values();
+    const body = {
+      name: now.name.trim(),
+      email: now.email.trim(),
+      role: now.role,
+      team_id: number(now.team_id),
+      phone: now.phone.trim() || null,
+      password: now.password,
+    };
+    submit.disabled = true;
+    try {
+      const user = await api("/api/users", { method: "POST", json: body });
+      agents.list = [...agents.list, user];
+      agents.onSaved(user);
+      agents.adding = null;
+      agents.errors = {};
+      agents.draft = null;
+      // The API keeps only a hash: this is the one time anyone sees the password.
+      agents.created = { name: user.name, email: user.email, password: body.password };
+      draw(view, "#new-agent-done");
+    } catch (err) {
+      submit.disabled = false;
+      refused(view, err, c, now);
+    }
+  }
+
+  return h(
+    "form.agent-form.new-agent",
+    { "aria-label": "Add agent", novalidate: true, onsubmit: save, onkeydown: (e) => e.key === "Escape" && stopAdding(view, "agent") },
+    h("h3", {}, "Add agent"),
+    h(
+      "div.form-grid",
+      {},
+      field("new-agent-name", "Name", c.name, "name"),
+      field("new-agent-email", "E-mail (signs in with it)", c.email, "email"),
+      field("new-agent-role", "Role", c.role, "role", "Agents take calls; managers run a team; admins run the organization."),
+      field("new-agent-team", "Team", c.team_id, "team_id"),
+      field("new-agent-phone", "Phone the dialer rings", c.phone, "phone", "Optional; the agent's own phone for click-to-call."),
+      field(
+        "new-agent-password",
+        "Initial password",
+        c.password,
+        "password",
+        "Made up at random here; at least 8 characters. It is shown once more after adding, then never again: pass it on to the agent.",
+      ),
+    ),
+    h("p.muted", {}, "Skills, territories, caps and shift: edit the agent once added."),
+    agents.errors._form ? h("p.form-error", { role: "alert" }, agents.errors._form) : null,
+    h(
+      "div.actions",
+      {},
+      h("button.primary", { type: "submit" }, "Add agent"),
+      h("button", { type: "button", onclick: () => stopAdding(view, "agent") }, "Cancel"),
+    ),
+  );
+}
+
+/** The new agent's sign-in details, once: the API stores only the password's hash. */
+function credentials(view) {
+  const { name, email, password } = agents.created;
+  const done = () => {
+    agents.created = null;
+    draw(view, "#add-agent");
+  };
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(`${email}\n${password}`);
+      toast("Sign-in details copied.");
+    } catch {
+      toast("Copying is not allowed here: select the text instead.", { kind: "error" });
+    }
+  };
+  return h(
+    "section.credentials",
+    { role: "region", "aria-labelledby": "credentials-title" },
+    h("h3", { id: "credentials-title" }, `${name} was added: their sign-in details`),
+    h(
+      "dl",
+      {},
+      h("dt", {}, "E-mail"),
+      h("dd", {}, h("code", { id: "new-agent-login" }, email)),
+      h("dt", {}, "Password"),
+      h("dd", {}, h("code", { id: "new-agent-secret" }, password)),
+    ),
+    h(
+      "p",
+      { role: "note" },
+      h("strong", {}, "Shown only now. "),
+      "Dialgate keeps only a hash of the password, so nobody can show it again. Pass it on to the agent privately; they sign in at the agent console with it.",
+    ),
+    h(
+      "div.actions",
+      {},
+      h("button", { type: "button", onclick: copy }, "Copy e-mail and password"),
+      h("button.primary", { type: "button", id: "new-agent-done", onclick: done }, "Done, I have passed it on"),
+    ),
+  );
+}
+
+function newTeamForm(view) {
+  const d = agents.draft || { name: "" };
+  const c = { name: text(d.name, { maxlength: 200 }) };
+
+  async function save(event) {
+    event.preventDefault();
+    const submit = event.target.querySelector("button[type=submit]");
+    const now = { name: c.name.value };
+    submit.disabled = true;
+    try {
+      const team = await api("/api/teams", { method: "POST", json: { name: now.name.trim() } });
+      agents.teams.set(team.id, team);
+      agents.onTeamAdded(team);
+      toast(`Team ${team.name} added: move agents into it with Edit.`);
+      stopAdding(view, "team");
+    } catch (err) {
+      submit.disabled = false;
+      refused(view, err, c, now);
+    }
+  }
+
+  return h(
+    "form.agent-form.new-team",
+    { "aria-label": "Add team", novalidate: true, onsubmit: save, onkeydown: (e) => e.key === "Escape" && stopAdding(view, "team") },
+    h("h3", {}, "Add team"),
+    h("div.form-grid", {}, field("new-team-name", "Team name", c.name, "name", "Unique in the organization.")),
+    agents.errors._form ? h("p.form-error", { role: "alert" }, agents.errors._form) : null,
+    h(
+      "div.actions",
+      {},
+      h("button.primary", { type: "submit" }, "Add team"),
+      h("button", { type: "button", onclick: () => stopAdding(view, "team") }, "Cancel"),
     ),
   );
 }

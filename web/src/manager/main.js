@@ -86,7 +86,12 @@ function route() {
   if (state.view === "leads") renderLeads();
   if (state.view === "import") renderImport();
   if (state.view === "agents") {
-    renderAgents(view, { me: state.me, teams: state.teams, onSaved: (user) => state.users.set(user.id, user) });
+    renderAgents(view, {
+      me: state.me,
+      teams: state.teams,
+      onSaved: (user) => state.users.set(user.id, user),
+      onTeamAdded: (team) => state.teams.push(team),
+    });
   }
   if (state.view === "rules") renderRules(view, { me: state.me, teams: state.teams });
   if (state.view === "reports") {
