@@ -9,7 +9,7 @@ from datetime import timedelta
 from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlmodel import col, select
+from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.errors import Handler, Unauthorized
@@ -92,6 +92,29 @@ async def login(
         )
     )
     return token, user
+
+
+def password_matches(settings: Settings, user: User, password: str) -> bool:
+    try:
+        return password_hasher(settings).verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def revoke_tokens(
+    session: AsyncSession, settings: Settings, user_id: int, *, keep: str | None = None
+) -> None:
+    """Sign the user out everywhere (but for the session of `keep`); the caller commits."""
+    statement = delete(ApiToken).where(col(ApiToken.user_id) == user_id)
+    if keep is not None:
+        statement = statement.where(col(ApiToken.token_hash) != _token_digest(settings, keep))
+    await session.exec(statement)
+
+
+async def revoke_token(session: AsyncSession, settings: Settings, token: str) -> None:
+    await session.exec(
+        delete(ApiToken).where(col(ApiToken.token_hash) == _token_digest(settings, token))
+    )
 
 
 async def authenticate_token(

@@ -41,6 +41,10 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): _json(ERROR, text[c]) for c in codes}
 
 
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {
         "name": name,
@@ -490,6 +494,44 @@ def _core_spec() -> dict[str, Any]:
                 "get": {
                     "summary": "The current user",
                     "responses": {"200": _json({"$ref": ref + "User"}), **_errors(401)},
+                }
+            },
+            "/api/auth/logout": {
+                "post": {
+                    "summary": "End this session: the bearer token stops working",
+                    "responses": {"204": {"description": "Signed out"}, **_errors(401)},
+                }
+            },
+            "/api/auth/password": {
+                "post": {
+                    "summary": "Change one's own password; the user's other sessions end",
+                    "requestBody": _body(
+                        {
+                            "type": "object",
+                            "required": ["current_password", "new_password"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "current_password": {"type": "string"},
+                                "new_password": {"type": "string", "minLength": 8},
+                            },
+                        }
+                    ),
+                    "responses": {"204": {"description": "Changed"}, **_errors(400, 401)},
+                }
+            },
+            "/api/users/{user_id}/password": {
+                "post": {
+                    "summary": "Set a user's password (admins); that user's sessions all end",
+                    "parameters": [_path("user_id")],
+                    "requestBody": _body(
+                        {
+                            "type": "object",
+                            "required": ["password"],
+                            "additionalProperties": False,
+                            "properties": {"password": {"type": "string", "minLength": 8}},
+                        }
+                    ),
+                    "responses": {"204": {"description": "Set"}, **_errors(400, 401, 403, 404)},
                 }
             },
             "/api/leads": {

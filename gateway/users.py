@@ -8,10 +8,19 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.numbers import is_internal
-from gateway.auth import current, hash_password, login
-from gateway.errors import Conflict, InvalidInput, read_model
+from gateway.auth import (
+    bearer_token,
+    current,
+    hash_password,
+    login,
+    password_matches,
+    revoke_token,
+    revoke_tokens,
+)
+from gateway.errors import Conflict, Forbidden, InvalidInput, NotFound, read_model
 from gateway.keys import sessionmaker_key, settings_key
 from gateway.models import Organization, Role, Team, User
+from gateway.pagination import path_id
 from gateway.phones import InvalidPhoneNumber, lookup_key, to_e164
 from gateway.settings import Settings
 
@@ -23,6 +32,19 @@ class LoginRequest(BaseModel):
 
     email: str = Field(min_length=3, max_length=320)
     password: str = Field(min_length=1, max_length=1024)
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=8, max_length=1024)
+
+
+class PasswordReset(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    password: str = Field(min_length=8, max_length=1024)
 
 
 def user_to_json(user: User) -> dict[str, Any]:
@@ -55,6 +77,62 @@ async def get_me(request: web.Request) -> web.Response:
         user = await session.get(User, principal.user_id)
     assert user is not None
     return web.json_response(user_to_json(user))
+
+
+@routes.post("/api/auth/logout")
+async def post_logout(request: web.Request) -> web.Response:
+    """End this session: its bearer token stops working."""
+    current(request)
+    token = bearer_token(request)
+    assert token is not None
+    async with request.app[sessionmaker_key]() as session:
+        await revoke_token(session, request.app[settings_key], token)
+        await session.commit()
+    return web.Response(status=204)
+
+
+@routes.post("/api/auth/password")
+async def post_password(request: web.Request) -> web.Response:
+    """Change one's own password; every other session of the user is signed out."""
+    principal = current(request)
+    data = await read_model(request, PasswordChange)
+    settings = request.app[settings_key]
+    async with request.app[sessionmaker_key]() as session:
+        user = await session.get(User, principal.user_id)
+        assert user is not None
+        if not password_matches(settings, user, data.current_password):
+            raise InvalidInput(
+                "the current password is wrong", field="current_password", code="wrong_password"
+            )
+        if data.new_password == data.current_password:
+            raise InvalidInput(
+                "the new password is the current one", field="new_password", code="same_password"
+            )
+        user.password_hash = hash_password(settings, data.new_password)
+        session.add(user)
+        await revoke_tokens(session, settings, principal.user_id, keep=bearer_token(request))
+        await session.commit()
+    return web.Response(status=204)
+
+
+@routes.post("/api/users/{user_id}/password")
+async def post_user_password(request: web.Request) -> web.Response:
+    """An admin sets a user's password (a reset); that user is signed out everywhere."""
+    principal = current(request)
+    if principal.role != Role.ADMIN:
+        raise Forbidden("only admins set other users' passwords")
+    user_id = path_id(request, "user_id")
+    data = await read_model(request, PasswordReset)
+    settings = request.app[settings_key]
+    async with request.app[sessionmaker_key]() as session:
+        user = await session.get(User, user_id)
+        if user is None or user.org_id != principal.org_id:
+            raise NotFound("no such user")
+        user.password_hash = hash_password(settings, data.password)
+        session.add(user)
+        await revoke_tokens(session, settings, user_id)
+        await session.commit()
+    return web.Response(status=204)
 
 
 async def create_user(
