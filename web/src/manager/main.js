@@ -538,7 +538,9 @@ function wireLive() {
     if (row && instant(p.since) < instant(row.at)) return;
     showPresence(p);
     if (!row) {
-      refreshWallboard();
+      // An agent the wallboard does not know yet; a supervisor's own presence (sent as the
+      // socket connects) is no news: the resync reads the wallboard anyway.
+      if (p.user_id !== state.me.id) refreshWallboard();
       return;
     }
     Object.assign(row, p, { at: p.since });
