@@ -4,7 +4,7 @@ import "./agent.css";
 import { parsePhoneNumberFromString } from "libphonenumber-js/min";
 import { api } from "../shared/api.js";
 import { $, duration, ensureToasts, h, label, replace, secondsSince, toast, when } from "../shared/dom.js";
-import { connectLive } from "../shared/live.js";
+import { callRank, connectLive, olderPresence, showConnection } from "../shared/live.js";
 import { check, formatAsYouType, pretty } from "../shared/phone.js";
 import { signIn, signOut } from "../shared/session.js";
 
@@ -37,6 +37,7 @@ const state = {
   region: undefined,
   leads: new Map(),
   queue: [],
+  queueRead: null,
   selected: null,
   call: null,
   wrapUp: null,
@@ -45,6 +46,8 @@ const state = {
   nextDial: null,
   live: null,
   ended: new Map(),
+  // Calls whose wrap-up this console saved or skipped: a late read must not reopen them.
+  wrapped: new Set(),
 };
 
 const root = document.getElementById("root");
@@ -60,6 +63,7 @@ function callLabel(call) {
 function layout() {
   const presence = h("div.presence", { id: "presence-box", hidden: true });
   const conn = h("span.conn", { id: "conn", role: "status", dataset: { state: "connecting" } }, "Connecting…");
+  document.body.dataset.conn = "connecting";
   replace(
     root,
     h(
@@ -97,7 +101,7 @@ function layout() {
       h(
         "div.side",
         {},
-        h("section.card.call", { id: "call-panel", "aria-labelledby": "call-title" }),
+        h("section.card.call.live-data", { id: "call-panel", "aria-labelledby": "call-title" }),
         h("section.card.wrapup", { id: "wrapup-panel", "aria-labelledby": "wrapup-title", hidden: true }),
         h("section.card.progressive", { id: "progressive-panel", "aria-labelledby": "progressive-title", hidden: true }),
         dialPad(),
@@ -125,8 +129,8 @@ function renderPresence() {
           renderPresence();
           return;
         }
-        if (ack.presence) state.presence = ack.presence;
-        renderPresence();
+        if (ack.presence) applyPresence(ack.presence);
+        else renderPresence();
       },
     },
     h("option", { value: "available" }, "Available"),
@@ -149,6 +153,18 @@ function renderPresence() {
   );
 }
 
+/** My presence from a push, an ack or a read; an older one never overwrites a newer one. */
+function applyPresence(p) {
+  if (olderPresence(p, state.presence)) return;
+  const shown = state.presence;
+  const same = shown && ["state", "reason", "since", "call_id", "progressive"].every((key) => shown[key] === p[key]);
+  state.presence = p;
+  if (same) return;
+  state.progressive = p.progressive;
+  renderPresence();
+  renderProgressive();
+}
+
 // --- queue ----------------------------------------------------------------------------
 
 async function loadQueue() {
@@ -160,11 +176,14 @@ async function loadQueue() {
     return;
   }
   // Each entry: {lead, reason, due_at, call_id?, follow_up_id?}.
+  const same = state.queueRead === JSON.stringify(body.data);
+  state.queueRead = JSON.stringify(body.data);
   state.queue = body.data;
   for (const entry of state.queue) {
     state.leads.set(entry.lead.id, { ...(state.leads.get(entry.lead.id) || {}), ...entry.lead });
   }
-  renderQueue();
+  // A resync that finds the same queue leaves the list (and the focus in it) alone.
+  if (!same) renderQueue();
 }
 
 function lastCallOf(lead) {
@@ -371,28 +390,32 @@ async function dial(target) {
   }
   state.wrapUp = null;
   renderWrapUp();
-  applyCall({ ...ack.call, call_id: ack.call_id }, { fromDial: true });
+  applyCall({ ...ack.call, call_id: ack.call_id }, { adopt: true });
 }
 
-function applyCall(update, { fromDial = false } = {}) {
+/**
+ * A call's state from a push, a dial's ack or a read. `adopt` makes it the panel's call even when
+ * it has ended already (a dial's ack; a read that finds the call the agent must wrap up).
+ */
+function applyCall(update, { adopt = false } = {}) {
   if (update.agent_id !== undefined && update.agent_id !== null && update.agent_id !== state.me.id) return;
   const current = state.call;
-  if (current && current.call_id !== update.call_id) {
-    // Another call of mine started (another tab, progressive dialer): follow the live one.
-    if (update.status === "completed") return;
-  }
   if (!current || current.call_id !== update.call_id) {
-    if (update.status === "completed" && !fromDial) {
-      // A call that failed at once may end before its dial is acknowledged: keep the end.
+    if (update.status === "completed" && !adopt) {
+      // Another call of mine ended (another tab), or a call that failed at once ended before
+      // its dial was acknowledged: keep the end for when the call shows.
       state.ended.set(update.call_id, update);
       return;
     }
+    // Another call of mine started (another tab, progressive dialer): follow the live one.
     const ended = state.ended.get(update.call_id);
     state.call = { ...update, ...(ended || {}), localStart: Date.now() };
   } else {
+    // Pushes may arrive out of order, and a read may be older than a push that came in while
+    // it ran: a call only ever moves forward, so an update behind what is shown is dropped.
+    if (callRank(update.status) < callRank(current.status)) return;
     const merged = { ...current, ...update };
-    // Updates may arrive out of order; a completed call never goes back to ringing.
-    if (current.status === "completed") merged.status = "completed";
+    if (sameCall(current, merged)) return;
     state.call = merged;
   }
   if (state.call.lead_id && !state.leads.has(state.call.lead_id)) {
@@ -407,8 +430,15 @@ function applyCall(update, { fromDial = false } = {}) {
   renderCall();
 }
 
+/** Whether two states of a call show the same (a resync that changes nothing redraws nothing). */
+function sameCall(a, b) {
+  return ["status", "outcome", "lead_id", "started_at", "answered_at", "ended_at", "duration_s"].every(
+    (key) => (a[key] ?? null) === (b[key] ?? null),
+  );
+}
+
 function callEnded(call) {
-  if (state.wrapUp && state.wrapUp.call_id === call.call_id) return;
+  if ((state.wrapUp && state.wrapUp.call_id === call.call_id) || state.wrapped.has(call.call_id)) return;
   state.wrapUp = call;
   renderWrapUp();
   loadQueue();
@@ -515,6 +545,7 @@ function renderWrapUp() {
             // Recording the disposition also ends the wrap-up (the agent becomes available).
             await api(`/api/calls/${call.call_id}/disposition`, { method: "POST", json: body });
             toast("Wrap-up saved.", { title: label(state.crm.dispositions, body.code) });
+            state.wrapped.add(call.call_id);
             state.wrapUp = null;
             renderWrapUp();
             loadQueue();
@@ -554,6 +585,7 @@ function renderWrapUp() {
                 refused("Wrap-up not ended", ack);
                 return;
               }
+              state.wrapped.add(call.call_id);
               state.wrapUp = null;
               renderWrapUp();
             },
@@ -705,22 +737,71 @@ async function progressiveAction(event) {
 
 // --- live events ------------------------------------------------------------------------
 
+/**
+ * Catch up after (re)connecting: pushes sent while the socket was away are gone for good, so
+ * read again what they would have changed. Pushes that arrive meanwhile are applied as usual;
+ * the merge rules (a call only moves forward, presence by `since`) keep whichever is newer.
+ */
+async function resync() {
+  await Promise.all([resyncPresence(), resyncCall(), loadQueue()]);
+}
+
+async function resyncPresence() {
+  let presence;
+  try {
+    // An agent's wallboard is their own row.
+    presence = await api("/api/presence");
+  } catch (err) {
+    toast(err.message, { kind: "error", title: "Status not loaded" });
+    return;
+  }
+  const mine = presence.data.find((p) => p.user_id === state.me.id);
+  if (mine) applyPresence(mine);
+  else {
+    renderPresence();
+    renderProgressive();
+  }
+  // In wrap-up for a call the console never saw end (it ended while the socket was away, or
+  // before a reload): show that call and its wrap-up.
+  const current = state.presence;
+  const pending = (p) => p && p.state === "wrap-up" && p.call_id && !state.wrapped.has(p.call_id);
+  if (pending(current) && (!state.wrapUp || state.wrapUp.call_id !== current.call_id)) {
+    const call = await api(`/api/calls/${current.call_id}`).catch(() => null);
+    const still = pending(state.presence) && state.presence.call_id === current.call_id;
+    if (call && still && (!state.call || state.call.call_id === call.id || state.call.status === "completed")) {
+      applyCall({ ...call, call_id: call.id }, { adopt: true });
+    }
+  }
+}
+
+async function resyncCall() {
+  const shown = state.call;
+  // My latest calls: the one on the panel (unless it is older) and any that started meanwhile.
+  const recent = await api(`/api/calls?agent_id=${state.me.id}&limit=5`).catch(() => ({ data: [] }));
+  const calls = recent.data.map((c) => ({ ...c, call_id: c.id }));
+  if (shown && !calls.some((c) => c.call_id === shown.call_id)) {
+    const call = await api(`/api/calls/${shown.call_id}`).catch(() => null);
+    if (call) calls.push({ ...call, call_id: call.id });
+  }
+  if (shown) {
+    const fresh = calls.find((c) => c.call_id === shown.call_id);
+    if (fresh) applyCall(fresh);
+  }
+  // A call that is live now, if the panel shows none (or an ended one): follow it.
+  const live = calls.find((c) => c.status !== "completed");
+  if (live && (!state.call || state.call.status === "completed")) applyCall(live);
+}
+
 function wireLive() {
   const conn = $("#conn");
   state.live = connectLive(sessionStorage.getItem("dialgate.token"), {
-    onStatus: (status, detail) => {
-      conn.dataset.state = status;
-      conn.textContent = status === "connected" ? "Live" : status === "error" ? `Offline: ${detail || "error"}` : "Reconnecting…";
-    },
+    onStatus: (status, detail) => showConnection(conn, status, detail),
+    onConnect: resync,
   });
   const on = (event, fn) => state.live.on(event, fn);
   on("call_updated", (update) => applyCall(update));
   on("presence", (p) => {
-    if (p.user_id !== state.me.id) return;
-    state.presence = p;
-    state.progressive = p.progressive;
-    renderPresence();
-    renderProgressive();
+    if (p.user_id === state.me.id) applyPresence(p);
   });
   on("next_dial", (next) => {
     state.nextDial = next;
@@ -771,25 +852,7 @@ async function main() {
     pad.value += event.key;
     pad.dispatchEvent(new Event("input"));
   });
-  try {
-    // An agent's wallboard is their own row.
-    const presence = await api("/api/presence");
-    const mine = presence.data.find((p) => p.user_id === state.me.id);
-    // A `presence` push may have come in meanwhile; it is newer.
-    if (mine && !state.presence) {
-      state.presence = mine;
-      state.progressive = mine.progressive;
-    }
-  } catch (err) {
-    toast(err.message, { kind: "error", title: "Status not loaded" });
-  }
-  renderPresence();
-  renderProgressive();
-  await loadQueue();
-  // After a reload mid-call, pick the live call up again.
-  const recent = await api("/api/calls?limit=5").catch(() => ({ data: [] }));
-  const live = recent.data.find((c) => c.status !== "completed" && c.agent_id === state.me.id);
-  if (live && !state.call) applyCall({ ...live, call_id: live.id });
+  // Presence, the queue and the live call (after a reload mid-call too) load on connecting.
   setInterval(tick, 1000);
 }
 

@@ -4,7 +4,7 @@ import "../shared/base.css";
 import "./manager.css";
 import { ApiError, api } from "../shared/api.js";
 import { $, duration, ensureToasts, h, label, replace, secondsSince, toast, when } from "../shared/dom.js";
-import { connectLive } from "../shared/live.js";
+import { callRank, connectLive, instant, showConnection } from "../shared/live.js";
 import { pretty } from "../shared/phone.js";
 import { signIn, signOut } from "../shared/session.js";
 import { renderAgents, showPresence } from "./agents.js";
@@ -110,17 +110,49 @@ function route() {
 // progressive, time_in_state_s, call: {id, lead_id, direction, status, started_at} | null,
 // today: {calls, connected, talk_time_s}}.
 function fromServer(row) {
-  // Time in state from the server's own clock, so a skewed browser clock does not show.
+  // Time in state from the server's own clock, so a skewed browser clock does not show;
+  // `at` keeps the server's own `since`, which orders this row against `presence` pushes.
   const since = new Date(Date.now() - row.time_in_state_s * 1000).toISOString();
-  return { ...row, since };
+  return { ...row, since, at: row.since };
+}
+
+/**
+ * A row read from the server against the row shown: a `presence` push that came in while the
+ * read ran is newer, and keeps its state (the read still brings today's counters); a call
+ * shown further along than the read keeps its status (a call only moves forward).
+ */
+function mergeRow(shown, read) {
+  const row = fromServer(read);
+  if (!shown) return row;
+  if (instant(shown.at) > instant(row.at)) return { ...shown, name: row.name, team_id: row.team_id, today: row.today };
+  if (shown.call && row.call && shown.call.id === row.call.id && callRank(shown.call.status) > callRank(row.call.status)) {
+    row.call = { ...row.call, status: shown.call.status };
+  }
+  return row;
 }
 
 async function loadWallboard() {
   const body = await api("/api/presence");
-  state.agents = new Map(body.data.map((row) => [row.user_id, fromServer(row)]));
+  const shown = state.agents;
+  state.agents = new Map(body.data.map((read) => [read.user_id, mergeRow(shown.get(read.user_id), read)]));
+  for (const row of state.agents.values()) {
+    const before = shown.get(row.user_id);
+    // The agents view shows states too; tell it of the ones that changed unseen.
+    if (!before || before.state !== row.state || before.reason !== row.reason) showPresence(row);
+  }
   await Promise.all(
     body.data.filter((row) => row.call && row.call.lead_id).map((row) => leadName(row.call.lead_id)),
   );
+}
+
+/** After (re)connecting: the wallboard again, since pushes sent while away are gone for good. */
+async function resync() {
+  try {
+    await loadWallboard();
+    renderWallboard();
+  } catch (err) {
+    toast(err.message, { kind: "error", title: "Wallboard not refreshed" });
+  }
 }
 
 let refreshing = null;
@@ -165,7 +197,7 @@ function renderWallboard() {
   replace(
     view,
     h(
-      "section.tiles",
+      "section.tiles.live-data",
       { "aria-label": "Today" },
       tile("Calls today", total.calls),
       tile("Connected", total.connected),
@@ -175,7 +207,7 @@ function renderWallboard() {
       tile("Available", counts.available ?? 0),
     ),
     h(
-      "section.card",
+      "section.card.live-data",
       { "aria-labelledby": "agents-title" },
       h("h2", { id: "agents-title" }, "Agents"),
       h(
@@ -506,20 +538,22 @@ async function pollImport(id) {
 function wireLive() {
   const conn = $("#conn");
   state.live = connectLive(sessionStorage.getItem("dialgate.token"), {
-    onStatus: (status, detail) => {
-      conn.dataset.state = status;
-      conn.textContent = status === "connected" ? "Live" : status === "error" ? `Offline: ${detail || "error"}` : "Reconnecting…";
-    },
+    onStatus: (status, detail) => showConnection(conn, status, detail),
+    onConnect: resync,
   });
   // `presence`: {user_id, name, team_id, state, reason, since, call_id, progressive}.
   state.live.on("presence", (p) => {
-    showPresence(p);
     const row = state.agents.get(p.user_id);
+    // Older than what a read brought meanwhile (pushes and reads may cross).
+    if (row && instant(p.since) < instant(row.at)) return;
+    showPresence(p);
     if (!row) {
-      refreshWallboard();
+      // An agent the wallboard does not know yet; a supervisor's own presence (sent as the
+      // socket connects) is no news: the resync reads the wallboard anyway.
+      if (p.user_id !== state.me.id) refreshWallboard();
       return;
     }
-    Object.assign(row, p);
+    Object.assign(row, p, { at: p.since });
     if (p.call_id === null) row.call = null;
     else if (!row.call || row.call.id !== p.call_id) row.call = { id: p.call_id, lead_id: null, status: "queued" };
     renderWallboard();
@@ -530,10 +564,10 @@ function wireLive() {
   state.live.on("call_updated", async (call) => {
     const row = state.agents.get(call.agent_id);
     if (!row) return;
-    if (!row.call || row.call.id === call.call_id) {
-      // Updates may arrive out of order; a completed call never goes back to ringing.
-      const ended = row.call && row.call.status === "completed";
-      row.call = { id: call.call_id, lead_id: call.lead_id, direction: call.direction, status: ended ? "completed" : call.status, started_at: call.started_at };
+    // Updates may arrive out of order: a call only moves forward.
+    const behind = row.call && row.call.id === call.call_id && callRank(call.status) < callRank(row.call.status);
+    if ((!row.call || row.call.id === call.call_id) && !behind) {
+      row.call = { id: call.call_id, lead_id: call.lead_id, direction: call.direction, status: call.status, started_at: call.started_at };
     }
     if (call.status === "completed") refreshWallboard();
     if (call.lead_id) await leadName(call.lead_id);
