@@ -16,9 +16,14 @@ function stateText(c) {
   return c.status === "completed" ? OUTCOMES[c.outcome] || "Ended" : STATES[c.status] || c.status;
 }
 
+let shown = null; // what the call panel shows: redrawing it would reset a form being filled in
+
 function renderCall() {
   const box = document.getElementById("call");
   if (!box) return;
+  const showing = call ? [call.call_id, call.status, call.outcome, call.to_number].join(":") : "";
+  if (showing === shown) return;
+  shown = showing;
   const form = call && call.status === "completed" ? dispositionForm(call) : null;
   box.replaceChildren(
     el("p", { class: "state", id: "call-state", "aria-live": "polite" }, stateText(call)),
