@@ -6,7 +6,8 @@ import { api } from "../shared/api.js";
 import { $, duration, ensureToasts, h, label, replace, secondsSince, toast, when } from "../shared/dom.js";
 import { callRank, connectLive, olderPresence, showConnection } from "../shared/live.js";
 import { check, formatAsYouType, pretty } from "../shared/phone.js";
-import { signIn, signOut } from "../shared/session.js";
+import { accountControls } from "../shared/account.js";
+import { signIn } from "../shared/session.js";
 
 const CALL_STATE = {
   queued: "Dialing",
@@ -74,7 +75,7 @@ function layout() {
       presence,
       conn,
       h("span.me", {}, state.me.name),
-      h("button.link", { type: "button", onclick: signOut }, "Sign out"),
+      accountControls(),
     ),
     h(
       "main.agent-grid",

@@ -23,7 +23,9 @@ const agents = {
   draft: null,
   // "agent" or "team" while an admin fills in the add form, else null.
   adding: null,
-  // The sign-in details of the agent just added ({name, email, password}): shown once.
+  // The user whose password an admin is resetting (an id) or null.
+  resetting: null,
+  // The sign-in details of the agent just added or reset ({name, email, password, reset}): shown once.
   created: null,
   onSaved: () => {},
   onTeamAdded: () => {},
@@ -64,6 +66,7 @@ export async function renderAgents(view, { me, teams, onSaved, onTeamAdded }) {
   agents.onTeamAdded = onTeamAdded || (() => {});
   agents.editing = null;
   agents.adding = null;
+  agents.resetting = null;
   agents.created = null;
   agents.errors = {};
   agents.draft = null;
@@ -90,6 +93,7 @@ function editButton(user) {
 function draw(view, focus = null) {
   if (!view.isConnected) return;
   const editing = agents.list.find((u) => u.id === agents.editing) || null;
+  const resetting = agents.list.find((u) => u.id === agents.resetting) || null;
   const people = [...agents.list].sort((a, b) => Number(b.is_active) - Number(a.is_active) || a.name.localeCompare(b.name));
   replace(
     view,
@@ -121,6 +125,7 @@ function draw(view, focus = null) {
       agents.adding === "agent" ? newAgentForm(view) : null,
       agents.adding === "team" ? newTeamForm(view) : null,
       editing ? agentForm(view, editing) : null,
+      resetting ? resetForm(view, resetting) : null,
       h(
         "div.table-wrap",
         {},
@@ -159,10 +164,14 @@ function draw(view, focus = null) {
                 h("td", { dataset: { label: COLUMNS[10] } }, shift(u)),
                 h("td.phone", { dataset: { label: COLUMNS[11] } }, u.caller_id ? pretty(u.caller_id) : "Default"),
                 h(
-                  "td",
+                  "td.row-actions",
                   {},
                   canEdit(agents.me, u)
                     ? h("button", { type: "button", dataset: { edit: u.id }, "aria-label": `Edit ${u.name}`, onclick: () => edit(view, u.id) }, "Edit")
+                    : null,
+                  // Admins reset others' passwords; their own they change from the top bar.
+                  agents.me.role === "admin" && u.id !== agents.me.id
+                    ? h("button", { type: "button", dataset: { reset: u.id }, "aria-label": `Reset password of ${u.name}`, onclick: () => startReset(view, u.id) }, "Reset password")
                     : null,
                 ),
               ),
@@ -175,14 +184,18 @@ function draw(view, focus = null) {
   refocus(view, focus);
 }
 
-function edit(view, id) {
-  agents.adding = null;
-  agents.editing = id;
-  agents.errors = {};
-  agents.draft = null;
-  draw(view, "#agent-name");
+/** One form open at a time (edit, add or reset), scrolled into view with `focus` in it. */
+function openForm(view, { editing = null, adding = null, resetting = null }, focus) {
+  Object.assign(agents, { editing, adding, resetting, errors: {}, draft: null });
+  // Sign-in details still shown stay while an agent is edited; a new add or reset replaces them.
+  if (!editing) agents.created = null;
+  draw(view, focus);
   const form = $("form.agent-form", view);
   if (form) form.scrollIntoView({ block: "nearest" });
+}
+
+function edit(view, id) {
+  openForm(view, { editing: id }, "#agent-name");
 }
 
 function close(view, user) {
@@ -396,14 +409,7 @@ export function newPassword(length = 16) {
 }
 
 function startAdding(view, what) {
-  agents.adding = what;
-  agents.editing = null;
-  agents.created = null;
-  agents.errors = {};
-  agents.draft = null;
-  draw(view, what === "agent" ? "#new-agent-name" : "#new-team-name");
-  const form = $("form.agent-form", view);
-  if (form) form.scrollIntoView({ block: "nearest" });
+  openForm(view, { adding: what }, what === "agent" ? "#new-agent-name" : "#new-team-name");
 }
 
 function stopAdding(view, what) {
@@ -498,12 +504,12 @@ function newAgentForm(view) {
   );
 }
 
-/** The new agent's sign-in details, once: the API stores only the password's hash. */
+/** The new (or reset) sign-in details, once: the API stores only the password's hash. */
 function credentials(view) {
-  const { name, email, password } = agents.created;
+  const { name, email, password, reset } = agents.created;
   const done = () => {
     agents.created = null;
-    draw(view, "#add-agent");
+    draw(view, reset ? `button[data-reset="${reset}"]` : "#add-agent");
   };
   const copy = async () => {
     try {
@@ -516,7 +522,7 @@ function credentials(view) {
   return h(
     "section.credentials",
     { role: "region", "aria-labelledby": "credentials-title" },
-    h("h3", { id: "credentials-title" }, `${name} was added: their sign-in details`),
+    h("h3", { id: "credentials-title" }, reset ? `${name}'s password was reset: their sign-in details` : `${name} was added: their sign-in details`),
     h(
       "dl",
       {},
@@ -529,7 +535,8 @@ function credentials(view) {
       "p",
       { role: "note" },
       h("strong", {}, "Shown only now. "),
-      "Dialgate keeps only a hash of the password, so nobody can show it again. Pass it on to the agent privately; they sign in at the agent console with it.",
+      "Dialgate keeps only a hash of the password, so nobody can show it again. Pass it on to the agent privately; they sign in at the agent console with it",
+      reset ? " (their sessions were signed out) and can change it from the top bar." : ".",
     ),
     h(
       "div.actions",
@@ -572,6 +579,68 @@ function newTeamForm(view) {
       {},
       h("button.primary", { type: "submit" }, "Add team"),
       h("button", { type: "button", onclick: () => stopAdding(view, "team") }, "Cancel"),
+    ),
+  );
+}
+
+// --- resetting a password (admins) -------------------------------------------------------------
+
+function startReset(view, id) {
+  openForm(view, { resetting: id }, "#reset-password");
+}
+
+function stopReset(view, user) {
+  agents.resetting = null;
+  agents.errors = {};
+  agents.draft = null;
+  draw(view, `button[data-reset="${user.id}"]`);
+}
+
+/** A new random password for `user`, set with POST /api/users/{id}/password, then shown once. */
+function resetForm(view, user) {
+  const d = agents.draft || { password: newPassword() };
+  const c = { password: text(d.password, { spellcheck: false, class: "mono" }) };
+
+  async function save(event) {
+    event.preventDefault();
+    const submit = event.target.querySelector("button[type=submit]");
+    const now = { password: c.password.value };
+    submit.disabled = true;
+    try {
+      await api(`/api/users/${user.id}/password`, { method: "POST", json: now });
+      agents.resetting = null;
+      agents.errors = {};
+      agents.draft = null;
+      agents.created = { name: user.name, email: user.email, password: now.password, reset: user.id };
+      draw(view, "#new-agent-done");
+    } catch (err) {
+      submit.disabled = false;
+      refused(view, err, c, now);
+    }
+  }
+
+  const title = `Reset password of ${user.name}`;
+  return h(
+    "form.agent-form.reset-password",
+    { "aria-label": title, novalidate: true, onsubmit: save, onkeydown: (e) => e.key === "Escape" && stopReset(view, user) },
+    h("h3", {}, title, h("span.muted", {}, ` · ${user.email}`)),
+    h(
+      "div.form-grid",
+      {},
+      field(
+        "reset-password",
+        "New password",
+        c.password,
+        "password",
+        "Made up at random here; at least 8 characters. Resetting signs them out everywhere; the password is shown once more, then never again.",
+      ),
+    ),
+    agents.errors._form ? h("p.form-error", { role: "alert" }, agents.errors._form) : null,
+    h(
+      "div.actions",
+      {},
+      h("button.primary", { type: "submit" }, "Reset password"),
+      h("button", { type: "button", onclick: () => stopReset(view, user) }, "Cancel"),
     ),
   );
 }

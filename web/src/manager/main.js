@@ -6,7 +6,8 @@ import { ApiError, api } from "../shared/api.js";
 import { $, duration, ensureToasts, h, label, replace, secondsSince, toast, when } from "../shared/dom.js";
 import { callRank, connectLive, instant, showConnection } from "../shared/live.js";
 import { pretty } from "../shared/phone.js";
-import { signIn, signOut } from "../shared/session.js";
+import { accountControls } from "../shared/account.js";
+import { signIn } from "../shared/session.js";
 import { renderAgents, showPresence } from "./agents.js";
 import { renderReports } from "./reports.js";
 import { renderRules } from "./rules.js";
@@ -66,7 +67,7 @@ function layout() {
       ),
       h("span.conn", { id: "conn", role: "status", dataset: { state: "connecting" } }, "Connecting…"),
       h("span.me", {}, state.me.name),
-      h("button.link", { type: "button", onclick: signOut }, "Sign out"),
+      accountControls(),
     ),
     h("main.manager", { id: "view", tabindex: "-1" }),
   );

@@ -59,8 +59,3 @@ export async function signIn(root, { title, roles = null } = {}) {
     email.focus();
   });
 }
-
-export function signOut() {
-  setToken(null);
-  window.location.reload();
-}
