@@ -48,7 +48,7 @@ def shutdown_pool(pool: Executor, grace_s: float = POOL_GRACE_S) -> int:
         process.join(max(0.0, deadline - time.monotonic()))
         if process.is_alive():
             process.kill()
-            process.join(1.0)
+            process.join(5.0)  # SIGKILL cannot be ignored; a loaded machine may take a moment
             killed += 1
     return killed
 
