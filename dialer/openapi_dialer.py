@@ -67,6 +67,17 @@ SCHEMAS: dict[str, Any] = {
             "owner_template": {"type": "string", "maxLength": 459},
         },
     },
+    "NextDial": {
+        "type": "object",
+        "description": "A progressive-dialing offer (the `next_dial` event): the lead dialed "
+        "at `dial_at` unless the agent skips or cancels; all null when there is none",
+        "properties": {
+            "lead": {"anyOf": [{"$ref": REF + "Lead"}, {"type": "null"}]},
+            "reason": {"enum": ["missed_call", "follow_up", "new", "retry", None]},
+            "dial_at": {"anyOf": [TIMESTAMP, {"type": "null"}]},
+            "countdown_s": {"type": ["number", "null"]},
+        },
+    },
     "QueueEntry": {
         "type": "object",
         "description": "Also the `next_dial` event's lead and reason",
@@ -169,6 +180,13 @@ PATHS: dict[str, Any] = {
                 ),
                 **_errors(400, 401),
             },
+        }
+    },
+    "/api/queue/next": {
+        "get": {
+            "summary": "The caller's pending progressive-dialing offer, shaped like the next_dial "
+            "push (lead null: none); countdown_s is what is left of its countdown",
+            "responses": {"200": _json({"$ref": REF + "NextDial"}), **_errors(401)},
         }
     },
     "/api/calls/{call_id}/hangup": {

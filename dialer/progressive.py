@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import web
 from sqlmodel import col, select, update
 
+from crm.leads import lead_to_json
 from dialer import presence
 from dialer.clicktocall import DialRequest, start_call
 from dialer.queue import build_queue
@@ -28,7 +29,7 @@ from dialer.rooms import agent_room
 from gateway.auth import Principal, principal_of
 from gateway.errors import Conflict, DomainError
 from gateway.keys import sessionmaker_key, settings_key, sio_key
-from gateway.models import AgentPresence, PresenceState, User, utcnow
+from gateway.models import AgentPresence, Lead, PresenceState, User, utcnow
 
 log = logging.getLogger(__name__)
 NAMESPACE = "/dialer"
@@ -117,6 +118,32 @@ async def _emit(app: Mapping[Any, Any], user_id: int, event: str, data: dict[str
     await app[sio_key].emit(event, data, to=agent_room(user_id), namespace=NAMESPACE)
 
 
+NO_OFFER: dict[str, Any] = {"lead": None, "reason": None, "dial_at": None, "countdown_s": None}
+
+
+async def current_offer(app: Mapping[Any, Any], principal: Principal) -> dict[str, Any]:
+    """The agent's pending offer, shaped like the `next_dial` push (whose countdown it
+    continues): for a console that (re)connects after the push was sent."""
+    offer = await Offers(app).get(principal.user_id)
+    if offer is None:
+        return dict(NO_OFFER)
+    queue = await build_queue(app, principal, limit=len(offer.skipped) + 20)
+    entry = next((e for e in queue if e["lead"]["id"] == offer.lead_id), None)
+    if entry is None:
+        async with app[sessionmaker_key]() as session:
+            lead = await session.get(Lead, offer.lead_id)
+        if lead is None:
+            return dict(NO_OFFER)
+        entry = {"lead": lead_to_json(lead), "reason": None}
+    left = (offer.dial_at - utcnow()).total_seconds()
+    return {
+        "lead": entry["lead"],
+        "reason": entry["reason"],
+        "dial_at": offer.dial_at.isoformat(),
+        "countdown_s": max(0.0, round(left, 3)),
+    }
+
+
 async def offer_next(app: Mapping[Any, Any], user_id: int, skipped: list[int]) -> None:
     """Offer the agent's next lead (not one of `skipped`) and start its countdown."""
     principal = await _principal(app, user_id)
@@ -131,7 +158,7 @@ async def offer_next(app: Mapping[Any, Any], user_id: int, skipped: list[int]) -
             app,
             user_id,
             "next_dial",
-            {"lead": None, "reason": None, "dial_at": None, "countdown_s": None},
+            dict(NO_OFFER),
         )
         return
     countdown = app[settings_key].progressive_countdown_s

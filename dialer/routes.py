@@ -13,6 +13,7 @@ from dialer.dialing_settings import (
 )
 from dialer.hangup import hang_up
 from dialer.missed_sms import MissedCallSms, sms_settings
+from dialer.progressive import current_offer
 from dialer.queue import build_queue
 from dialer.wallboard import wallboard
 from gateway.auth import current
@@ -61,6 +62,11 @@ async def get_queue(request: web.Request) -> web.Response:
     return web.json_response(
         {"data": await build_queue(request.app, current(request), limit=limit)}
     )
+
+
+@routes.get("/api/queue/next")
+async def get_next_dial(request: web.Request) -> web.Response:
+    return web.json_response(await current_offer(request.app, current(request)))
 
 
 @routes.get("/api/settings/missed-call-sms")

@@ -8,6 +8,7 @@ from playwright.async_api import Browser, Page, expect
 
 from tests.browser.conftest import js_errors, new_page, sign_in
 from tests.conftest import Gateway, GatewayFactory
+from tests.integration.dialer_client import connect
 from tests.integration.test_presence import set_org
 
 
@@ -169,4 +170,41 @@ async def test_the_wallboard_catches_up_on_what_it_missed_while_offline(
     ack = await live.client.call("set_state", {"state": "available"}, namespace="/dialer")
     assert ack["ok"], ack
     await expect(row).to_have_attribute("data-state", "available")
+    assert js_errors(page) == []
+
+
+async def test_an_offer_made_while_offline_counts_down_after_reconnecting(
+    start_gateway: GatewayFactory, browser: Browser
+) -> None:
+    gw = await start_gateway(PROGRESSIVE_COUNTDOWN_S=60)
+    token = await gw.login("agent1@demo.test")
+    _, queue = await gw.request("GET", "/api/queue", token=token)
+    first = queue["data"][0]["lead"]
+    page = await new_page(browser)
+    await sign_in(page, f"{gw.url}/app/", "agent1@demo.test")
+    panel = page.locator("#progressive-panel")
+    await expect(panel).to_be_visible()
+    await back_live(page)
+
+    await go_offline(page)
+    # The agent's other tab switches progressive dialing on: the offer is pushed meanwhile.
+    tab = await connect(gw, token)
+    mark = tab.mark()
+    assert (await tab.call("set_progressive", {"enabled": True}))["ok"] is True
+    offer = await tab.wait_event("next_dial", after=mark)
+    assert offer["lead"]["id"] == first["id"]
+    await asyncio.sleep(0.3)
+    await expect(panel).not_to_contain_text("Next:")
+
+    await page.context.set_offline(False)
+    await back_live(page)
+    await expect(panel).to_contain_text(f"Next: {first['name']}")
+    await expect(page.locator("#next-countdown")).to_have_text(re.compile(r"^[45]\d$"))
+    # It can be canceled from here: the gateway drops it and dials nothing.
+    await panel.get_by_role("button", name="Cancel").click()
+    await expect(panel).not_to_contain_text("Next:")
+    pending = await until(gw, token, "/api/queue/next", lambda b: b["lead"] is None)
+    assert pending["dial_at"] is None
+    _, calls = await gw.request("GET", "/api/calls", token=token)
+    assert calls["data"] == []
     assert js_errors(page) == []

@@ -103,3 +103,38 @@ async def test_progressive_offers_counts_down_dials_and_obeys_skip_and_cancel(
     await asyncio.sleep(0.8)
     _, calls = await gw.request("GET", "/api/calls", token)
     assert len(calls["data"]) == 1
+
+
+async def test_a_console_that_reconnects_reads_the_pending_offer(
+    start_gateway: GatewayFactory,
+) -> None:
+    gw = await start_gateway(PROGRESSIVE_COUNTDOWN_S=30)
+    token = await gw.login("agent1@demo.test")
+    status, none = await gw.request("GET", "/api/queue/next", token)
+    assert status == 200
+    assert none == {"lead": None, "reason": None, "dial_at": None, "countdown_s": None}
+
+    tab = await connect(gw, token)
+    await tab.wait_state("available")
+    mark = tab.mark()
+    assert (await tab.call("set_progressive", {"enabled": True}))["ok"] is True
+    pushed = await tab.wait_event("next_dial", after=mark)
+    # What a console gets on reconnecting: the same offer, with what is left of its countdown.
+    status, pending = await gw.request("GET", "/api/queue/next", token)
+    assert status == 200
+    assert pending["lead"] == pushed["lead"] and pending["reason"] == pushed["reason"]
+    assert pending["dial_at"] == pushed["dial_at"]
+    assert 20 < pending["countdown_s"] <= 30
+    # Only one's own offer: a colleague has none.
+    other = await gw.login("agent2@demo.test")
+    _, theirs = await gw.request("GET", "/api/queue/next", other)
+    assert theirs["lead"] is None
+
+    mark = tab.mark()
+    assert (await tab.call("skip_next"))["ok"] is True
+    skipped_to = await tab.wait_event("next_dial", after=mark)
+    _, pending = await gw.request("GET", "/api/queue/next", token)
+    assert pending["lead"]["id"] == skipped_to["lead"]["id"] != pushed["lead"]["id"]
+    assert (await tab.call("cancel_next"))["ok"] is True
+    _, pending = await gw.request("GET", "/api/queue/next", token)
+    assert pending["lead"] is None

@@ -744,7 +744,18 @@ async function progressiveAction(event) {
  * the merge rules (a call only moves forward, presence by `since`) keep whichever is newer.
  */
 async function resync() {
-  await Promise.all([resyncPresence(), resyncCall(), loadQueue()]);
+  await Promise.all([resyncPresence(), resyncCall(), loadQueue(), resyncNextDial()]);
+}
+
+// A progressive offer pushed while the socket was away (or to another process's socket)
+// still counts down on the gateway: show it, so that it can be skipped or canceled.
+async function resyncNextDial() {
+  const next = await api("/api/queue/next").catch(() => null);
+  if (!next) return;
+  const shown = state.nextDial && state.nextDial.lead ? state.nextDial.dial_at : null;
+  if ((next.lead ? next.dial_at : null) === shown) return;
+  state.nextDial = next.lead ? next : null;
+  renderProgressive();
 }
 
 async function resyncPresence() {
