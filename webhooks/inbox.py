@@ -6,6 +6,7 @@ accumulates, so a lone request commits at once and a burst shares its commits.
 """
 
 import asyncio
+import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -21,6 +22,30 @@ from gateway.write_turn import WriteTurn
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 512
+# The row's columns, in the order of the PostgreSQL statement's arrays below.
+COLUMNS = (
+    "org_id",
+    "account_id",
+    "carrier",
+    "kind",
+    "method",
+    "url",
+    "headers",
+    "body",
+    "received_at",
+    "status",
+    "attempts",
+    "ingest_key",
+)
+# One statement per batch whatever its size, so asyncpg prepares it once per connection: each
+# column travels as one array, and the arrays are zipped back into rows by unnest.
+PG_INSERT = (
+    "INSERT INTO webhook_inbox (org_id, account_id, carrier, kind, method, url, headers, body,"
+    " received_at, status, attempts, ingest_key) "
+    "SELECT * FROM unnest($1::int[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[],"
+    " $7::json[], $8::bytea[], $9::timestamptz[], $10::text[], $11::int[], $12::text[])"
+    " RETURNING id, ingest_key"
+)
 
 Committed = Callable[[list[int]], Awaitable[None]]
 
@@ -33,6 +58,10 @@ class GroupCommitter:
         turn: WriteTurn | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
+        engine = sessionmaker.kw.get("bind")
+        # On PostgreSQL the batch goes straight to asyncpg: SQLAlchemy's executemany costs more
+        # CPU than the database's work for it (building parameters, result processing).
+        self._engine = engine if engine is not None and engine.dialect.driver == "asyncpg" else None
         self._turn = turn or WriteTurn("")
         self._on_committed = on_committed
         self._queue: asyncio.Queue[tuple[dict[str, Any], bool, asyncio.Future[int]]] = (
@@ -94,6 +123,8 @@ class GroupCommitter:
                     log.exception("could not hand %d inbox rows to the applier", len(to_apply))
 
     async def _commit(self, rows: list[dict[str, Any]]) -> list[int]:
+        if self._engine is not None:
+            return await self._commit_asyncpg(rows)
         table = WebhookInbox.__table__  # type: ignore[attr-defined]
         keys = [secrets.token_hex(8) for _ in rows]
         async with self._turn(), self._sessionmaker() as session:
@@ -104,4 +135,18 @@ class GroupCommitter:
             )
             by_key = {key: row_id for row_id, key in result.all()}
             await session.commit()
+        return [by_key[key] for key in keys]
+
+    async def _commit_asyncpg(self, rows: list[dict[str, Any]]) -> list[int]:
+        keys = [secrets.token_hex(8) for _ in rows]
+        columns: list[list[Any]] = [[row[name] for row in rows] for name in COLUMNS[:-1]]
+        headers = COLUMNS.index("headers")
+        columns[headers] = [json.dumps(value) for value in columns[headers]]
+        columns.append(keys)
+        assert self._engine is not None
+        async with self._engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            # Outside any transaction of SQLAlchemy's: one statement, committed on its own.
+            records = await raw.driver_connection.fetch(PG_INSERT, *columns)
+        by_key = {key: row_id for row_id, key in records}
         return [by_key[key] for key in keys]
