@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.models import WebhookInbox
@@ -62,6 +62,9 @@ class GroupCommitter:
         # On PostgreSQL the batch goes straight to asyncpg: SQLAlchemy's executemany costs more
         # CPU than the database's work for it (building parameters, result processing).
         self._engine = engine if engine is not None and engine.dialect.driver == "asyncpg" else None
+        # The committer's own connection, held between batches: a pool checkout would cost
+        # a round trip per batch (the pre-ping) before the insert's own.
+        self._conn: AsyncConnection | None = None
         self._turn = turn or WriteTurn("")
         self._on_committed = on_committed
         self._queue: asyncio.Queue[tuple[dict[str, Any], bool, asyncio.Future[int]]] = (
@@ -76,6 +79,7 @@ class GroupCommitter:
     async def stop(self) -> None:
         if self._task is not None:
             await stop_tasks([self._task])
+        await self._drop_connection()
         # Requests still waiting get an error (the carrier retries) rather than waiting forever;
         # a batch cut off mid-commit may or may not have landed, and the retry is deduplicated.
         waiting = self._in_flight
@@ -98,6 +102,9 @@ class GroupCommitter:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            # One turn of the loop lets requests already read reach the queue: larger batches,
+            # fewer commits, for no measurable wait.
+            await asyncio.sleep(0)
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             self._in_flight = [future for _, _, future in batch]
@@ -144,9 +151,25 @@ class GroupCommitter:
         columns[headers] = [json.dumps(value) for value in columns[headers]]
         columns.append(keys)
         assert self._engine is not None
-        async with self._engine.connect() as conn:
-            raw = await conn.get_raw_connection()
+        try:
+            if self._conn is None:
+                self._conn = await self._engine.connect()
+            raw = await self._conn.get_raw_connection()
             # Outside any transaction of SQLAlchemy's: one statement, committed on its own.
-            records = await raw.driver_connection.fetch(PG_INSERT, *columns)
+            records = await raw.driver_connection.fetch(PG_INSERT, *columns)  # type: ignore[union-attr]
+        except BaseException:
+            # Whatever state the connection is in (broken, cut off mid-statement): a new one.
+            await self._drop_connection()
+            raise
         by_key = {key: row_id for row_id, key in records}
         return [by_key[key] for key in keys]
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            await conn.invalidate()
+            await conn.close()
+        except Exception:
+            log.warning("could not close the inbox connection", exc_info=True)
