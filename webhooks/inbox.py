@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gateway.models import WebhookInbox
@@ -37,6 +37,11 @@ COLUMNS = (
     "attempts",
     "ingest_key",
 )
+SQLITE_INSERT = (
+    "INSERT INTO webhook_inbox (org_id, account_id, carrier, kind, method, url, headers, body,"
+    " received_at, status, attempts, ingest_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+SQLITE_NEW_IDS = "SELECT id, ingest_key FROM webhook_inbox WHERE id BETWEEN ? AND ?"
 # One statement per batch whatever its size, so asyncpg prepares it once per connection: each
 # column travels as one array, and the arrays are zipped back into rows by unnest.
 PG_INSERT = (
@@ -59,9 +64,20 @@ class GroupCommitter:
     ) -> None:
         self._sessionmaker = sessionmaker
         engine = sessionmaker.kw.get("bind")
-        # On PostgreSQL the batch goes straight to asyncpg: SQLAlchemy's executemany costs more
-        # CPU than the database's work for it (building parameters, result processing).
-        self._engine = engine if engine is not None and engine.dialect.driver == "asyncpg" else None
+        # The batch goes straight to the driver: SQLAlchemy's executemany costs more CPU than
+        # the database's work for it (building parameters, processing results).
+        self._engine: AsyncEngine | None = engine
+        self._driver = engine.dialect.driver if engine is not None else ""
+        table = WebhookInbox.__table__  # type: ignore[attr-defined]
+        # Each column's conversion to what the driver stores (SQLite: timestamps as text, JSON).
+        self._binds = (
+            [
+                table.c[name].type.dialect_impl(engine.dialect).bind_processor(engine.dialect)
+                for name in COLUMNS
+            ]
+            if engine is not None
+            else []
+        )
         # The committer's own connection, held between batches: a pool checkout would cost
         # a round trip per batch (the pre-ping) before the insert's own.
         self._conn: AsyncConnection | None = None
@@ -130,8 +146,10 @@ class GroupCommitter:
                     log.exception("could not hand %d inbox rows to the applier", len(to_apply))
 
     async def _commit(self, rows: list[dict[str, Any]]) -> list[int]:
-        if self._engine is not None:
+        if self._driver == "asyncpg":
             return await self._commit_asyncpg(rows)
+        if self._driver == "aiosqlite":
+            return await self._commit_aiosqlite(rows)
         table = WebhookInbox.__table__  # type: ignore[attr-defined]
         keys = [secrets.token_hex(8) for _ in rows]
         async with self._turn(), self._sessionmaker() as session:
@@ -162,6 +180,32 @@ class GroupCommitter:
             await self._drop_connection()
             raise
         by_key = {key: row_id for row_id, key in records}
+        return [by_key[key] for key in keys]
+
+    async def _commit_aiosqlite(self, rows: list[dict[str, Any]]) -> list[int]:
+        keys = [secrets.token_hex(8) for _ in rows]
+        binds = self._binds
+        params = [
+            tuple(
+                value if bind is None else bind(value)
+                for bind, value in zip(
+                    binds, [*(row[name] for name in COLUMNS[:-1]), key], strict=True
+                )
+            )
+            for row, key in zip(rows, keys, strict=True)
+        ]
+        assert self._engine is not None
+        async with self._turn(), self._engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            db: Any = raw.driver_connection
+            # sqlite3 opens the transaction before the first insert; the batch holds the write
+            # lock until its commit, so its ids follow each other up to the last one inserted.
+            await db.executemany(SQLITE_INSERT, params)
+            async with db.execute("SELECT last_insert_rowid()") as cursor:
+                (last,) = await cursor.fetchone()
+            async with db.execute(SQLITE_NEW_IDS, (last - len(rows) + 1, last)) as cursor:
+                by_key = {key: row_id for row_id, key in await cursor.fetchall()}
+            await db.commit()
         return [by_key[key] for key in keys]
 
     async def _drop_connection(self) -> None:
