@@ -72,3 +72,23 @@ async def test_a_batch_reads_back_field_for_field_and_a_failed_one_spares_the_ne
         assert after > max(ids)
     finally:
         await committer.stop()
+
+
+async def test_callbacks_skip_the_user_middlewares_but_keep_the_error_shape(
+    gateway: Gateway,
+) -> None:
+    # Not routed under /webhooks: the router's 404 still comes as the JSON error shape.
+    async with gateway.http.post(f"{gateway.url}/webhooks/twilio/1") as resp:
+        assert resp.status == 404
+        assert (await resp.json())["error"]["code"] == "not_found"
+        assert "X-Request-Id" not in resp.headers
+    async with gateway.http.post(f"{gateway.url}/webhooks/twilio/x/status") as resp:
+        assert resp.status == 404
+        assert (await resp.json())["error"]["field"] == "account_id"
+    # The API keeps the whole chain: a request id, then auth's refusal in the error shape.
+    async with gateway.http.get(
+        f"{gateway.url}/api/leads", headers={"X-Request-Id": "req-42"}
+    ) as resp:
+        assert resp.status == 401
+        assert resp.headers["X-Request-Id"] == "req-42"
+        assert (await resp.json())["error"]["code"]
