@@ -168,7 +168,3 @@ def current(request: web.Request) -> Principal:
     if not isinstance(principal, Principal):
         raise Unauthorized("a bearer token is required")
     return principal
-
-
-def setup_auth(app: web.Application) -> None:
-    app.middlewares.append(auth_middleware)

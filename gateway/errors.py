@@ -119,7 +119,3 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal", "internal error")
-
-
-def setup_errors(app: web.Application) -> None:
-    app.middlewares.append(error_middleware)
