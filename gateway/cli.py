@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from sqlmodel import col, select
 
 from crm.importer.cli import import_file
-from gateway import logsetup
+from gateway import logsetup, workers
 from gateway.app import create_app
 from gateway.carriers.registry import CarrierRegistry
 from gateway.db import make_engine, make_sessionmaker
@@ -50,7 +50,17 @@ def _public_url(host: str, port: int) -> str:
 def cmd_serve(args: argparse.Namespace) -> None:
     settings = _settings()
     logsetup.configure(settings.log_level)
-    web.run_app(create_app(settings), host=args.host, port=args.port, print=None)
+    processes = settings.web_processes if args.processes is None else args.processes
+    if processes < 1:
+        sys.exit("dialgate: --processes must be 1 or more")
+    reason = workers.unsafe_reason(settings, processes)
+    if reason:
+        sys.exit(f"dialgate: {reason}")
+    if processes == 1:
+        web.run_app(create_app(settings), host=args.host, port=args.port, print=None)
+        return
+    # Like one process, serve does not migrate: `dialgate migrate` runs once, before.
+    sys.exit(workers.serve(args.host, args.port, processes))
 
 
 async def _seed(settings: Settings) -> bool:
@@ -233,6 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--host", default=host)
         p.add_argument("--port", type=int, default=8080)
         p.set_defaults(func=func)
+        if name == "serve":
+            p.add_argument(
+                "--processes",
+                type=int,
+                help="worker processes sharing the port (default: WEB_PROCESSES, 1); "
+                "above 1 needs REDIS_URL and PostgreSQL",
+            )
     p = sub.add_parser("migrate", help="apply database migrations")
     p.add_argument("--revision", default="head")
     p.set_defaults(func=cmd_migrate)

@@ -9,11 +9,18 @@ from gateway.keys import engine_key, redis_key
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
+# Which of `dialgate serve --processes N`'s workers this is (1..N); absent with one process.
+worker_key = web.AppKey("worker", int)
 
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    response = web.json_response({"status": "ok"})
+    worker = request.app.get(worker_key)
+    if worker is not None:
+        # The worker's number (not its pid), so a load balancer's checks can tell them apart.
+        response.headers["X-Dialgate-Worker"] = str(worker)
+    return response
 
 
 @routes.get("/readyz")

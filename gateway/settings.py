@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     # also the prefix of Dialgate's other Redis keys.
     socketio_channel: str = Field("dialgate", alias="SOCKETIO_CHANNEL")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
+    # `dialgate serve` processes sharing the port (SO_REUSEPORT, Linux); above 1 needs REDIS_URL
+    # and PostgreSQL. `--processes` overrides it.
+    web_processes: int = Field(1, alias="WEB_PROCESSES", ge=1, le=256)
     # Outgoing webhooks: how often the outbox is polled, the wait for a receiver's answer,
     # sends at once (in all, and to one receiver, so one slow receiver cannot hold them all),
     # the retry schedule in seconds (its last step repeats; jittered) and the attempts before

@@ -155,3 +155,24 @@ async def test_serve_refuses_placeholder_secrets_in_production(
     code, out = await run(["serve", "--port", str(free_port())], env, tmp_path)
     assert code != 0
     assert "SECRET_KEY" in out
+
+
+async def test_several_processes_need_redis_and_postgres(
+    tmp_path: Path, project_root: Path
+) -> None:
+    port = str(free_port())
+    env = env_for(tmp_path, PYTHONPATH=str(project_root))
+    code, out = await run(["serve", "--port", port, "--processes", "2"], env, tmp_path)
+    assert code != 0
+    assert "needs REDIS_URL" in out
+    env = env_for(tmp_path, PYTHONPATH=str(project_root), WEB_PROCESSES="3")
+    code, out = await run(["serve", "--port", port], env, tmp_path)
+    assert code != 0
+    assert "needs REDIS_URL" in out
+    env = env_for(tmp_path, PYTHONPATH=str(project_root), REDIS_URL="redis://127.0.0.1:6379/0")
+    code, out = await run(["serve", "--port", port, "--processes", "2"], env, tmp_path)
+    assert code != 0
+    assert "needs a PostgreSQL DATABASE_URL" in out
+    code, out = await run(["serve", "--port", port, "--processes", "0"], env, tmp_path)
+    assert code != 0
+    assert "--processes must be 1 or more" in out
