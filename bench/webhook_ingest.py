@@ -115,6 +115,15 @@ def serve_gateway(
     _run(create_app(Settings(_env_file=None, **values)), port, profile_path)
 
 
+def serve_processes(port: int, values: dict[str, Any], processes: int) -> None:
+    """`dialgate serve --processes N`: the workers read their settings from the environment."""
+    from gateway import workers
+
+    os.environ.update({k: str(v) for k, v in values.items() if v is not None})
+    logsetup.configure("WARNING")
+    sys.exit(workers.serve(HOST, port, processes))
+
+
 def _disable_applier() -> None:
     """For diagnosis: no apply task and no sweep, so the ingest path has the process alone.
 
@@ -134,14 +143,17 @@ def _disable_applier() -> None:
 class Server:
     """One server process on a loopback port."""
 
-    def __init__(self, name: str, port: int, target: Callable[..., None], *args: Any) -> None:
+    def __init__(
+        self, name: str, port: int, target: Callable[..., None], *args: Any, daemon: bool = True
+    ) -> None:
         self.name = name
         self.port = port
         self.url = f"http://{HOST}:{port}"
         # spawn, not fork: the child imports afresh and shares no state with the driver.
         ctx = multiprocessing.get_context("spawn")
         self.process = ctx.Process(target=target, args=(*args,), name=f"bench-{name}")
-        self.process.daemon = True
+        # A daemonic process may not start processes of its own (`--processes` does).
+        self.process.daemon = daemon
 
     def start(self) -> None:
         self.process.start()
@@ -184,6 +196,22 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (Linux /proc), all threads included."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its living descendants (`serve --processes`' workers)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(stat.parent.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(current)
+        todo.extend(children.get(current, []))
+    return total
 
 
 def system_cpu() -> list[int]:
@@ -531,7 +559,7 @@ async def drive(
             latencies[i] = (time.perf_counter() - start) * 1000
             statuses[status] = statuses.get(status, 0) + 1
 
-    server_cpu = cpu_seconds(server_pid)
+    server_cpu = tree_cpu_seconds(server_pid)
     client_cpu = time.process_time()
     machine_cpu = system_cpu()
     start = time.perf_counter()
@@ -544,7 +572,7 @@ async def drive(
         elapsed_s=elapsed,
         statuses=statuses,
         latencies_ms=latencies,
-        server_cpu_s=cpu_seconds(server_pid) - server_cpu,
+        server_cpu_s=tree_cpu_seconds(server_pid) - server_cpu,
         client_cpu_s=time.process_time() - client_cpu,
         machine_cpu=cpu_shares(machine_cpu, system_cpu()),
         errors=errors,
@@ -827,6 +855,7 @@ def report(
             "database": kind,
             "applier": not args.no_applier,
             "workers": args.workers,
+            "processes": args.processes,
             "drain_s": args.drain,
             "kind": "twilio status callback, form-encoded, X-Twilio-Signature HMAC-SHA1",
         },
@@ -884,7 +913,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also measure the full path with Redis, its applier off and N `dialgate applier` "
         "processes (Redis at TEST_REDIS_URL)",
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also measure `dialgate serve --processes N` (Redis at TEST_REDIS_URL; "
+        "needs --database postgres); 1: one process with Redis, to compare with",
+    )
     args = parser.parse_args(argv)
+    if args.processes < 0 or (args.processes and args.database != "postgres"):
+        parser.error("--processes must be positive, and needs --database postgres")
     if args.workers < 0 or (args.workers and args.no_applier):
         parser.error("--workers must be positive, and needs the applier")
     if args.events < 1 or args.concurrency < 1 or args.warmup < 0:
@@ -893,15 +932,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _variant(
-    args: argparse.Namespace, name: str, database: Database, workers: int, channel: str
+    args: argparse.Namespace,
+    name: str,
+    database: Database,
+    workers: int,
+    channel: str,
+    processes: int = 0,
 ) -> Variant:
     port = free_port()
     values = settings_values(database.url, port)
     if workers:
         values.update(REDIS_URL=REDIS_URL, SOCKETIO_CHANNEL=channel, APPLIER_IN_PROCESS=False)
+    if processes:
+        values.update(REDIS_URL=REDIS_URL, SOCKETIO_CHANNEL=channel)
     accounts = asyncio.run(seed(Settings(_env_file=None, **values)))
     profile = str(args.profile.resolve()) if args.profile and not workers else None
-    server = Server("gateway", port, serve_gateway, port, values, profile, not args.no_applier)
+    if processes > 1:
+        server = Server("gateway", port, serve_processes, port, values, processes, daemon=False)
+    else:
+        server = Server("gateway", port, serve_gateway, port, values, profile, not args.no_applier)
     appliers = Appliers(workers, values) if workers else None
     return Variant(name, server, database, accounts[0], accounts[1], appliers)
 
@@ -923,6 +972,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.workers:
             name = f"+ {args.workers} applier proc."
             variants.append(_variant(args, name, new_database("w"), args.workers, channel))
+        if args.processes:
+            name = f"{args.processes} web proc. + Redis"
+            database = new_database("p")
+            variants.append(_variant(args, name, database, 0, channel, args.processes))
         base_port = free_port()
         baseline = Server("baseline", base_port, serve_baseline, base_port)
         plan = Plan(args=args, baseline=baseline, variants=variants)
@@ -934,7 +987,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for database in databases:
             database.cleanup()
-        if args.workers:
+        if args.workers or args.processes:
             asyncio.run(_drop_redis_keys(REDIS_URL, channel))
     result, ok = report(args, kind, base, measured)
     output = args.output or RESULTS / f"webhook_ingest-{kind}.json"
