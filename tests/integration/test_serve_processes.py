@@ -147,12 +147,14 @@ async def test_two_workers_ack_and_apply_every_callback_once(
     # Every request on a new connection, so the kernel spreads them over the two sockets.
     connector = aiohttp.TCPConnector(force_close=True, limit=64)
     async with aiohttp.ClientSession(connector=connector) as http:
+        # Both workers answer on the one port (the second may still be starting up; a port
+        # only one of them listened on would never show the other).
         seen: set[str] = set()
-        for _ in range(40):
-            async with http.get(f"{served.url}/healthz") as resp:
-                assert resp.status == 200
-                seen.add(resp.headers["X-Dialgate-Worker"])
-        assert seen == {"1", "2"}
+        async with asyncio.timeout(30):
+            while seen != {"1", "2"}:
+                async with http.get(f"{served.url}/healthz") as resp:
+                    assert resp.status == 200
+                    seen.add(resp.headers["X-Dialgate-Worker"])
 
         hook = f"{served.url}/webhooks/twilio/{twilio['id']}/status"
         sids = [new_sid("CA") for _ in range(CALLS)]
