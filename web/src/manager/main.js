@@ -587,10 +587,12 @@ async function main() {
   state.teams = teams.data;
   for (const u of users.data) state.users.set(u.id, u);
   layout();
+  // The wallboard loads on the socket's first connection (`resync`), as after every later one.
   wireLive();
-  const loaded = await Promise.allSettled([loadWallboard(), loadLeads()]);
-  for (const result of loaded) {
-    if (result.status === "rejected") toast(result.reason.message, { kind: "error", title: "Not loaded" });
+  try {
+    await loadLeads();
+  } catch (err) {
+    toast(err.message, { kind: "error", title: "Not loaded" });
   }
   window.addEventListener("hashchange", route);
   route();
