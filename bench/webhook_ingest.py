@@ -12,7 +12,9 @@ import json
 import multiprocessing
 import os
 import platform
+import resource
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -34,7 +36,7 @@ from redis.asyncio import Redis
 from sqlmodel import col, select
 from twilio.request_validator import RequestValidator
 
-from gateway import logsetup
+from gateway import eventloop, logsetup
 from gateway.accounts import CarrierAccountCreate, register_account
 from gateway.app import create_app
 from gateway.carriers.registry import CarrierRegistry
@@ -96,7 +98,8 @@ def _run(app: web.Application, port: int, profile_path: str | None) -> None:
     if profiler is not None:
         profiler.enable()
     try:
-        web.run_app(app, host=HOST, port=port, print=None)
+        # As `dialgate serve` runs it: EVENT_LOOP's loop (uvloop if installed), heap frozen.
+        eventloop.run_app(app, Settings(_env_file=None).event_loop, host=HOST, port=port)
     finally:
         if profiler is not None and profile_path:
             profiler.disable()
@@ -140,18 +143,31 @@ def _disable_applier() -> None:
     Applier.enqueue = enqueue  # type: ignore[method-assign]
 
 
+def _pinned(cpus: set[int] | None, target: Callable[..., None], *args: Any) -> None:
+    """Run `target` on these CPUs only (`--pin`); the processes it starts inherit them."""
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    target(*args)
+
+
 class Server:
     """One server process on a loopback port."""
 
     def __init__(
-        self, name: str, port: int, target: Callable[..., None], *args: Any, daemon: bool = True
+        self,
+        name: str,
+        port: int,
+        target: Callable[..., None],
+        *args: Any,
+        daemon: bool = True,
+        cpus: set[int] | None = None,
     ) -> None:
         self.name = name
         self.port = port
         self.url = f"http://{HOST}:{port}"
         # spawn, not fork: the child imports afresh and shares no state with the driver.
         ctx = multiprocessing.get_context("spawn")
-        self.process = ctx.Process(target=target, args=(*args,), name=f"bench-{name}")
+        self.process = ctx.Process(target=_pinned, args=(cpus, target, *args), name=f"bench-{name}")
         # A daemonic process may not start processes of its own (`--processes` does).
         self.process.daemon = daemon
 
@@ -489,13 +505,26 @@ class RunResult:
     client_cpu_s: float
     machine_cpu: dict[str, float]
     errors: list[str] = field(default_factory=list)
+    # wrk reports percentiles, not each request's time: then these replace `latencies_ms`.
+    latency_summary: dict[str, float] | None = None
 
     @property
     def ok(self) -> int:
         return sum(n for status, n in self.statuses.items() if status.startswith("2"))
 
-    def summary(self) -> dict[str, Any]:
+    def latency(self) -> dict[str, float]:
+        if self.latency_summary is not None:
+            return self.latency_summary
         lat = sorted(self.latencies_ms)
+        return {
+            "p50": round(percentile(lat, 50), 2),
+            "p90": round(percentile(lat, 90), 2),
+            "p99": round(percentile(lat, 99), 2),
+            "max": round(lat[-1], 2) if lat else 0.0,
+            "mean": round(sum(lat) / len(lat), 2) if lat else 0.0,
+        }
+
+    def summary(self) -> dict[str, Any]:
         return {
             "requests": self.requests,
             "ok_2xx": self.ok,
@@ -503,13 +532,7 @@ class RunResult:
             "errors_sample": self.errors[:5],
             "elapsed_s": round(self.elapsed_s, 3),
             "throughput_rps": round(self.requests / self.elapsed_s, 1),
-            "latency_ms": {
-                "p50": round(percentile(lat, 50), 2),
-                "p90": round(percentile(lat, 90), 2),
-                "p99": round(percentile(lat, 99), 2),
-                "max": round(lat[-1], 2) if lat else 0.0,
-                "mean": round(sum(lat) / len(lat), 2) if lat else 0.0,
-            },
+            "latency_ms": self.latency(),
             # CPU time per request: what each side costs, whichever one is the bottleneck.
             "server_cpu_us_per_request": round(self.server_cpu_s / self.requests * 1e6, 1),
             "server_cpu_utilization": round(self.server_cpu_s / self.elapsed_s, 2),
@@ -579,6 +602,104 @@ async def drive(
     )
 
 
+WRK_SCRIPT = Path(__file__).with_name("wrk_replay.lua")
+
+
+def raw_requests(base_url: str, requests: list[Prepared]) -> bytes:
+    """The requests as HTTP/1.1 bytes, each after a line with its length (wrk_replay.lua's file)."""
+    host = urlsplit(base_url).netloc
+    out = bytearray()
+    for req in requests:
+        head = [f"POST {req.path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(req.body)}"]
+        head += [f"{k}: {v}" for k, v in req.headers.items()]
+        raw = ("\r\n".join(head) + "\r\n\r\n").encode() + req.body
+        out += b"%d\n" % len(raw) + raw
+    return bytes(out)
+
+
+async def drive_wrk(
+    name: str,
+    base_url: str,
+    requests: list[Prepared],
+    *,
+    concurrency: int,
+    server_pid: int,
+    time_limit_s: float,
+    cpus: set[int] | None,
+) -> RunResult:
+    """Send every request once through wrk (C, one thread): a load generator that costs the
+    machine a fraction of what aiohttp's client does, so the server is the bottleneck."""
+    with tempfile.NamedTemporaryFile(prefix="dialgate-wrk-", suffix=".http") as file:
+        file.write(raw_requests(base_url, requests))
+        file.flush()
+        command = ["wrk", "-t1", f"-c{concurrency}", f"-d{int(time_limit_s)}s", "--timeout"]
+        command += [f"{int(REQUEST_TIMEOUT_S)}s", "-s", str(WRK_SCRIPT), base_url]
+        if cpus:
+            command = ["taskset", "-c", ",".join(map(str, sorted(cpus))), *command]
+        env = {**os.environ, "DIALGATE_WRK_REQUESTS": file.name}
+        server_cpu = tree_cpu_seconds(server_pid)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        machine_cpu = system_cpu()
+        proc = await asyncio.create_subprocess_exec(
+            *command, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        assert proc.stderr is not None and proc.stdout is not None
+        start = end = time.perf_counter()
+        stderr: list[str] = []
+        # wrk_replay.lua says when it sends the first request and when the last answer is in;
+        # wrk itself would run on to the end of its -d duration, so it is interrupted then.
+        async for raw in proc.stderr:
+            text = raw.decode()
+            if text.startswith("dialgate-wrk: first request"):
+                start = time.perf_counter()
+            elif text.startswith("dialgate-wrk: all answered"):
+                end = time.perf_counter()
+                proc.send_signal(signal.SIGINT)
+            else:
+                stderr.append(text)
+        out = await proc.stdout.read()
+        await proc.wait()
+        elapsed = (end if end > start else time.perf_counter()) - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    line = next((ln for ln in out.decode().splitlines() if ln.startswith('{"wrk"')), None)
+    if proc.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {''.join(stderr)}{out.decode()}")
+    w = json.loads(line)["wrk"]
+    statuses = {str(k): int(v) for k, v in w["statuses"].items()}
+    errors = [f"wrk socket errors: {w['errors']}"] if any(w["errors"].values()) else []
+    if sum(statuses.values()) != len(requests):
+        errors.append(f"wrk saw {sum(statuses.values())} answers of {len(requests)} requests")
+    lat = w["latency_us"]
+    return RunResult(
+        name=name,
+        requests=len(requests),
+        elapsed_s=elapsed,
+        statuses=statuses,
+        latencies_ms=[],
+        server_cpu_s=tree_cpu_seconds(server_pid) - server_cpu,
+        client_cpu_s=(after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
+        machine_cpu=cpu_shares(machine_cpu, system_cpu()),
+        errors=errors,
+        latency_summary={k: round(lat[k] / 1000, 2) for k in ("p50", "p90", "p99", "max", "mean")},
+    )
+
+
+async def send(
+    args: argparse.Namespace,
+    name: str,
+    http: aiohttp.ClientSession,
+    base_url: str,
+    requests: list[Prepared],
+    server_pid: int,
+) -> RunResult:
+    """Send the requests with the chosen load generator."""
+    kw: dict[str, Any] = {"concurrency": args.concurrency, "time_limit_s": args.time_limit}
+    if args.driver == "wrk":
+        cpus = args.driver_cpus
+        return await drive_wrk(name, base_url, requests, server_pid=server_pid, cpus=cpus, **kw)
+    return await drive(name, http, base_url, requests, server_pid=server_pid, **kw)
+
+
 def session(concurrency: int) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency),
@@ -627,12 +748,11 @@ async def measure_variant(
     plan: Plan, variant: Variant, http: aiohttp.ClientSession, tag: str
 ) -> Measured:
     args = plan.args
-    kw: dict[str, Any] = {"concurrency": args.concurrency, "time_limit_s": args.time_limit}
     gateway = variant.server
     warm = prepare(gateway.url, variant.warmup_account, f"{tag}0", args.warmup)
     measured = prepare(gateway.url, variant.measured_account, f"{tag}1", args.events)
     await gateway.wait_ready(http)
-    warm_full = await drive("warm-up", http, gateway.url, warm, server_pid=gateway.pid, **kw)
+    warm_full = await send(args, "warm-up", http, gateway.url, warm, gateway.pid)
     db = variant.database.url
     if variant.appliers is not None:
         # The warm-up's rows applied first: the measurement starts with no backlog.
@@ -642,7 +762,7 @@ async def measure_variant(
     # A marker for attaching a profiler (py-spy record --pid ...) to the measured part.
     print(f"measuring {variant.name} (gateway pid {gateway.pid})", flush=True)
     applier_cpu = variant.appliers.cpu_seconds() if variant.appliers else 0.0
-    full = await drive(variant.name, http, gateway.url, measured, server_pid=gateway.pid, **kw)
+    full = await send(args, variant.name, http, gateway.url, measured, gateway.pid)
     counts = await inbox_counts(db)
     at_end = counts
 
@@ -694,16 +814,13 @@ async def measure(plan: Plan) -> tuple[RunResult, list[Measured]]:
     tag = f"{os.getpid() % 0xFFFF:04x}"
     warm = prepare(plan.baseline.url, 1, f"{tag}0", args.warmup)
     measured = prepare(plan.baseline.url, 1, f"{tag}1", args.events)
-    kw: dict[str, Any] = {"concurrency": args.concurrency, "time_limit_s": args.time_limit}
     results: list[Measured] = []
     async with session(args.concurrency) as http:
         await plan.baseline.wait_ready(http)
         # Warm-up: connections, SQL compilation caches, the account cache; not measured.
-        await drive("warm-up", http, plan.baseline.url, warm, server_pid=plan.baseline.pid, **kw)
+        await send(args, "warm-up", http, plan.baseline.url, warm, plan.baseline.pid)
         print(f"measuring the baseline (pid {plan.baseline.pid})", flush=True)
-        base = await drive(
-            "baseline", http, plan.baseline.url, measured, server_pid=plan.baseline.pid, **kw
-        )
+        base = await send(args, "baseline", http, plan.baseline.url, measured, plan.baseline.pid)
         for variant in plan.variants:
             # One variant at a time: the others' processes would compete for the CPUs.
             variant.start()
@@ -852,6 +969,8 @@ def report(
             "events": args.events,
             "warmup": args.warmup,
             "concurrency": args.concurrency,
+            "driver": args.driver,
+            "pinned": args.pin,
             "database": kind,
             "applier": not args.no_applier,
             "workers": args.workers,
@@ -921,7 +1040,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also measure `dialgate serve --processes N` (Redis at TEST_REDIS_URL; "
         "needs --database postgres); 1: one process with Redis, to compare with",
     )
+    parser.add_argument(
+        "--driver",
+        choices=("wrk", "aiohttp"),
+        default="wrk",
+        help="load generator: wrk (Debian's package; C, cheap) or aiohttp's client in this process",
+    )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="run each server on CPU 0 only and the load generator on the other CPUs: "
+        "the full path on one core",
+    )
     args = parser.parse_args(argv)
+    if args.driver == "wrk" and shutil.which("wrk") is None:
+        parser.error("--driver wrk needs wrk on PATH (apt-get install wrk), or --driver aiohttp")
+    cpus = sorted(os.sched_getaffinity(0))
+    if args.pin and len(cpus) < 2:
+        parser.error("--pin needs at least two CPUs")
+    args.server_cpus = {cpus[0]} if args.pin else None
+    args.driver_cpus = set(cpus[1:]) if args.pin else None
+    if args.pin and args.driver == "aiohttp":
+        os.sched_setaffinity(0, args.driver_cpus)
     if args.processes < 0 or (args.processes and args.database != "postgres"):
         parser.error("--processes must be positive, and needs --database postgres")
     if args.workers < 0 or (args.workers and args.no_applier):
@@ -948,9 +1088,27 @@ def _variant(
     accounts = asyncio.run(seed(Settings(_env_file=None, **values)))
     profile = str(args.profile.resolve()) if args.profile and not workers else None
     if processes > 1:
-        server = Server("gateway", port, serve_processes, port, values, processes, daemon=False)
+        server = Server(
+            "gateway",
+            port,
+            serve_processes,
+            port,
+            values,
+            processes,
+            daemon=False,
+            cpus=args.server_cpus,
+        )
     else:
-        server = Server("gateway", port, serve_gateway, port, values, profile, not args.no_applier)
+        server = Server(
+            "gateway",
+            port,
+            serve_gateway,
+            port,
+            values,
+            profile,
+            not args.no_applier,
+            cpus=args.server_cpus,
+        )
     appliers = Appliers(workers, values) if workers else None
     return Variant(name, server, database, accounts[0], accounts[1], appliers)
 
@@ -977,7 +1135,7 @@ def main(argv: list[str] | None = None) -> int:
             database = new_database("p")
             variants.append(_variant(args, name, database, 0, channel, args.processes))
         base_port = free_port()
-        baseline = Server("baseline", base_port, serve_baseline, base_port)
+        baseline = Server("baseline", base_port, serve_baseline, base_port, cpus=args.server_cpus)
         plan = Plan(args=args, baseline=baseline, variants=variants)
         baseline.start()
         try:

@@ -52,7 +52,8 @@ from gateway.settings import Settings
 from gateway.stopping import stop_tasks
 from webhooks.applier import applier_ctx
 from webhooks.reconcile import reconcile_ctx
-from webhooks.routes import inbox_ctx, webhooks_app
+from webhooks.routes import inbox_ctx
+from webhooks.routes import routes as webhook_routes
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -171,7 +172,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(webui.routes)
     app.add_routes(disposition_routes)
     app.add_routes(import_routes)
-    app.add_subapp("/webhooks", webhooks_app())
+    app.add_routes(webhook_routes)
     if settings.sandbox_api_enabled:
         sim_app = web.Application()
         sim_app.add_routes(simulator.routes())

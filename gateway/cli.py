@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from sqlmodel import col, select
 
 from crm.importer.cli import import_file
-from gateway import logsetup, workers
+from gateway import eventloop, logsetup, workers
 from gateway.app import create_app
 from gateway.carriers.registry import CarrierRegistry
 from gateway.db import make_engine, make_sessionmaker
@@ -57,7 +57,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     if reason:
         sys.exit(f"dialgate: {reason}")
     if processes == 1:
-        web.run_app(create_app(settings), host=args.host, port=args.port, print=None)
+        eventloop.run_app(create_app(settings), settings.event_loop, host=args.host, port=args.port)
         return
     # Like one process, serve does not migrate: `dialgate migrate` runs once, before.
     sys.exit(workers.serve(args.host, args.port, processes))
@@ -98,7 +98,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
         f"  API: {url}/api/openapi.json   Socket.IO namespace: /dialer\n",
         flush=True,
     )
-    web.run_app(create_app(settings), host=args.host, port=args.port, print=None)
+    eventloop.run_app(create_app(settings), settings.event_loop, host=args.host, port=args.port)
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
@@ -229,7 +229,7 @@ def cmd_applier(args: argparse.Namespace) -> None:
             "(without Redis each gateway applies its own webhooks)"
         )
     logsetup.configure(settings.log_level)
-    asyncio.run(run_applier(settings))
+    eventloop.run(run_applier(settings), settings.event_loop)
 
 
 def build_parser() -> argparse.ArgumentParser:

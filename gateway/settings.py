@@ -5,6 +5,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.eventloop import EventLoopName
+
 PLACEHOLDER_SECRETS = frozenset(
     {"", "change-me", "changeme", "secret", "dev-secret-key", "dev-lookup-key"}
 )
@@ -64,6 +66,8 @@ class Settings(BaseSettings):
     # also the prefix of Dialgate's other Redis keys.
     socketio_channel: str = Field("dialgate", alias="SOCKETIO_CHANNEL")
     log_level: str = Field("INFO", alias="LOG_LEVEL")
+    # The event loop of `dialgate serve`, `demo` and `applier`: uvloop when installed (auto).
+    event_loop: EventLoopName = Field("auto", alias="EVENT_LOOP")
     # `dialgate serve` processes sharing the port (SO_REUSEPORT, Linux); above 1 needs REDIS_URL
     # and PostgreSQL. `--processes` overrides it.
     web_processes: int = Field(1, alias="WEB_PROCESSES", ge=1, le=256)

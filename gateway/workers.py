@@ -19,9 +19,7 @@ from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
-from aiohttp import web
-
-from gateway import logsetup
+from gateway import eventloop, logsetup
 from gateway.app import create_app
 from gateway.health import worker_key
 from gateway.settings import Settings
@@ -68,7 +66,7 @@ def run_worker(index: int, host: str, port: int, parent: int) -> None:
     app = create_app(settings)
     app[worker_key] = index
     log.info("worker %s (pid %s) serving on %s:%s", index, os.getpid(), host, port)
-    web.run_app(app, host=host, port=port, reuse_port=True, print=None)
+    eventloop.run_app(app, settings.event_loop, host=host, port=port, reuse_port=True)
 
 
 def _stop(workers: list[BaseProcess]) -> bool:

@@ -8,6 +8,7 @@ accumulates, so a lone request commits at once and a burst shares its commits.
 import asyncio
 import json
 import logging
+import operator
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -41,7 +42,6 @@ SQLITE_INSERT = (
     "INSERT INTO webhook_inbox (org_id, account_id, carrier, kind, method, url, headers, body,"
     " received_at, status, attempts, ingest_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-SQLITE_NEW_IDS = "SELECT id, ingest_key FROM webhook_inbox WHERE id BETWEEN ? AND ?"
 # One statement per batch whatever its size, so asyncpg prepares it once per connection: each
 # column travels as one array, and the arrays are zipped back into rows by unnest.
 PG_INSERT = (
@@ -78,6 +78,8 @@ class GroupCommitter:
             if engine is not None
             else []
         )
+        # A row's values in the statement's order, read in one call (the key comes last).
+        self._values = operator.itemgetter(*COLUMNS[:-1])
         # The committer's own connection, held between batches: a pool checkout would cost
         # a round trip per batch (the pre-ping) before the insert's own.
         self._conn: AsyncConnection | None = None
@@ -95,7 +97,8 @@ class GroupCommitter:
     async def stop(self) -> None:
         if self._task is not None:
             await stop_tasks([self._task])
-        await self._drop_connection()
+        # A batch cut off mid-statement has dropped the connection already.
+        await self._drop_connection(broken=False)
         # Requests still waiting get an error (the carrier retries) rather than waiting forever;
         # a batch cut off mid-commit may or may not have landed, and the retry is deduplicated.
         waiting = self._in_flight
@@ -184,36 +187,42 @@ class GroupCommitter:
 
     async def _commit_aiosqlite(self, rows: list[dict[str, Any]]) -> list[int]:
         keys = [secrets.token_hex(8) for _ in rows]
-        binds = self._binds
-        params = [
-            tuple(
-                value if bind is None else bind(value)
-                for bind, value in zip(
-                    binds, [*(row[name] for name in COLUMNS[:-1]), key], strict=True
-                )
-            )
-            for row, key in zip(rows, keys, strict=True)
-        ]
+        values = self._values
+        converted = [(i, bind) for i, bind in enumerate(self._binds) if bind is not None]
+        params = []
+        for row, key in zip(rows, keys, strict=True):
+            param = [*values(row), key]
+            for i, bind in converted:
+                param[i] = bind(param[i])
+            params.append(param)
         assert self._engine is not None
-        async with self._turn(), self._engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            db: Any = raw.driver_connection
-            # sqlite3 opens the transaction before the first insert; the batch holds the write
-            # lock until its commit, so its ids follow each other up to the last one inserted.
-            await db.executemany(SQLITE_INSERT, params)
-            async with db.execute("SELECT last_insert_rowid()") as cursor:
-                (last,) = await cursor.fetchone()
-            async with db.execute(SQLITE_NEW_IDS, (last - len(rows) + 1, last)) as cursor:
-                by_key = {key: row_id for row_id, key in await cursor.fetchall()}
-            await db.commit()
-        return [by_key[key] for key in keys]
+        async with self._turn():
+            try:
+                if self._conn is None:
+                    self._conn = await self._engine.connect()
+                raw = await self._conn.get_raw_connection()
+                db: Any = raw.driver_connection
+                # sqlite3 opens the transaction before the first insert, and the batch holds
+                # the write lock until its commit: its rows get consecutive ids, in order, up
+                # to the last one inserted.
+                await db.executemany(SQLITE_INSERT, params)
+                async with db.execute("SELECT last_insert_rowid()") as cursor:
+                    (last,) = await cursor.fetchone()
+                await db.commit()
+            except BaseException:
+                await self._drop_connection()
+                raise
+        return list(range(last - len(rows) + 1, last + 1))
 
-    async def _drop_connection(self) -> None:
+    async def _drop_connection(self, *, broken: bool = True) -> None:
+        """Let the held connection go: discarded after a failure (its state is unknown),
+        returned to the pool at a clean stop (the engine's disposal closes it properly)."""
         conn, self._conn = self._conn, None
         if conn is None:
             return
         try:
-            await conn.invalidate()
+            if broken:
+                await conn.invalidate()
             await conn.close()
         except Exception:
             log.warning("could not close the inbox connection", exc_info=True)

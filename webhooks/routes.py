@@ -1,7 +1,9 @@
 """`/webhooks/{carrier}/{account_id}/{kind}`: verify, store durably, answer, apply.
 
-Its own sub-app so that user authentication never wraps carrier callbacks: these are
-authenticated by the carrier's signature alone. The carrier gets its 2xx once the raw request
+Routed on the root app, where `gateway.app.root_middleware` gives these requests the error
+shape and nothing else: user authentication never wraps carrier callbacks, which are
+authenticated by the carrier's signature alone (and a sub-app would cost every callback a
+second resolution and chained lookups). The carrier gets its 2xx once the raw request
 is committed to the inbox, and not before; applying it to calls happens afterwards (see
 `webhooks.applier`), except for requests whose reply carries call instructions.
 """
@@ -25,8 +27,10 @@ from webhooks.inbox import GroupCommitter
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-# A deactivated account stops being accepted within this many seconds.
+# A deactivated account stops being accepted within this many seconds (in this process at
+# once: the API drops it from the cache; in the others after the refresh, within TTL + STALE).
 ACCOUNT_TTL_S = 10.0
+ACCOUNT_STALE_S = 5.0
 # At most one security log line per account and this many seconds (bad-signature floods).
 SECURITY_LOG_EVERY_S = 10.0
 
@@ -44,7 +48,7 @@ def public_url(request: web.Request) -> str:
     PUBLIC_BASE_URL, unless a trusted proxy says which scheme and host it was asked for;
     forwarded headers from anyone else are ignored (they would let a caller pick the URL).
     """
-    settings = request.config_dict[settings_key]
+    settings = request.app[settings_key]
     host = request.headers.get("X-Forwarded-Host")
     if host and request.remote in settings.proxies:
         proto = request.headers.get("X-Forwarded-Proto", "https").split(",")[0].strip()
@@ -52,25 +56,29 @@ def public_url(request: web.Request) -> str:
     return settings.public_base_url + request.raw_path
 
 
-async def _account(request: web.Request, account_id: int) -> CarrierAccount | None:
+async def _account(app: Mapping[Any, Any], account_id: int) -> CarrierAccount | None:
     """Accounts are read on every callback: a short cache keeps that off the database.
 
-    One read per account refreshes it (single flight): under a burst, the callbacks that
-    find it stale wait for that read instead of each queueing for a connection. The read is
-    a task of its own, not part of the request that started it, so a request that goes away
-    (the carrier hung up) never leaves the others waiting on a read nobody finishes.
+    One read per account refreshes it (single flight). An entry past its time is still
+    served while that read runs, for up to ACCOUNT_STALE_S more, so a steady stream of
+    callbacks never stops to wait for it; after that, or with nothing cached, callbacks wait
+    for the read instead of each queueing for a connection. The read is a task of its own,
+    not part of the request that started it, so a request that goes away (the carrier hung
+    up) never leaves the others waiting on a read nobody finishes.
     """
-    app = request.config_dict
-    hit = app[accounts_key].get(account_id)
-    if hit is not None and hit[0] > time.monotonic():
+    hit: tuple[float, CarrierAccount] | None = app[accounts_key].get(account_id)
+    now = time.monotonic()
+    if hit is not None and hit[0] > now:
         return hit[1]
     loading = app[account_loads_key]
-    task = loading.get(account_id)
+    task: asyncio.Task[CarrierAccount | None] | None = loading.get(account_id)
     if task is None:
         task = asyncio.create_task(_load_account(app, account_id))
         loading[account_id] = task
         # Nobody may be left to await a failed read; retrieving it here keeps asyncio quiet.
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
+    if hit is not None and hit[0] + ACCOUNT_STALE_S > now:
+        return hit[1]
     return await asyncio.shield(task)
 
 
@@ -85,13 +93,15 @@ async def _load_account(app: Mapping[Any, Any], account_id: int) -> CarrierAccou
             account: CarrierAccount | None = await session.get(CarrierAccount, account_id)
         if account is not None:
             app[accounts_key][account_id] = (time.monotonic() + ACCOUNT_TTL_S, account)
+        else:
+            app[accounts_key].pop(account_id, None)
         return account
     finally:
         del app[account_loads_key][account_id]
 
 
 def _security_log(request: web.Request, account: CarrierAccount, reason: str) -> None:
-    seen = request.config_dict[security_log_key]
+    seen = request.app[security_log_key]
     now = time.monotonic()
     if now - seen.get(account.id or 0, -SECURITY_LOG_EVERY_S) >= SECURITY_LOG_EVERY_S:
         seen[account.id or 0] = now
@@ -104,9 +114,9 @@ def _security_log(request: web.Request, account: CarrierAccount, reason: str) ->
         )
 
 
-@routes.route("*", "/{carrier}/{account_id}/{kind}")
+@routes.route("*", "/webhooks/{carrier}/{account_id}/{kind}")
 async def receive(request: web.Request) -> web.StreamResponse:
-    app = request.config_dict
+    app = request.app
     if request.method not in ("GET", "POST"):
         return error_response(405, "method_not_allowed", "use GET or POST")
     carrier_name = request.match_info["carrier"]
@@ -125,7 +135,7 @@ async def receive(request: web.Request) -> web.StreamResponse:
     body = await request.read()
     if len(body) > limit:
         return error_response(413, "too_large", f"body over {limit} bytes", "body")
-    account = await _account(request, int(raw_id))
+    account = await _account(app, int(raw_id))
     if account is None or account.carrier != carrier_name or not account.is_active:
         return error_response(404, "unknown_account", "no such carrier account", "account_id")
     hook = InboundWebhook(
@@ -189,9 +199,3 @@ async def inbox_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     await committer.stop()
     await stop_tasks(list(app[account_loads_key].values()))
-
-
-def webhooks_app() -> web.Application:
-    app = web.Application()
-    app.add_routes(routes)
-    return app
