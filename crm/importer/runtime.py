@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing.connection import wait
 
 from aiohttp import web
 from sqlmodel import col, select
@@ -45,10 +46,12 @@ def shutdown_pool(pool: Executor, grace_s: float = POOL_GRACE_S) -> int:
     deadline = time.monotonic() + grace_s
     killed = 0
     for process in processes:
-        process.join(max(0.0, deadline - time.monotonic()))
-        if process.is_alive():
+        # A process has ended once its sentinel is ready, whichever thread reaps it (the
+        # pool's own manager thread joins them too, which can leave is_alive() briefly
+        # saying True for a process that is gone).
+        if not wait([process.sentinel], max(0.0, deadline - time.monotonic())):
             process.kill()
-            process.join(5.0)  # SIGKILL cannot be ignored; a loaded machine may take a moment
+            wait([process.sentinel], 5.0)  # SIGKILL cannot be ignored; a loaded machine may lag
             killed += 1
     return killed
 
