@@ -130,6 +130,13 @@ async def test_dial_pad_formats_as_you_type_and_dials_from_the_keyboard(
     await expect(pad).to_have_value("98765 43210")
     await expect(page.locator("#pad-hint")).to_have_text("Will dial +91 98765 43210")
     await screenshot(page, "agent-console-phone")
+    # The bar keeps to two rows (brand, status, connection; then the agent and account).
+    bar = await page.locator("header.topbar").bounding_box()
+    status_box = await page.get_by_label("My status").bounding_box()
+    sign_out = await page.get_by_role("button", name="Sign out").bounding_box()
+    assert bar is not None and status_box is not None and sign_out is not None
+    assert bar["height"] <= 96, bar
+    assert status_box["y"] < bar["y"] + bar["height"] / 2 < sign_out["y"], (status_box, sign_out)
     await pad.press("Enter")
     await expect(page.locator("#call-state")).to_have_text(
         re.compile("Dialing|Ringing|In progress|Completed")
