@@ -153,7 +153,7 @@ async def receive(request: web.Request) -> web.StreamResponse:
         _security_log(request, account, str(exc))
         return error_response(403, "invalid_signature", "signature verification failed")
     try:
-        adapter.parse(hook, account.credentials)
+        adapter.check(hook, account.credentials)
     except MalformedWebhook as exc:
         return error_response(400, "malformed", exc.message, exc.field)
     sync = kind in adapter.sync_kinds

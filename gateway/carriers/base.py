@@ -4,7 +4,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, cast, runtime_checkable
 
 import aiohttp
 
@@ -186,6 +186,12 @@ class Carrier(Protocol):
         """Normalize the request into events (raises MalformedWebhook)."""
         ...
 
+    def check(self, hook: InboundWebhook, credentials: Mapping[str, Any]) -> None:
+        """Raise MalformedWebhook exactly when `parse` would, naming the same field, without
+        building the events: what a callback needs before it is stored and answered (the
+        applier parses the stored request again)."""
+        ...
+
     def reply(self, hook: InboundWebhook, voice: VoiceInstructions | None) -> WebhookReply:
         """The body the carrier expects back."""
         ...
@@ -250,6 +256,10 @@ class CarrierDefaults:
 
     An adapter subclasses it and overrides what its carrier does differently.
     """
+
+    def check(self, hook: InboundWebhook, credentials: Mapping[str, Any]) -> None:
+        # The whole parse is the check, unless the adapter has a cheaper one.
+        cast(Carrier, self).parse(hook, credentials)
 
     async def act(
         self,

@@ -91,6 +91,9 @@ class TwilioCarrier(CarrierDefaults):
     def parse(self, hook: InboundWebhook, credentials: Mapping[str, Any]) -> list[CallEvent]:
         return parse.parse(hook, account_sid=credentials["account_sid"])
 
+    def check(self, hook: InboundWebhook, credentials: Mapping[str, Any]) -> None:
+        parse.check(hook, account_sid=credentials["account_sid"])
+
     def reply(self, hook: InboundWebhook, voice: VoiceInstructions | None) -> WebhookReply:
         if hook.kind != "voice":
             return WebhookReply(status=204)
