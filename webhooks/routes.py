@@ -138,10 +138,11 @@ async def receive(request: web.Request) -> web.StreamResponse:
     account = await _account(app, int(raw_id))
     if account is None or account.carrier != carrier_name or not account.is_active:
         return error_response(404, "unknown_account", "no such carrier account", "account_id")
+    headers = {k.lower(): v for k, v in request.headers.items()}
     hook = InboundWebhook(
         method=request.method,
         url=public_url(request),
-        headers={k.lower(): v for k, v in request.headers.items()},
+        headers=headers,
         body=body,
         query=dict(request.query),
         kind=kind,
@@ -165,7 +166,7 @@ async def receive(request: web.Request) -> web.StreamResponse:
             "kind": kind,
             "method": request.method,
             "url": hook.url,
-            "headers": dict(hook.headers),
+            "headers": headers,
             "body": body,
             "received_at": _utc(hook.received_at),
             "status": "pending",
