@@ -6,11 +6,12 @@ accumulates, so a lone request commits at once and a burst shares its commits.
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import operator
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -69,15 +70,15 @@ class GroupCommitter:
         self._engine: AsyncEngine | None = engine
         self._driver = engine.dialect.driver if engine is not None else ""
         table = WebhookInbox.__table__  # type: ignore[attr-defined]
-        # Each column's conversion to what the driver stores (SQLite: timestamps as text, JSON).
-        self._binds = (
-            [
-                table.c[name].type.dialect_impl(engine.dialect).bind_processor(engine.dialect)
-                for name in COLUMNS
-            ]
-            if engine is not None
-            else []
-        )
+        # The columns whose values the driver cannot take as they are (SQLite: timestamps as
+        # text, JSON), by position, with the column type's own conversion (computed once).
+        self._converted: list[tuple[int, Callable[[Any], Any]]] = []
+        if engine is not None:
+            dialect = engine.dialect
+            for i, name in enumerate(COLUMNS):
+                bind = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+                if bind is not None:
+                    self._converted.append((i, bind))
         # A row's values in the statement's order, read in one call (the key comes last).
         self._values = operator.itemgetter(*COLUMNS[:-1])
         # The committer's own connection, held between batches: a pool checkout would cost
@@ -171,48 +172,45 @@ class GroupCommitter:
         headers = COLUMNS.index("headers")
         columns[headers] = [json.dumps(value) for value in columns[headers]]
         columns.append(keys)
-        assert self._engine is not None
-        try:
-            if self._conn is None:
-                self._conn = await self._engine.connect()
-            raw = await self._conn.get_raw_connection()
+        async with self._held_connection() as db:
             # Outside any transaction of SQLAlchemy's: one statement, committed on its own.
-            records = await raw.driver_connection.fetch(PG_INSERT, *columns)  # type: ignore[union-attr]
-        except BaseException:
-            # Whatever state the connection is in (broken, cut off mid-statement): a new one.
-            await self._drop_connection()
-            raise
+            records = await db.fetch(PG_INSERT, *columns)
         by_key = {key: row_id for row_id, key in records}
         return [by_key[key] for key in keys]
 
     async def _commit_aiosqlite(self, rows: list[dict[str, Any]]) -> list[int]:
         keys = [secrets.token_hex(8) for _ in rows]
         values = self._values
-        converted = [(i, bind) for i, bind in enumerate(self._binds) if bind is not None]
         params = []
         for row, key in zip(rows, keys, strict=True):
             param = [*values(row), key]
-            for i, bind in converted:
+            for i, bind in self._converted:
                 param[i] = bind(param[i])
             params.append(param)
-        assert self._engine is not None
-        async with self._turn():
-            try:
-                if self._conn is None:
-                    self._conn = await self._engine.connect()
-                raw = await self._conn.get_raw_connection()
-                db: Any = raw.driver_connection
-                # sqlite3 opens the transaction before the first insert, and the batch holds
-                # the write lock until its commit: its rows get consecutive ids, in order, up
-                # to the last one inserted.
-                await db.executemany(SQLITE_INSERT, params)
-                async with db.execute("SELECT last_insert_rowid()") as cursor:
-                    (last,) = await cursor.fetchone()
-                await db.commit()
-            except BaseException:
-                await self._drop_connection()
-                raise
+        async with self._turn(), self._held_connection() as db:
+            # sqlite3 opens the transaction before the first insert, and the batch holds the
+            # write lock until its commit: its rows get consecutive ids, in order, up to the
+            # last one inserted.
+            await db.executemany(SQLITE_INSERT, params)
+            async with db.execute("SELECT last_insert_rowid()") as cursor:
+                (last,) = await cursor.fetchone()
+            await db.commit()
         return list(range(last - len(rows) + 1, last + 1))
+
+    @contextlib.asynccontextmanager
+    async def _held_connection(self) -> AsyncIterator[Any]:
+        """The driver's connection under the held one (opened when there is none); any failure
+        drops it, whatever state it is in (broken, cut off mid-statement): the next batch
+        opens a new one."""
+        assert self._engine is not None
+        try:
+            if self._conn is None:
+                self._conn = await self._engine.connect()
+            raw = await self._conn.get_raw_connection()
+            yield raw.driver_connection
+        except BaseException:
+            await self._drop_connection()
+            raise
 
     async def _drop_connection(self, *, broken: bool = True) -> None:
         """Let the held connection go: discarded after a failure (its state is unknown),
