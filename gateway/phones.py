@@ -1,7 +1,6 @@
 """Phone numbers: parse any input format to E.164 and derive the keyed lookup index."""
 
 import hashlib
-import hmac
 from functools import lru_cache
 
 import phonenumbers
@@ -21,9 +20,7 @@ def to_e164(raw: str, region: str) -> str:
     return format_e164(parse_valid(raw, region))
 
 
-def parse_valid(raw: str, region: str) -> phonenumbers.PhoneNumber:
-    """`raw` parsed and validated (uncached), or InvalidPhoneNumber: `to_e164` before the
-    formatting, for callers that go on to look the number up (its zones, its place)."""
+def _parse(raw: str, region: str) -> phonenumbers.PhoneNumber:
     text = raw.strip()
     if not text or len(text) > 40:
         raise InvalidPhoneNumber("not a phone number")
@@ -31,12 +28,32 @@ def parse_valid(raw: str, region: str) -> phonenumbers.PhoneNumber:
     if text.startswith("00") and not text.startswith("000"):
         text = "+" + text[2:]
     try:
-        number = phonenumbers.parse(text, region)
+        return phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidPhoneNumber(str(exc)) from exc
+
+
+def parse_valid(raw: str, region: str) -> phonenumbers.PhoneNumber:
+    """`raw` parsed and validated (uncached), or InvalidPhoneNumber: `to_e164` before the
+    formatting, for callers that go on to look the number up (its zones, its place)."""
+    number = _parse(raw, region)
     if not phonenumbers.is_valid_number(number):
         raise InvalidPhoneNumber("not a valid number for its region")
     return number
+
+
+def parse_typed(raw: str, region: str) -> tuple[phonenumbers.PhoneNumber, int]:
+    """`parse_valid` with the number's `PhoneNumberType`, from the one type check.
+
+    A number is valid exactly when its type is known (`is_valid_number` finds the type and
+    throws it away); the zones and the place of a number start by finding it again. Finding
+    it once is a third of the work of a number an import locates.
+    """
+    number = _parse(raw, region)
+    kind = phonenumbers.number_type(number)
+    if kind == phonenumbers.PhoneNumberType.UNKNOWN:
+        raise InvalidPhoneNumber("not a valid number for its region")
+    return number, kind
 
 
 def format_e164(number: phonenumbers.PhoneNumber) -> str:
@@ -53,8 +70,32 @@ def try_e164(raw: str | None, region: str) -> str | None:
 
 
 def lookup_key(secret: str, e164: str) -> str:
-    """Blind index of an E.164 number: equal numbers give equal keys, the key reveals nothing."""
-    return hmac.new(secret.encode(), e164.encode(), hashlib.sha256).hexdigest()
+    """Blind index of an E.164 number: equal numbers give equal keys, the key reveals nothing.
+
+    HMAC-SHA256 (RFC 2104) with the key's padded hash states made once per secret: the same
+    digest as `hmac.new(secret, e164, sha256)`, in a third of its time (imports key every row).
+    """
+    inner, outer = _hmac_states(secret)
+    h = inner.copy()
+    h.update(e164.encode())
+    o = outer.copy()
+    o.update(h.digest())
+    return o.hexdigest()
+
+
+_BLOCK = hashlib.sha256().block_size
+
+
+@lru_cache(maxsize=16)
+def _hmac_states(secret: str) -> tuple["hashlib._Hash", "hashlib._Hash"]:
+    key = secret.encode()
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    return (
+        hashlib.sha256(bytes(b ^ 0x36 for b in key)),
+        hashlib.sha256(bytes(b ^ 0x5C for b in key)),
+    )
 
 
 # phonenumbers still answers with some zones' old names; show their current ones.

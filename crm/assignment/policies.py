@@ -17,6 +17,8 @@ Kind = Literal[
 ]
 Measure = Literal["open_leads", "calls_today"]
 KINDS: tuple[str, ...] = get_args(Kind)
+# Kinds whose decision reads only the rule and the candidates, never the lead's facts.
+LEAD_BLIND_KINDS = frozenset({"round_robin", "least_loaded", "weighted"})
 MEASURES: tuple[str, ...] = get_args(Measure)
 
 

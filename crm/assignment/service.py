@@ -18,6 +18,7 @@ from sqlmodel import col, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.assignment.policies import (
+    LEAD_BLIND_KINDS,
     Candidate,
     LeadFacts,
     Rule,
@@ -586,8 +587,20 @@ async def _decide_all(
         return made
 
     trail = _Trails()
+    # When every rule is blind to the lead, a lead nobody could take tells the next lead of
+    # the same team the same story until somebody is given a lead (the only change to the
+    # agents' figures and the rules' cursors): one decision per team, not one per lead.
+    # An import while the team is offline is tens of thousands of such leads.
+    blind = kinds <= LEAD_BLIND_KINDS
+    nobody: dict[int | None, tuple[str, list[dict[str, Any]]] | None] = {}
     for lead in leads:
         assert lead.id is not None
+        if blind and lead.team_id in nobody:
+            told = nobody[lead.team_id]
+            if told is not None:
+                reason, candidates = told
+                choices.append(_Choice(lead, None, lead.owner_id, None, reason, candidates, now))
+            continue
         if "territory" in kinds:
             _fill_location(lead)
         facts = _facts(lead, returning.get(lead.id, []))
@@ -614,19 +627,14 @@ async def _decide_all(
             chosen = (rule, decision.agent_id, decision.reason)
             break
         if chosen is None:
+            told = None
             if passed:
-                choices.append(
-                    _Choice(
-                        lead=lead,
-                        agent_id=None,
-                        previous_agent_id=lead.owner_id,
-                        rule=None,
-                        reason=_clip("unassigned: " + "; ".join(passed)),
-                        candidates=trail(verdicts),
-                        at=now,
-                    )
-                )
+                told = (_clip("unassigned: " + "; ".join(passed)), trail(verdicts))
+                choices.append(_Choice(lead, None, lead.owner_id, None, *told, now))
+            if blind:
+                nobody[lead.team_id] = told
             continue
+        nobody.clear()
         rule, agent_id, why = chosen
         state = agents[agent_id]
         previous = _give(lead, state.user, now)

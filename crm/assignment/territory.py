@@ -5,6 +5,7 @@ from functools import lru_cache
 import phonenumbers
 from phonenumbers import PhoneNumber, geocoder
 from phonenumbers import timezone as phone_timezone
+from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
 
 from gateway.phones import current_zone
 
@@ -84,11 +85,50 @@ def _single_country_name(country_code: int) -> str:
 UNKNOWN_ZONE = "Etc/Unknown"
 
 
-def time_zones(number: PhoneNumber) -> tuple[str, ...]:
-    """The number's time zones by their current names, as `crm.leads.number_location` has them."""
-    return tuple(
-        current_zone(z) for z in phone_timezone.time_zones_for_number(number) if z != UNKNOWN_ZONE
-    )
+def time_zones(number: PhoneNumber, kind: int | None = None) -> tuple[str, ...]:
+    """The number's time zones by their current names, as `crm.leads.number_location` has them.
+
+    `kind`: the number's `PhoneNumberType` when the caller found it (`parse_typed`), which
+    `time_zones_for_number` would otherwise find again.
+    """
+    code = number.country_code
+    if kind is None or kind == phonenumbers.PhoneNumberType.UNKNOWN or code is None:
+        return _current_zones(tuple(phone_timezone.time_zones_for_number(number)))
+    if not phonenumbers.is_number_type_geographical(kind, code):
+        # Mobile numbers in most countries: the zones of the country calling code.
+        return _country_zones(code)
+    # `time_zones_for_geographical_number`: the longest prefix of the E.164 digits in the
+    # zone table. No longer prefix than the longest key under the number's country code
+    # can match, so the search starts there rather than at the table's longest key.
+    digits = f"{code}{phonenumbers.national_significant_number(number)}"
+    for length in range(_longest_zone_prefix(code), 0, -1):
+        found = TIMEZONE_DATA.get(digits[:length])
+        if found is not None:
+            return _current_zones(found)
+    return ()
+
+
+@lru_cache(maxsize=1024)
+def _country_zones(country_code: int) -> tuple[str, ...]:
+    """`timezone._country_level_time_zones_for_number`, its search as it is written, once per
+    country calling code (it reads nothing else of the number)."""
+    code = str(country_code)
+    for length in range(TIMEZONE_LONGEST_PREFIX, 0, -1):
+        found = TIMEZONE_DATA.get(code[: 1 + length])
+        if found is not None:
+            return _current_zones(found)
+    return ()
+
+
+@lru_cache(maxsize=1024)
+def _longest_zone_prefix(country_code: int) -> int:
+    code = str(country_code)
+    return max((len(k) for k in TIMEZONE_DATA if k.startswith(code)), default=len(code))
+
+
+@lru_cache(maxsize=4096)
+def _current_zones(found: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(current_zone(z) for z in found if z != UNKNOWN_ZONE)
 
 
 def place(e164: str, *, where: bool) -> tuple[str | None, str | None, tuple[str, ...]]:
@@ -101,12 +141,25 @@ def place(e164: str, *, where: bool) -> tuple[str | None, str | None, tuple[str,
     return place_of(number, where=where)
 
 
-def place_of(number: PhoneNumber, *, where: bool) -> tuple[str | None, str | None, tuple[str, ...]]:
-    """`place` of a number already parsed (and valid)."""
-    country, region = (
-        _locate(number, geocoder.description_for_number(number, "en")) if where else (None, None)
-    )
-    return country, region, time_zones(number)
+def place_of(
+    number: PhoneNumber, *, where: bool, kind: int | None = None
+) -> tuple[str | None, str | None, tuple[str, ...]]:
+    """`place` of a number already parsed (and valid); `kind` as for `time_zones`."""
+    country, region = _locate(number, _description(number, kind)) if where else (None, None)
+    return country, region, time_zones(number, kind)
+
+
+def _description(number: PhoneNumber, kind: int | None) -> str:
+    """`geocoder.description_for_number(number, "en")`, skipping its type check when the
+    number's type is known (the geocoder's own branches, in its order)."""
+    code = number.country_code
+    if kind is None or code is None:
+        return str(geocoder.description_for_number(number, "en"))
+    if kind == phonenumbers.PhoneNumberType.UNKNOWN:
+        return ""
+    if not phonenumbers.is_number_type_geographical(kind, code):
+        return str(geocoder.country_name_for_number(number, "en"))
+    return str(geocoder.description_for_valid_number(number, "en"))
 
 
 def parse_territory(entry: str) -> tuple[str, str | None]:

@@ -30,7 +30,14 @@ from crm.followups import cancel_open_follow_ups
 from crm.history import change_status
 from crm.importer.bulk import allocate_ids, binder, insert_many
 from crm.importer.csvfile import CsvFormat, count_data_records, data_chunks
-from crm.importer.rows import Parsed, Rejected, RowConfig, parse_chunk, phone_keys
+from crm.importer.rows import (
+    Parsed,
+    Rejected,
+    RowConfig,
+    parse_chunk,
+    parse_chunk_in_worker,
+    phone_keys,
+)
 from crm.leads import NewLead
 from crm.orgconfig import dnc_statuses, lead_statuses
 from crm.outbox import emit
@@ -632,7 +639,9 @@ async def _parse(
 ) -> list[Parsed | Rejected]:
     if ctx.pool is None:
         return await asyncio.to_thread(parse_chunk, cfg, rows)
-    return await asyncio.get_running_loop().run_in_executor(ctx.pool, parse_chunk, cfg, rows)
+    return await asyncio.get_running_loop().run_in_executor(
+        ctx.pool, parse_chunk_in_worker, cfg, rows
+    )
 
 
 def _next(chunks: Iterator[list[tuple[int, list[str] | None]]]) -> Any:

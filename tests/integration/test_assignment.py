@@ -10,13 +10,15 @@ from sqlmodel import col, select
 
 from crm.assignment.service import auto_assign, push_assigned
 from gateway.db import make_engine, make_sessionmaker
-from gateway.keys import sessionmaker_key
+from gateway.keys import sessionmaker_key, settings_key
 from gateway.models import (
     AgentPresence,
+    AssignmentRule,
     IntegrationEvent,
     Lead,
     LeadAssignment,
     Organization,
+    Team,
     User,
 )
 from tests.conftest import Gateway, _truncate_pg, seed
@@ -595,3 +597,91 @@ async def test_a_daily_lead_cap_stops_automatic_assignment_for_the_day(gateway: 
     await gateway.request("PATCH", f"/api/users/{agent2}", manager, json={"max_daily_leads": None})
     fourth = await new_lead(gateway, admin, "+1 212 736 1004")
     assert fourth["owner_id"] == agent2
+
+
+async def test_a_batch_reuses_a_nobody_decision_only_until_a_lead_is_given(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The demo team's agents are at their caps, so its leads wait, and so do the leads of a
+    # team without agents; until a lead owned by one of them goes to an agent of another
+    # team and frees a place. The batch's remembered "nobody" must answer exactly as
+    # deciding every lead afresh does, and be forgotten once a lead is given.
+    async with gateway.app[sessionmaker_key]() as session:
+        org = (await session.exec(select(Organization))).one()
+        (demo_rule,) = (await session.exec(select(AssignmentRule))).all()
+        agents = (await session.exec(select(User).where(User.role == "agent"))).all()
+        assert org.id is not None and demo_rule.team_id is not None and len(agents) == 2
+        empty, other = Team(org_id=org.id, name="Empty"), Team(org_id=org.id, name="Other")
+        session.add_all([empty, other])
+        anyone = AssignmentRule(
+            org_id=org.id, position=1, kind="round_robin", config={"include_offline": True}
+        )
+        session.add(anyone)
+        await session.flush()
+        helper = User(
+            org_id=org.id,
+            email="helper@demo.test",
+            name="Helper",
+            role="agent",
+            team_id=other.id,
+            password_hash="-",
+        )
+        session.add(helper)
+        # One open lead, owned by the first agent, who may hold one; the second holds none.
+        owned = (await session.exec(select(Lead).where(col(Lead.owner_id).is_not(None)))).all()
+        for lead in owned:
+            lead.owner_id = None
+            session.add(lead)
+        agents[0].max_open_leads, agents[1].max_open_leads = 1, 0
+        session.add_all(agents)
+        # In the batch's order (by id): waiting, waiting, the open lead given to the helper
+        # (which frees the first agent), waiting, then the first agent's turn.
+        leads = []
+        for i, (team, owner) in enumerate(
+            [
+                (empty.id, None),
+                (demo_rule.team_id, None),
+                (None, agents[0].id),
+                (empty.id, None),
+                (demo_rule.team_id, None),
+            ]
+        ):
+            lead = Lead(org_id=org.id, name=f"Lead {i}", phone=f"+91981110{i:04d}", team_id=team)
+            lead.owner_id = owner
+            session.add(lead)
+            await session.flush()
+            leads.append(lead)
+        await session.commit()
+        lead_ids = [x.id for x in leads]
+        org_id, first_agent, helper_id = org.id, agents[0].id, helper.id
+
+    async def decisions() -> list[tuple[Any, ...]]:
+        async with gateway.app[sessionmaker_key]() as session:
+            rows = await auto_assign(
+                session,
+                gateway.app[settings_key],
+                org_id=org_id,
+                lead_ids=[x for x in lead_ids if x is not None],
+                method="auto",
+                assigned_by=None,
+                only_unowned=False,
+            )
+            await session.rollback()
+        by_lead = {r.lead_id: r for r in rows}
+        return [
+            (r.lead_id, r.agent_id, r.rule_id, r.reason, r.candidates)
+            for r in (by_lead[x] for x in lead_ids if x is not None)
+        ]
+
+    remembered = await decisions()
+    monkeypatch.setattr("crm.assignment.service.LEAD_BLIND_KINDS", frozenset())
+    assert remembered == await decisions()
+
+    given = [row[1] for row in remembered]
+    assert given == [None, None, helper_id, None, first_agent]
+    assert (
+        remembered[0][3]
+        == remembered[3][3]
+        == (f"unassigned: rule #{anyone.id} round_robin: no agent available")
+    )
+    assert "at cap" in str(remembered[1][4])

@@ -1,8 +1,23 @@
 """Phone normalization to E.164 and the keyed lookup index."""
 
-import pytest
+import hashlib
+import hmac
 
-from gateway.phones import InvalidPhoneNumber, lookup_key, to_e164, try_e164
+import phonenumbers
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bench.lead_import import generate_rows
+from gateway.phones import (
+    InvalidPhoneNumber,
+    format_e164,
+    lookup_key,
+    parse_typed,
+    parse_valid,
+    to_e164,
+    try_e164,
+)
 
 
 @pytest.mark.parametrize(
@@ -47,3 +62,42 @@ def test_lookup_key_is_stable_keyed_and_hides_the_number() -> None:
     assert a != lookup_key("secret-one", "+919876543211")
     assert "9876543210" not in a
     assert len(a) == 64
+
+
+@settings(max_examples=300, deadline=None)
+@given(secret=st.text(max_size=150), number=st.text(max_size=30))
+def test_lookup_key_is_hmac_sha256(secret: str, number: str) -> None:
+    # The precomputed pads give RFC 2104's digest for keys shorter and longer than a block.
+    expected = hmac.new(secret.encode(), number.encode(), hashlib.sha256).hexdigest()
+    assert lookup_key(secret, number) == expected
+
+
+def _typed_inputs() -> list[tuple[str, str]]:
+    """Every region's example number of every type, typed nationally and internationally,
+    the generated import rows, and text that is no valid number."""
+    inputs: list[tuple[str, str]] = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in range(12):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            national = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)
+            inputs.append((national, region))
+            inputs.append((format_e164(example), "IN"))
+            inputs.append((format_e164(example)[:-1], region))
+    inputs += [(row[3], "IN") for row in generate_rows(3000, seed=13)]
+    inputs += [("", "IN"), ("abc", "US"), ("+999 123", "IN"), ("0000 1234", "GB")]
+    return inputs
+
+
+def test_parse_typed_accepts_exactly_the_valid_numbers_with_their_type() -> None:
+    for raw, region in _typed_inputs():
+        try:
+            valid = parse_valid(raw, region)
+        except InvalidPhoneNumber:
+            with pytest.raises(InvalidPhoneNumber):
+                parse_typed(raw, region)
+            continue
+        number, kind = parse_typed(raw, region)
+        assert number == valid, raw
+        assert kind == phonenumbers.number_type(valid) != phonenumbers.PhoneNumberType.UNKNOWN
