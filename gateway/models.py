@@ -164,10 +164,23 @@ class ApiToken(SQLModel, table=True):
 
 class Lead(SQLModel, table=True):
     __tablename__ = "lead"
-    # The leads funnel of a period.
-    __table_args__ = (sa.Index("ix_lead_org_created", "org_id", "created_at"),)
+    __table_args__ = (
+        # The leads funnel of a period; also every lookup by organization alone.
+        sa.Index("ix_lead_org_created", "org_id", "created_at"),
+        # Columns empty on most leads are indexed where they are set, which is all that
+        # their lookups (`= value`, ranges) read: an import of new leads then adds nothing
+        # to these indexes.
+        *(
+            sa.Index(f"ix_lead_{c}", c, sqlite_where=sa.text(w), postgresql_where=sa.text(w))
+            for c, w in (
+                ("team_id", "team_id IS NOT NULL"),
+                ("next_follow_up_at", "next_follow_up_at IS NOT NULL"),
+                ("merged_into_id", "merged_into_id IS NOT NULL"),
+            )
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True)
-    org_id: int = Field(foreign_key="organization.id", index=True)
+    org_id: int = Field(foreign_key="organization.id")
     name: str = Field(default="", max_length=200)
     company: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=320)
@@ -176,7 +189,7 @@ class Lead(SQLModel, table=True):
     address: str | None = Field(default=None, max_length=500)
     status: str = Field(default="new", max_length=32, index=True)
     owner_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
-    team_id: int | None = Field(default=None, foreign_key="team.id", index=True)
+    team_id: int | None = Field(default=None, foreign_key="team.id")
     source: str | None = Field(default=None, max_length=64)
     tags: list[str] = json_field(list)
     custom_fields: dict[str, Any] = json_field(dict)
@@ -190,10 +203,10 @@ class Lead(SQLModel, table=True):
     language: str | None = Field(default=None, max_length=16)
     attempts: int = 0
     last_called_at: datetime | None = ts_field()
-    next_follow_up_at: datetime | None = ts_field(index=True)
+    next_follow_up_at: datetime | None = ts_field()
     assigned_at: datetime | None = ts_field()
     # Set on the losing side of a merge; such a lead is hidden from lists.
-    merged_into_id: int | None = Field(default=None, foreign_key="lead.id", index=True)
+    merged_into_id: int | None = Field(default=None, foreign_key="lead.id")
     created_at: datetime = ts_field(nullable=False, default_now=True)
     updated_at: datetime = ts_field(nullable=False, default_now=True)
 
@@ -284,10 +297,19 @@ class LeadAssignment(SQLModel, table=True):
     """Why a lead went to an agent: every assignment, automatic or manual, audited."""
 
     __tablename__ = "lead_assignment"
+    # An agent's assignments; the rows of leads left unassigned (agent_id NULL) stay out.
+    __table_args__ = (
+        sa.Index(
+            "ix_lead_assignment_agent_id",
+            "agent_id",
+            sqlite_where=sa.text("agent_id IS NOT NULL"),
+            postgresql_where=sa.text("agent_id IS NOT NULL"),
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True)
     org_id: int = Field(foreign_key="organization.id")
     lead_id: int = Field(foreign_key="lead.id", index=True)
-    agent_id: int | None = Field(default=None, foreign_key="user_account.id", index=True)
+    agent_id: int | None = Field(default=None, foreign_key="user_account.id")
     previous_agent_id: int | None = Field(default=None, foreign_key="user_account.id")
     rule_id: int | None = Field(default=None, foreign_key="assignment_rule.id")
     # auto | manual | bulk | import

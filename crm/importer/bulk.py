@@ -7,6 +7,7 @@ and handed to the driver as tuples, which is what the database stores either way
 
 import json
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from json import encoder as _json_encoder
 from typing import Any
 
@@ -19,6 +20,15 @@ def binder(conn: AsyncConnection, column: sa.Column[Any]) -> Callable[[Any], Any
     dialect = conn.dialect
     process = column.type.dialect_impl(dialect).bind_processor(dialect)
     return process if process is not None else (lambda value: value)
+
+
+def json_binder(conn: AsyncConnection, column: sa.Column[Any]) -> Callable[[Any], Any]:
+    """`binder` of a JSON column: `json_text` when the engine keeps SQLAlchemy's default
+    serializer (`json.dumps`, whose text the column's processor stores as it is), else the
+    column's own processor."""
+    if getattr(conn.dialect, "_json_serializer", None) is None:
+        return json_text()
+    return binder(conn, column)
 
 
 def json_text() -> Callable[[Any], str]:
@@ -51,16 +61,19 @@ def json_text() -> Callable[[Any], str]:
 
 
 def _insert_sql(conn: AsyncConnection, table: sa.Table, columns: Sequence[str]) -> str:
-    """The dialect's positional INSERT of `columns`, compiled by SQLAlchemy."""
+    """The dialect's positional INSERT of `columns`, compiled by SQLAlchemy (once)."""
+    return _compiled_insert(conn.dialect, table, tuple(columns))
+
+
+@lru_cache(maxsize=64)
+def _compiled_insert(dialect: sa.Dialect, table: sa.Table, columns: tuple[str, ...]) -> str:
     # A bare table clause: the model's Python-side defaults would add columns of their own.
     clause = sa.table(table.name, *(sa.column(c) for c in columns))
     compiled = (
-        sa.insert(clause)
-        .values({c: sa.bindparam(c) for c in columns})
-        .compile(dialect=conn.dialect)
+        sa.insert(clause).values({c: sa.bindparam(c) for c in columns}).compile(dialect=dialect)
     )
     if compiled.positiontup != list(columns):
-        raise NotImplementedError(f"{conn.dialect.name}: not a positional parameter style")
+        raise NotImplementedError(f"{dialect.name}: not a positional parameter style")
     return compiled.string
 
 

@@ -28,7 +28,7 @@ from crm.assignment.service import assign_new_leads, record_new_assignments
 from crm.dnc import add_unlisted
 from crm.followups import cancel_open_follow_ups
 from crm.history import change_status
-from crm.importer.bulk import allocate_ids, binder, insert_many
+from crm.importer.bulk import allocate_ids, binder, insert_many, json_binder
 from crm.importer.csvfile import CsvFormat, count_data_records, data_chunks
 from crm.importer.rows import (
     Parsed,
@@ -59,6 +59,12 @@ log = logging.getLogger(__name__)
 # Keys per `IN (...)`: well under SQLite's and asyncpg's parameter limits.
 KEY_BATCH = 1000
 ISSUE_MESSAGE_MAX = 500
+# Rows per call to a parsing process: small enough to spread a chunk over the processes and
+# start writing early, large enough that a call's overhead is nothing beside its work.
+PARSE_ROWS = 2000
+# SQLite's page cache for the job's connection (KiB): each chunk inserts the numbers' lookup
+# keys at random places of their index, whose pages a small cache evicts and reads again.
+SQLITE_CACHE_KIB = 65536
 
 JOB = ImportJob.__table__  # type: ignore[attr-defined]
 LEAD = Lead.__table__  # type: ignore[attr-defined]
@@ -361,7 +367,7 @@ async def _insert_new(conn: AsyncConnection, plan: _Plan, leads: list[NewLead]) 
         return {}
     # Bound once per chunk, not per row: the values the dialect would store.
     stamp = binder(conn, LEAD.c.created_at)
-    as_json = binder(conn, LEAD.c.tags)
+    as_json = json_binder(conn, LEAD.c.tags)
     empty_list, empty_dict = as_json([]), as_json({})
     true, false = binder(conn, PHONE.c.is_primary)(True), binder(conn, PHONE.c.is_primary)(False)
     created = stamp(leads[0].created_at)
@@ -573,6 +579,8 @@ async def _write_chunk(
 ) -> Counters:
     async with ctx.sessionmaker() as session:
         conn = await session.connection()
+        if conn.dialect.name == "sqlite":
+            await conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         await _claim_chunk(conn, job, chunk.size)
         plan = await _plan(session, job, chunk, seen)
         leads = _new_leads(job, plan, await allocate_ids(conn, LEAD, len(plan.new)))
@@ -637,11 +645,18 @@ def _apply_counters(job: ImportJob, size: int, c: Counters) -> None:
 async def _parse(
     ctx: ImportContext, cfg: RowConfig, rows: list[tuple[int, list[str] | None]]
 ) -> list[Parsed | Rejected]:
+    """The chunk's rows parsed; in pieces of `PARSE_ROWS` spread over the parsing processes,
+    so that a large chunk (one transaction) still keeps every process busy."""
     if ctx.pool is None:
         return await asyncio.to_thread(parse_chunk, cfg, rows)
-    return await asyncio.get_running_loop().run_in_executor(
-        ctx.pool, parse_chunk_in_worker, cfg, rows
+    loop = asyncio.get_running_loop()
+    parts = await asyncio.gather(
+        *(
+            loop.run_in_executor(ctx.pool, parse_chunk_in_worker, cfg, rows[i : i + PARSE_ROWS])
+            for i in range(0, len(rows), PARSE_ROWS)
+        )
     )
+    return [p for part in parts for p in part]
 
 
 def _next(chunks: Iterator[list[tuple[int, list[str] | None]]]) -> Any:

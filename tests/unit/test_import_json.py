@@ -7,7 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crm.importer.bulk import json_text
+from crm.importer.bulk import binder, json_binder, json_text
+from gateway.db import make_engine
+from gateway.models import Lead
 
 SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text()
 VALUES = st.recursive(
@@ -31,3 +33,24 @@ def test_what_json_dumps_refuses_it_refuses() -> None:
         with pytest.raises(TypeError):
             encode(bad)
     assert encode({"after": "an error"}) == '{"after": "an error"}'
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+async def test_a_json_column_is_bound_as_its_own_processor_binds_it(
+    database: str, request: pytest.FixtureRequest
+) -> None:
+    # The import binds its JSON columns with `json_text` where the column's processor would
+    # store the same text.
+    if database == "postgres":
+        url = request.getfixturevalue("pg_database")
+    else:
+        url = f"sqlite+aiosqlite:///{request.getfixturevalue('tmp_path')}/json.db"
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            column = Lead.__table__.c.tags  # type: ignore[attr-defined]
+            fast, own = json_binder(conn, column), binder(conn, column)
+            for value in ([], {}, ["a", "é", 'q"uote'], {"k": [1, 2.5, None, True]}):
+                assert fast(value) == own(value)
+    finally:
+        await engine.dispose()
