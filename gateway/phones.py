@@ -1,6 +1,7 @@
 """Phone numbers: parse any input format to E.164 and derive the keyed lookup index."""
 
 import hashlib
+import re
 from functools import lru_cache
 
 import phonenumbers
@@ -34,10 +35,94 @@ def _parse(raw: str, region: str) -> phonenumbers.PhoneNumber:
     # "00" international prefix and bare country codes without "+" are common in imports.
     if text.startswith("00") and not text.startswith("000"):
         text = "+" + text[2:]
+    number = parse_plain(text, region)
+    if number is not None:
+        return number
     try:
         return phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidPhoneNumber(str(exc)) from exc
+
+
+# Digits with the usual separators, "+" only in front: what people type and files hold.
+_PLAIN = re.compile(r"\+?[0-9 ().\-]+")
+_SEPARATORS = str.maketrans("", "", " ().-+")
+
+
+def parse_plain(text: str, region: str) -> phonenumbers.PhoneNumber | None:
+    """`phonenumbers.parse(text, region)` for plain input, or None to leave it to `parse`.
+
+    Most numbers are digits with spaces, dashes, dots or brackets, perhaps after a "+".
+    For those, `parse` comes down to: the country calling code (after a "+") or the
+    region's, then the digits after it as the national number. Whenever one of its other
+    steps could apply (the region's international or national prefix, a national number
+    starting with the country code or with 0, an unknown code, odd lengths, anything but
+    plain characters) the answer is None and `parse` decides. A third of `parse`'s time;
+    a property test holds the two to the same answers.
+    """
+    if _PLAIN.fullmatch(text) is None:
+        return None
+    digits = text.translate(_SEPARATORS)
+    if len(digits) < 4:
+        return None
+    if text[0] == "+":
+        if digits[0] == "0":
+            return None
+        for width in (1, 2, 3):
+            code = int(digits[:width])
+            if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+                break
+        else:
+            return None
+        prefixes = _calling_code_prefixes(code)
+        national = digits[width:]
+    else:
+        prefixes = _region_prefixes(region)
+        if prefixes is None:
+            return None
+        code, _, international = prefixes
+        if (international is not None and international.match(digits)) or digits.startswith(
+            str(code)
+        ):
+            return None
+        national = digits
+    if prefixes is None or not 2 <= len(national) <= 17 or national[0] == "0":
+        return None
+    national_prefix = prefixes[1]
+    if national_prefix is not None and national_prefix.match(national):
+        return None
+    return phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+
+
+_Prefixes = tuple[int, "re.Pattern[str] | None", "re.Pattern[str] | None"]
+
+
+@lru_cache(maxsize=512)
+def _region_prefixes(region: str) -> _Prefixes | None:
+    """(country code, national prefix, international prefix) of a default region."""
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        return None
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region, None)
+    return None if metadata is None else _prefixes(metadata)
+
+
+@lru_cache(maxsize=512)
+def _calling_code_prefixes(code: int) -> _Prefixes | None:
+    """The same of the metadata `parse` reads for a number under a country calling code."""
+    main = phonenumbers.region_code_for_country_code(code)
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(code, main)
+    return None if metadata is None else _prefixes(metadata)
+
+
+def _prefixes(metadata: phonenumbers.PhoneMetadata) -> _Prefixes:
+    def pattern(text: str | None) -> "re.Pattern[str] | None":
+        return re.compile(text) if text else None
+
+    return (
+        int(metadata.country_code or 0),
+        pattern(metadata.national_prefix_for_parsing),
+        pattern(metadata.international_prefix),
+    )
 
 
 def parse_valid(raw: str, region: str) -> phonenumbers.PhoneNumber:

@@ -13,6 +13,7 @@ from gateway.phones import (
     InvalidPhoneNumber,
     format_e164,
     lookup_key,
+    parse_plain,
     parse_typed,
     parse_valid,
     to_e164,
@@ -101,3 +102,82 @@ def test_parse_typed_accepts_exactly_the_valid_numbers_with_their_type() -> None
         number, kind = parse_typed(raw, region)
         assert number == valid, raw
         assert kind == phonenumbers.number_type(valid) != phonenumbers.PhoneNumberType.UNKNOWN
+
+
+REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)
+
+
+def _reference(text: str, region: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        return phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    plus=st.booleans(),
+    body=st.text(alphabet="0123456789 ()-.", min_size=1, max_size=22),
+    region=st.sampled_from([*REGIONS, "in", "ZZ", "001"]),
+)
+def test_plain_parse_answers_as_phonenumbers_parse(plus: bool, body: str, region: str) -> None:
+    text = ("+" if plus else "") + body
+    number = parse_plain(text, region)
+    if number is not None:
+        assert number == _reference(text, region), (text, region)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    code=st.sampled_from(sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)),
+    national=st.text(alphabet="0123456789", min_size=1, max_size=16),
+    gap=st.sampled_from(["", " ", "-", " (0) "]),
+    region=st.sampled_from(REGIONS),
+)
+def test_plain_parse_of_international_numbers(
+    code: int, national: str, gap: str, region: str
+) -> None:
+    text = f"+{code}{gap}{national}"
+    number = parse_plain(text, region)
+    if number is not None:
+        assert number == _reference(text, region), (text, region)
+
+
+def test_plain_parse_of_every_region_example_in_every_format() -> None:
+    taken = 0
+    for region in REGIONS:
+        for kind in range(12):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            for form in (0, 1, 2):  # E.164, international, national
+                text = phonenumbers.format_number(example, form)
+                for default in (region, "IN", "US", "GB"):
+                    number = parse_plain(text, default)
+                    if number is not None:
+                        taken += 1
+                        assert number == _reference(text, default), (text, default)
+    # The plain path answers for most of them (the rest go to `parse`).
+    assert taken > 5000
+
+
+def test_plain_parse_takes_most_imported_numbers() -> None:
+    texts = [row[3].strip() for row in generate_rows(5000, seed=14) if row[3].strip()]
+    texts = ["+" + t[2:] if t.startswith("00") and not t.startswith("000") else t for t in texts]
+    taken = [t for t in texts if parse_plain(t, "IN") is not None]
+    assert len(taken) > 0.8 * len(texts)
+    for text in taken:
+        assert parse_plain(text, "IN") == _reference(text, "IN"), text
+
+
+@pytest.mark.parametrize(
+    ("text", "region"),
+    [("990 44 20 7946 0958", "FI"), ("810 44 20 7946 0958", "TJ"), ("16 44 20 7946 0958", "TD")],
+)
+def test_a_region_s_international_prefix_without_zero_is_left_to_parse(
+    text: str, region: str
+) -> None:
+    # Dialled from these regions, the number is British: the plain path must not read
+    # the prefix as part of a national number.
+    assert _reference(text, region) == phonenumbers.parse("+442079460958")
+    assert parse_plain(text, region) in (None, _reference(text, region))
