@@ -748,20 +748,39 @@ def _stopping() -> bool:
     return task is not None and task.cancelling() > 0
 
 
-@contextmanager
-def _old_objects_frozen() -> Iterator[None]:
-    """Keep the objects that exist before the job out of the collector's full passes.
+# The collector's young-generation threshold while jobs run (Python's default is 700).
+BULK_GC_THRESHOLD = 20_000
+_bulk_jobs = 0
+_saved_thresholds: tuple[int, int, int] = gc.get_threshold()
 
-    Each chunk's rows live as tens of thousands of containers until the chunk is written,
-    and set off full collections that walked the whole heap every time (phonenumbers'
-    metadata, SQLAlchemy's, the app's): a quarter of the job's CPU. Frozen objects are
-    still freed by reference counting; cycles among them wait for the job's end.
+
+@contextmanager
+def _collector_for_bulk() -> Iterator[None]:
+    """Keep the collector off the job's rows, which are alive and free of cycles.
+
+    The objects that exist before the job are frozen: each chunk's rows live as tens of
+    thousands of containers until the chunk is written, and set off full collections that
+    walked the whole heap every time (phonenumbers' metadata, SQLAlchemy's, the app's).
+    Frozen objects are still freed by reference counting; cycles among them wait for the
+    job's end. And the young generation is collected every 20,000 net allocations rather
+    than 700: the rows then mostly die (written) before a pass, where at 700 every pass
+    walked them and moved them on to older generations to be walked again (0.48 s of
+    collections per 100,000 rows, 0.06 s after). Process-wide settings: the first running
+    job sets them, the last one restores them.
     """
+    global _bulk_jobs, _saved_thresholds
+    if _bulk_jobs == 0:
+        _saved_thresholds = gc.get_threshold()
+        gc.set_threshold(BULK_GC_THRESHOLD, *_saved_thresholds[1:])
+    _bulk_jobs += 1
     gc.freeze()
     try:
         yield
     finally:
-        gc.unfreeze()
+        _bulk_jobs -= 1
+        if _bulk_jobs == 0:
+            gc.set_threshold(*_saved_thresholds)
+            gc.unfreeze()
 
 
 async def run_job(ctx: ImportContext, job_id: int) -> ImportJob | None:
@@ -775,7 +794,7 @@ async def run_job(ctx: ImportContext, job_id: int) -> ImportJob | None:
         return None
     log.info("import %s: %s rows from row %s", job.id, job.total_rows, job.processed_rows)
     try:
-        with _old_objects_frozen():
+        with _collector_for_bulk():
             await _run_chunks(ctx, job)
     except JobTakenOver:
         log.warning("import %s: another runner took over", job.id)
