@@ -3,7 +3,7 @@
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -136,7 +136,18 @@ def derive_location(lead: Lead) -> None:
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+    return _isoformat(value) if value else None
+
+
+def _isoformat(value: datetime) -> str:
+    # A batch of leads (an import's chunk, a reassignment) shares its few timestamps. Keyed
+    # with the zone too: equal instants in two zones are equal datetimes, written apart.
+    return _isoformat_in(value, value.tzinfo)
+
+
+@lru_cache(maxsize=1024)
+def _isoformat_in(value: datetime, _zone: tzinfo | None) -> str:
+    return value.isoformat()
 
 
 @dataclass
@@ -206,8 +217,8 @@ def lead_to_json(lead: Lead | NewLead, *, dnc: bool | None = None) -> dict[str, 
         "next_follow_up_at": _iso(lead.next_follow_up_at),
         "assigned_at": _iso(lead.assigned_at),
         "merged_into_id": lead.merged_into_id,
-        "created_at": lead.created_at.isoformat(),
-        "updated_at": lead.updated_at.isoformat(),
+        "created_at": _isoformat(lead.created_at),
+        "updated_at": _isoformat(lead.updated_at),
     }
     if dnc is not None:
         body["dnc"] = dnc
