@@ -271,7 +271,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--workers", type=int, default=2, help="parsing processes (0: none)")
-    parser.add_argument("--chunk", type=int, default=2000, help="rows per transaction")
+    parser.add_argument("--chunk", type=int, default=5000, help="rows per transaction")
     parser.add_argument("--seed", type=int, default=20261127)
     parser.add_argument(
         "--assign",
