@@ -53,9 +53,12 @@ def _sniff_delimiter(line: str) -> str:
 def _lines(path: Path, encoding: str) -> Iterator[str]:
     # newline="" keeps quoted newlines inside their cell, as the csv module requires.
     with path.open(encoding=encoding, newline="") as text:
-        for line in text:
-            # NUL bytes are never meaningful in a CSV cell; dropping them keeps the row.
-            yield line.replace("\x00", "") if "\x00" in line else line
+        while block := text.readlines(READ_BLOCK):
+            # NUL bytes are never meaningful in a CSV cell; dropping them keeps the row. Looked
+            # for once per block: most files have none, and their lines go to csv untouched.
+            if any("\x00" in line for line in block):
+                block = [line.replace("\x00", "") for line in block]
+            yield from block
 
 
 def records(path: Path, encoding: str, delimiter: str) -> Iterator[list[str] | None]:
@@ -72,7 +75,7 @@ def records(path: Path, encoding: str, delimiter: str) -> Iterator[list[str] | N
         except csv.Error:
             yield None
             continue
-        if any(len(cell) > MAX_FIELD_CHARS for cell in row):
+        if row and max(map(len, row)) > MAX_FIELD_CHARS:
             yield None
             continue
         yield row
