@@ -91,10 +91,11 @@ def time_zones(number: PhoneNumber, kind: int | None = None) -> tuple[str, ...]:
     `kind`: the number's `PhoneNumberType` when the caller found it (`parse_typed`), which
     `time_zones_for_number` would otherwise find again.
     """
+    geographical = _geographical(number, kind)
     code = number.country_code
-    if kind is None or kind == phonenumbers.PhoneNumberType.UNKNOWN or code is None:
+    if geographical is None or code is None:
         return _current_zones(tuple(phone_timezone.time_zones_for_number(number)))
-    if not phonenumbers.is_number_type_geographical(kind, code):
+    if not geographical:
         # Mobile numbers in most countries: the zones of the country calling code.
         return _country_zones(code)
     # `time_zones_for_geographical_number`: the longest prefix of the E.164 digits in the
@@ -151,15 +152,22 @@ def place_of(
 
 def _description(number: PhoneNumber, kind: int | None) -> str:
     """`geocoder.description_for_number(number, "en")`, skipping its type check when the
-    number's type is known (the geocoder's own branches, in its order)."""
-    code = number.country_code
-    if kind is None or code is None:
+    number's type is known (the geocoder's own branches)."""
+    geographical = _geographical(number, kind)
+    if geographical is None:
         return str(geocoder.description_for_number(number, "en"))
-    if kind == phonenumbers.PhoneNumberType.UNKNOWN:
-        return ""
-    if not phonenumbers.is_number_type_geographical(kind, code):
+    if not geographical:
         return str(geocoder.country_name_for_number(number, "en"))
     return str(geocoder.description_for_valid_number(number, "en"))
+
+
+def _geographical(number: PhoneNumber, kind: int | None) -> bool | None:
+    """Whether a number of a known, valid type is tied to a place; None when its type is not
+    known (or not valid): the library's own lookups then find it and answer."""
+    code = number.country_code
+    if kind is None or kind == phonenumbers.PhoneNumberType.UNKNOWN or code is None:
+        return None
+    return bool(phonenumbers.is_number_type_geographical(kind, code))
 
 
 def parse_territory(entry: str) -> tuple[str, str | None]:
