@@ -7,7 +7,11 @@ import { duration, h, replace, toast } from "../shared/dom.js";
 
 const SUMMARY = "/api/reports/calls-summary";
 
-function isoDate(d) {
+/** The date of `d` in `timeZone` (the organization's: its days are the reports' days). */
+function isoDate(d, timeZone) {
+  if (timeZone) {
+    return new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" }).format(d);
+  }
   const pad = (n) => String(n).padStart(2, "0");
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 }
@@ -183,11 +187,12 @@ export function renderReports(view) {
   const from = h("input", { id: "report-from", type: "date", value: isoDate(today) });
   const to = h("input", { id: "report-to", type: "date", value: isoDate(today) });
   const output = h("div.report-output", { id: "report-output", "aria-live": "polite" });
+  // Today is the organization's today, not the browser's: near midnight the two differ.
+  let zone;
   const preset = (days) => () => {
-    const start = new Date();
-    start.setDate(start.getDate() - days + 1);
-    from.value = isoDate(start);
-    to.value = isoDate(new Date());
+    const now = Date.now();
+    from.value = isoDate(new Date(now - (days - 1) * 86_400_000), zone);
+    to.value = isoDate(new Date(now), zone);
     load();
   };
 
@@ -261,5 +266,10 @@ export function renderReports(view) {
     ),
     output,
   );
-  load();
+  api("/api/settings/dialing")
+    .then((settings) => {
+      zone = settings.timezone || undefined;
+    })
+    .catch(() => {})
+    .finally(() => preset(1)());
 }
