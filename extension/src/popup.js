@@ -1,6 +1,7 @@
 // The popup: who is signed in, the live state of the last call and its disposition, and what
 // became of the last selection saved as a lead.
 import { io } from "socket.io-client";
+import { callRank } from "../../web/src/shared/live.js";
 import { el, request, settings } from "./pages.js";
 
 const STATES = { queued: "Dialing", initiated: "Dialing", ringing: "Ringing", "in-progress": "In progress", completed: "Completed" };
@@ -14,6 +15,17 @@ let dispositions = [];
 function stateText(c) {
   if (!c) return "No call";
   return c.status === "completed" ? OUTCOMES[c.outcome] || "Ended" : STATES[c.status] || c.status;
+}
+
+/**
+ * `update` merged into the call shown, unless it is about the same call and behind it: a read
+ * that left before the last push may answer after it, and a call only ever moves forward.
+ */
+function merged(update) {
+  const id = update.call_id ?? update.id;
+  if (!call || (call.call_id ?? call.id) !== id) return { ...update };
+  if (callRank(update.status) < callRank(call.status)) return call;
+  return { ...call, ...update };
 }
 
 let shown = null; // what the call panel shows: redrawing it would reset a form being filled in
@@ -101,14 +113,13 @@ async function main() {
     if (!id) return;
     const fresh = await request(`/api/calls/${id}`).catch(() => null);
     if (fresh && call && (call.call_id ?? call.id) === id) {
-      call = { ...call, ...fresh };
+      call = merged(fresh);
       renderCall();
     }
   });
   socket.on("call_updated", (update) => {
     if (update.agent_id !== me.id) return;
-    if (call && call.call_id === update.call_id && call.status === "completed") return;
-    call = { ...(call && call.call_id === update.call_id ? call : {}), ...update };
+    call = merged(update);
     renderCall();
   });
 }
