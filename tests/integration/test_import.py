@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import socketio
 import sqlalchemy as sa
 from sqlmodel import col, func, select
@@ -21,7 +22,7 @@ from sqlmodel import col, func, select
 from bench.lead_import import write_csv
 from crm.importer.runtime import imports_key, make_pool, shutdown_pool
 from crm.importer.service import create_job, parse_options
-from gateway.keys import sessionmaker_key
+from gateway.keys import engine_key, sessionmaker_key
 from gateway.models import (
     ImportJob,
     ImportRowIssue,
@@ -483,6 +484,59 @@ async def test_a_crash_mid_chunk_resumes_exactly_after_the_last_commit(
     gw2 = await start(start_gateway, tmp_path)
     job = await finished(gw2, admin, job["id"])
     await imported_once(gw2, admin, job, 200, expected)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_sqlite_settings_of_a_chunk_are_put_back_on_the_app_connections(
+    start_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    """A chunk is written without per-row foreign key checks and with rarer checkpoints;
+    whether it commits or fails, the connection goes back to the app as it was."""
+    gw = await start(start_gateway, tmp_path, IMPORT_CHUNK_ROWS=40)
+    admin = await gw.login("admin@demo.test")
+    engine = gw.app[engine_key]
+
+    async def pooled_settings() -> set[tuple[int, int]]:
+        """(foreign_keys, wal_autocheckpoint) of every connection idle in the pool."""
+        async with contextlib.AsyncExitStack() as stack:
+            conns = [
+                await stack.enter_async_context(engine.connect())
+                for _ in range(engine.pool.checkedin())
+            ]
+            return {
+                (
+                    (await c.exec_driver_sql("PRAGMA foreign_keys")).scalar_one(),
+                    (await c.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar_one(),
+                )
+                for c in conns
+            }
+
+    async def fail(stage: str, chunk: int) -> None:
+        if stage == "before_commit" and chunk == 1:
+            raise RuntimeError("disk on fire")
+
+    gw.app[imports_key].hook = fail
+    text, _ = crash_file(100)
+    status, job = await upload(gw, admin, text)
+    assert status == 202
+    failed = await finished(gw, admin, job["id"])
+    assert failed["status"] == "failed" and "disk on fire" in failed["error"]
+    # Chunk 0 committed, chunk 1 rolled back whole.
+    assert failed["processed_rows"] == 40
+    assert failed["counters"]["created"] == crash_file(40)[1]["created"]
+    assert await pooled_settings() == {(1, 1000)}
+
+    gw.app[imports_key].hook = None
+    status, job = await upload(gw, admin, crash_file(100)[0].replace("Lead ", "Again "))
+    assert status == 202
+    done = await finished(gw, admin, job["id"])
+    assert done["status"] == "completed" and done["total_rows"] == 100
+    assert await pooled_settings() == {(1, 1000)}
+    # Foreign keys are enforced again for the app.
+    async with gw.app[sessionmaker_key]() as session:
+        session.add(LeadPhone(org_id=1, lead_id=10**9, phone_key="x" * 43, is_primary=False))
+        with pytest.raises(sa.exc.IntegrityError):
+            await session.commit()
 
 
 async def test_two_runners_of_one_job_never_import_a_chunk_twice(
