@@ -5,7 +5,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import phonenumbers
 import sqlalchemy as sa
@@ -150,32 +150,46 @@ def _isoformat_in(value: datetime, _zone: tzinfo | None) -> str:
     return value.isoformat()
 
 
-@dataclass
+class ImportedRow(Protocol):
+    """What `NewLead` reads of an import's parsed row (`crm.importer.rows.Parsed`)."""
+
+    @property
+    def e164(self) -> str: ...
+
+    @property
+    def alts(self) -> list[tuple[str, str]]: ...
+
+    @property
+    def values(self) -> dict[str, Any]: ...
+
+    @property
+    def place(self) -> tuple[str | None, str | None, tuple[str, ...]] | None: ...
+
+
 class NewLead:
     """A lead an import is about to store, as plain values: what assignment reads and changes
-    of a `Lead`, and what `lead_to_json` shows, without an ORM object per row."""
+    of a `Lead`, and what `lead_to_json` shows, without an ORM object per row.
 
-    id: int
-    org_id: int
-    name: str
-    company: str | None
-    email: str | None
-    phone: str
-    alt_phones: list[str]
-    address: str | None
-    status: str
-    team_id: int | None
-    source: str | None
-    tags: list[str]
-    custom_fields: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
-    # The number's time zones if they were found where the row was parsed (None: look up).
-    timezones: tuple[str, ...] | None = None
-    owner_id: int | None = None
-    assigned_at: datetime | None = None
-    country: str | None = None
-    region: str | None = None
+    Slotted, and over the parsed row rather than a copy of it: a chunk makes thousands, and
+    what only `lead_to_json` reads (the assigned ones' events) is read from the row then.
+    """
+
+    __slots__ = (
+        "assigned_at",
+        "country",
+        "created_at",
+        "id",
+        "org_id",
+        "owner_id",
+        "region",
+        "row",
+        "source",
+        "team_id",
+        "timezones",
+        "updated_at",
+    )
+
+    # What an imported lead never has when it is created.
     timezone: str | None = None
     language: str | None = None
     consent: str | None = None
@@ -184,6 +198,65 @@ class NewLead:
     last_called_at: datetime | None = None
     next_follow_up_at: datetime | None = None
     merged_into_id: int | None = None
+
+    def __init__(
+        self,
+        id: int,
+        org_id: int,
+        team_id: int | None,
+        source: str | None,
+        created_at: datetime,
+        row: ImportedRow,
+    ) -> None:
+        self.id = id
+        self.org_id = org_id
+        self.team_id = team_id
+        self.source = source
+        self.created_at = self.updated_at = created_at
+        self.owner_id: int | None = None
+        self.assigned_at: datetime | None = None
+        # The number's place and time zones, if found where the row was parsed (None: look up).
+        self.country: str | None
+        self.region: str | None
+        self.timezones: tuple[str, ...] | None
+        self.country, self.region, self.timezones = row.place or (None, None, None)
+        self.row = row
+
+    @property
+    def phone(self) -> str:
+        return self.row.e164
+
+    @property
+    def alt_phones(self) -> list[str]:
+        return [e for e, _ in self.row.alts]
+
+    @property
+    def name(self) -> str:
+        return str(self.row.values.get("name", ""))
+
+    @property
+    def company(self) -> str | None:
+        return self.row.values.get("company")
+
+    @property
+    def email(self) -> str | None:
+        return self.row.values.get("email")
+
+    @property
+    def address(self) -> str | None:
+        return self.row.values.get("address")
+
+    @property
+    def status(self) -> str:
+        return str(self.row.values.get("status", "new"))
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self.row.values.get("tags") or [])
+
+    @property
+    def custom_fields(self) -> dict[str, Any]:
+        return dict(self.row.values.get("custom_fields") or {})
 
 
 def lead_to_json(lead: Lead | NewLead, *, dnc: bool | None = None) -> dict[str, Any]:

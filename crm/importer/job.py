@@ -9,6 +9,7 @@ second one's checkpoint update matches no row and its transaction rolls back.
 import asyncio
 import gc
 import inspect
+import json
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Generator, Iterator
@@ -31,6 +32,7 @@ from crm.history import change_status
 from crm.importer.bulk import allocate_ids, binder, insert_many, json_binder
 from crm.importer.csvfile import CsvFormat, count_data_records, data_chunks
 from crm.importer.rows import (
+    STORED,
     Parsed,
     Rejected,
     RowConfig,
@@ -310,27 +312,24 @@ async def _plan(session: AsyncSession, job: ImportJob, chunk: _Chunk, seen: set[
     return plan
 
 
+# The columns the job's process fills, then those the parsing processes did (`Parsed.stored`).
 LEAD_COLUMNS = (
     "id",
     "org_id",
-    "name",
-    "company",
-    "email",
-    "phone",
-    "alt_phones",
-    "address",
-    "status",
     "owner_id",
     "team_id",
-    "source",
-    "tags",
-    "custom_fields",
-    "attempts",
     "assigned_at",
     "country",
     "region",
+    "source",
     "created_at",
     "updated_at",
+    "attempts",
+    *STORED,
+)
+# Positions in `Parsed.stored` of the JSON columns.
+_STORED_JSON = tuple(
+    i for i, c in enumerate(STORED) if c in ("alt_phones", "tags", "custom_fields")
 )
 PHONE_COLUMNS = ("id", "org_id", "lead_id", "phone_key", "is_primary")
 ISSUE_COLUMNS = ("id", "job_id", "row_number", "code", "field", "message", "lead_id")
@@ -338,36 +337,21 @@ ISSUE_COLUMNS = ("id", "job_id", "row_number", "code", "field", "message", "lead
 
 def _new_leads(job: ImportJob, plan: _Plan, lead_ids: list[int]) -> list[NewLead]:
     now = utcnow()
+    org_id = job.org_id
     team_id = job.options.get("team_id")
     default_source = job.options.get("source") or "import"
-    leads: list[NewLead] = []
-    for lead_id, p in zip(lead_ids, plan.new, strict=True):
-        v = p.values
-        # Found by the workers when the job started with rules (else looked up if needed).
-        country, region, zones = p.place or (None, None, None)
-        leads.append(
-            NewLead(
-                id=lead_id,
-                org_id=job.org_id,
-                name=v.get("name", ""),
-                company=v.get("company"),
-                email=v.get("email"),
-                phone=p.e164,
-                alt_phones=[e for e, _ in p.alts],
-                address=v.get("address"),
-                status=v.get("status", "new"),
-                team_id=team_id,
-                source=v.get("source") or default_source,
-                tags=v.get("tags") or [],
-                custom_fields=v.get("custom_fields") or {},
-                created_at=now,
-                updated_at=now,
-                timezones=zones,
-                country=country,
-                region=region,
-            )
-        )
-    return leads
+    return [
+        NewLead(lead_id, org_id, team_id, p.values.get("source") or default_source, now, p)
+        for lead_id, p in zip(lead_ids, plan.new, strict=True)
+    ]
+
+
+def _restored(stored: tuple[Any, ...], as_json: Callable[[Any], Any]) -> tuple[Any, ...]:
+    """`stored` with its JSON columns bound by `as_json` (an engine with its own serializer)."""
+    values = list(stored)
+    for i in _STORED_JSON:
+        values[i] = as_json(json.loads(values[i]))
+    return tuple(values)
 
 
 async def _insert_new(conn: AsyncConnection, plan: _Plan, leads: list[NewLead]) -> dict[str, int]:
@@ -376,15 +360,19 @@ async def _insert_new(conn: AsyncConnection, plan: _Plan, leads: list[NewLead]) 
         return {}
     # Bound once per chunk, not per row: the values the dialect would store.
     stamp = binder(conn, LEAD.c.created_at)
+    # The parsing processes wrote the JSON columns as SQLAlchemy's default serializer does.
+    plain_json = getattr(conn.dialect, "_json_serializer", None) is None
     as_json = json_binder(conn, LEAD.c.tags)
-    empty_list, empty_dict = as_json([]), as_json({})
     true, false = binder(conn, PHONE.c.is_primary)(True), binder(conn, PHONE.c.is_primary)(False)
     created = stamp(leads[0].created_at)
     stamps: dict[Any, Any] = {None: None, leads[0].created_at: created}
     rows: list[tuple[Any, ...]] = []
     phones: list[tuple[Any, ...]] = []
     ids: dict[str, int] = {}
-    for lead, p in zip(leads, plan.new, strict=True):
+    org_id = leads[0].org_id
+    for lead in leads:
+        p = lead.row
+        assert isinstance(p, Parsed)
         assigned_at, updated_at = lead.assigned_at, lead.updated_at
         if assigned_at not in stamps:
             stamps[assigned_at] = stamp(assigned_at)
@@ -393,31 +381,23 @@ async def _insert_new(conn: AsyncConnection, plan: _Plan, leads: list[NewLead]) 
         rows.append(
             (
                 lead.id,
-                lead.org_id,
-                lead.name,
-                lead.company,
-                lead.email,
-                lead.phone,
-                as_json(lead.alt_phones) if lead.alt_phones else empty_list,
-                lead.address,
-                lead.status,
+                org_id,
                 lead.owner_id,
                 lead.team_id,
-                lead.source,
-                as_json(lead.tags) if lead.tags else empty_list,
-                as_json(lead.custom_fields) if lead.custom_fields else empty_dict,
-                0,
                 stamps[assigned_at],
                 lead.country,
                 lead.region,
+                lead.source,
                 created,
                 stamps[updated_at],
+                0,
             )
+            + (p.stored if plain_json else _restored(p.stored, as_json))
         )
         ids[p.e164] = lead.id
-        phones.append((lead.org_id, lead.id, p.key, true))
+        phones.append((org_id, lead.id, p.key, true))
         if p.alts:
-            phones.extend((lead.org_id, lead.id, k, false) for _, k in p.alts)
+            phones.extend((org_id, lead.id, k, false) for _, k in p.alts)
     await insert_many(conn, LEAD, LEAD_COLUMNS, rows)
     phone_ids = await allocate_ids(conn, PHONE, len(phones))
     await insert_many(

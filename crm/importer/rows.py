@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from crm.assignment.territory import place_of
+from crm.importer.bulk import json_text
 from gateway.phones import InvalidPhoneNumber, format_e164, lookup_key, parse_typed, to_e164
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -15,6 +16,8 @@ MAX_CUSTOM_LEN = 1000
 MAX_TAGS = 50
 MAX_TAG_LEN = 64
 MAX_ALT_PHONES = 10
+# The JSON columns' text as SQLAlchemy's default serializer writes it (see `Parsed.stored`).
+_json = json_text()
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,23 @@ class Parsed(NamedTuple):
     warnings: list[tuple[str, str, str]]
     # `territory.place` of the primary number when the config asks for it.
     place: tuple[str | None, str | None, tuple[str, ...]] | None = None
+    # What a new lead stores of the row, in `STORED` order, the JSON columns as text: built
+    # here, in the parsing processes, so that the job's own process only prepends its part.
+    stored: tuple[Any, ...] = ()
+
+
+# The lead columns `Parsed.stored` holds, in order.
+STORED = (
+    "name",
+    "company",
+    "email",
+    "phone",
+    "alt_phones",
+    "address",
+    "status",
+    "tags",
+    "custom_fields",
+)
 
 
 class Rejected(NamedTuple):
@@ -173,7 +193,18 @@ def parse_row(
             )
         elif alt[1] != primary[1] and alt not in alts and len(alts) < MAX_ALT_PHONES:
             alts.append(alt)
-    return Parsed(row, primary[0], primary[1], alts, values, warnings, where)
+    stored = (
+        values.get("name", ""),
+        values.get("company"),
+        values.get("email"),
+        primary[0],
+        _json([e for e, _ in alts]) if alts else "[]",
+        values.get("address"),
+        values.get("status", "new"),
+        _json(values["tags"]) if values.get("tags") else "[]",
+        _json(custom) if custom else "{}",
+    )
+    return Parsed(row, primary[0], primary[1], alts, values, warnings, where, stored)
 
 
 def parse_chunk(
