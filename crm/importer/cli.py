@@ -37,11 +37,9 @@ def _copy(source: Path, directory: Path) -> Path:
 
 
 async def _progress(job: ImportJob) -> None:
-    print(
-        f"import {job.id}: {job.processed_rows}/{job.total_rows} rows",
-        file=sys.stderr,
-        flush=True,
-    )
+    # The total is counted while the first rows are imported: unknown in the first reports.
+    total = f"/{job.total_rows}" if job.total_rows is not None else ""
+    print(f"import {job.id}: {job.processed_rows}{total} rows", file=sys.stderr, flush=True)
 
 
 async def import_file(

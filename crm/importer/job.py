@@ -64,6 +64,8 @@ ISSUE_MESSAGE_MAX = 500
 # Rows per call to a parsing process: small enough to spread a chunk over the processes and
 # start writing early, large enough that a call's overhead is nothing beside its work.
 PARSE_ROWS = 2000
+# Rows of a job's first chunk (at most): the job's process writes while the rest is parsed.
+FIRST_CHUNK_ROWS = 1000
 # SQLite's page cache for the job's connections (KiB; the default is 2,000): each chunk
 # inserts the numbers' lookup keys at random places of their index, whose pages a small cache
 # evicts and reads again. 16 MiB takes most of the gain of 64 (a fifth of the import's time
@@ -685,10 +687,12 @@ async def _parse(
     if ctx.pool is None:
         return await asyncio.to_thread(parse_chunk, cfg, rows)
     loop = asyncio.get_running_loop()
+    # A small chunk (the first) still goes to every process.
+    step = min(PARSE_ROWS, -(-len(rows) // max(1, ctx.settings.import_workers)))
     parts = await asyncio.gather(
         *(
-            loop.run_in_executor(ctx.pool, parse_chunk_in_worker, cfg, rows[i : i + PARSE_ROWS])
-            for i in range(0, len(rows), PARSE_ROWS)
+            loop.run_in_executor(ctx.pool, parse_chunk_in_worker, cfg, rows[i : i + step])
+            for i in range(0, len(rows), step)
         )
     )
     return [p for part in parts for p in part]
@@ -883,12 +887,13 @@ async def _run_chunks(ctx: ImportContext, job: ImportJob) -> None:
         cfg = await _row_config(session, ctx.settings, job)
     seen = await _seen_before(ctx, cfg, path, fmt, job.processed_rows)
     size = ctx.settings.import_chunk_rows
+    # A small first chunk: the writing starts as soon as a few rows are parsed.
     chunks: Generator[list[tuple[int, list[str] | None]], None, None] = data_chunks(
-        path, fmt, skip=job.processed_rows, size=size
+        path, fmt, skip=job.processed_rows, size=size, first=min(size, FIRST_CHUNK_ROWS)
     )
-    # The records are counted (for the progress) while the first chunks are read and parsed:
-    # the total goes with the first chunk's commit, not before its work starts.
-    counting = None if job.total_rows is not None else _count(ctx, path, fmt)
+    # The records are counted (for the progress) once the first chunk is on its way, and the
+    # total goes with the first commit after the count is done.
+    counting: asyncio.Future[int] | None = None
     # Parse ahead: the workers read the next chunks while this task writes the current one.
     depth = max(2, (ctx.settings.import_workers or 1) + 1)
     pending: deque[tuple[int, asyncio.Future[list[Parsed | Rejected]]]] = deque()
@@ -902,10 +907,15 @@ async def _run_chunks(ctx: ImportContext, job: ImportJob) -> None:
                     exhausted = True
                     break
                 pending.append((len(rows), asyncio.ensure_future(_parse(ctx, cfg, rows))))
-            if counting is not None:
+                if job.total_rows is None and counting is None:
+                    await asyncio.sleep(0)  # the first chunk's parsing is submitted first
+                    counting = _count(ctx, path, fmt)
+            if counting is not None and (counting.done() or not pending):
                 job.total_rows = await counting
                 counting = None
             if not pending:
+                if job.total_rows is None:  # a file without data rows
+                    job.total_rows = await _count(ctx, path, fmt)
                 return
             n, future = pending.popleft()
             chunk = _Chunk(index=index, size=n, parsed=await future)

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -486,6 +487,24 @@ async def test_a_crash_mid_chunk_resumes_exactly_after_the_last_commit(
     await imported_once(gw2, admin, job, 200, expected)
 
 
+async def test_a_file_with_only_its_header_completes_with_no_rows(
+    start_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    gw = await start(start_gateway, tmp_path)
+    admin = await gw.login("admin@demo.test")
+    status, job = await upload(gw, admin, "Name,Phone\r\n")
+    assert status == 202, job
+    done = await finished(gw, admin, job["id"])
+    assert done["status"] == "completed"
+    assert done["total_rows"] == 0 and done["processed_rows"] == 0
+    # Blank lines are records too (numbered as a spreadsheet numbers them).
+    status, job = await upload(gw, admin, "Name,Phone\n\n\n")
+    assert status == 202, job
+    done = await finished(gw, admin, job["id"])
+    assert done["status"] == "completed"
+    assert done["total_rows"] == 2 and done["processed_rows"] == 2
+
+
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_sqlite_settings_of_a_chunk_are_put_back_on_the_app_connections(
     start_gateway: GatewayFactory, tmp_path: Path
@@ -660,7 +679,8 @@ async def test_cli_imports_a_file_and_prints_the_report(tmp_path: Path) -> None:
         (4, "duplicate_in_file"),
         (5, "invalid_phone"),
     ]
-    assert "import 1: 3/5 rows" in err
+    # The first report may come before the records are counted.
+    assert re.search(r"^import 1: 3(/5)? rows$", err, re.M), err
     assert path.exists()  # the operator's file stays
     # The same file again: every number now belongs to a lead.
     code, out, err = await dialgate("leads", "import", str(path), "--org-id", "1")
