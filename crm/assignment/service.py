@@ -28,7 +28,7 @@ from crm.assignment.policies import (
     on_shift,
 )
 from crm.assignment.territory import locate
-from crm.importer.bulk import allocate_ids, binder, insert_many, json_text
+from crm.importer.bulk import allocate_ids, binder, insert_many, insert_sharing, json_text
 from crm.leads import NewLead, lead_to_json
 from crm.orgconfig import lead_statuses
 from crm.outbox import EVENTS_WRITTEN, emit
@@ -756,10 +756,11 @@ async def _returning_owners_by_keys(
     return result
 
 
+# Each row's own values first, then those a batch's decisions share (`insert_sharing`).
 ASSIGNMENT_COLUMNS = (
     "id",
-    "org_id",
     "lead_id",
+    "org_id",
     "agent_id",
     "previous_agent_id",
     "rule_id",
@@ -806,8 +807,8 @@ async def record_new_assignments(session: AsyncSession, assigned: NewLeadsAssign
         rows.append(
             (
                 row_id,
-                lead.org_id,
                 lead.id,
+                lead.org_id,
                 c.agent_id,
                 c.previous_agent_id,
                 rule_id,
@@ -836,7 +837,7 @@ async def record_new_assignments(session: AsyncSession, assigned: NewLeadsAssign
         }
         body = {"lead": lead_to_json(lead), "assignment": assignment}
         bodies.append((lead.org_id, c.agent_id, body, encode(body)))
-    await insert_many(conn, table, ASSIGNMENT_COLUMNS, rows)
+    await insert_sharing(conn, table, ASSIGNMENT_COLUMNS, rows, own=2)
     if not bodies:
         return
     event_ids = await allocate_ids(conn, events_table, len(bodies))
