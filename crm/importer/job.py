@@ -29,7 +29,7 @@ from crm.assignment.service import assign_new_leads, record_new_assignments
 from crm.dnc import add_unlisted
 from crm.followups import cancel_open_follow_ups
 from crm.history import change_status
-from crm.importer.bulk import allocate_ids, binder, insert_many, json_binder
+from crm.importer.bulk import allocate_ids, binder, insert_many, json_binder, json_text
 from crm.importer.csvfile import CsvFormat, count_data_records, data_chunks
 from crm.importer.rows import (
     STORED,
@@ -193,77 +193,50 @@ async def _row_config(session: AsyncSession, settings: Settings, job: ImportJob)
     )
 
 
-async def _in_lists(session: AsyncSession, stmt: Any, org_id: int, keys: list[str]) -> list[Any]:
-    """SQLite: `stmt` (with `:org` and an expanding `:keys`) over the keys in batches under
-    its parameter limit. One statement for every batch of every chunk: SQLAlchemy compiles
-    it once, where building it per batch cost a tenth of the job's own time."""
-    conn = await session.connection()
-    rows: list[Any] = []
-    for i in range(0, len(keys), KEY_BATCH):
-        batch = {"org": org_id, "keys": keys[i : i + KEY_BATCH]}
-        rows.extend((await conn.execute(stmt, batch)).all())
-    return rows
+def _key_table(conn: AsyncConnection, keys: list[str]) -> Any:
+    """The keys as one parameter, a table with a `key` column to look each one up: an array
+    unnested on PostgreSQL, a JSON array's `json_each` on SQLite.
 
-
-_KEYS: sa.BindParameter[Any] = sa.bindparam("keys", expanding=True)
-_ORG: sa.BindParameter[Any] = sa.bindparam("org")
-_DNC_IN = sa.select(col(DncEntry.phone_key)).where(
-    col(DncEntry.org_id) == _ORG, col(DncEntry.phone_key).in_(_KEYS)
-)
-_EXISTING_IN = (
-    sa.select(col(LeadPhone.phone_key), sa.func.min(col(LeadPhone.lead_id)))
-    .join(Lead, col(Lead.id) == col(LeadPhone.lead_id))
-    .where(
-        col(LeadPhone.org_id) == _ORG,
-        col(LeadPhone.phone_key).in_(_KEYS),
-        col(Lead.merged_into_id).is_(None),
-    )
-    .group_by(col(LeadPhone.phone_key))
-)
-
-
-def _unnest(keys: list[str]) -> Any:
-    """PostgreSQL: the keys as one array parameter, a table `k(key)` to look each one up.
-
-    One prepared statement for every chunk, and a plan that stays an index lookup per key:
-    joined any other way, the planner's stale row counts (the import itself grows the
-    tables) chose a nested loop over every lead, 9 s per chunk at 10,000 rows.
+    One statement per chunk and a plan that stays an index lookup per key. PostgreSQL, joined
+    any other way, chose from stale row counts (the import itself grows the tables) a nested
+    loop over every lead: 9 s per chunk at 10,000 rows. SQLite's `IN` lists needed a batch
+    per thousand keys under its parameter limit, each list bound and expanded by SQLAlchemy:
+    a tenth of the job's process.
     """
-    param = sa.bindparam("keys", keys, type_=postgresql.ARRAY(sa.String()))
-    return sa.func.unnest(param).table_valued("key").render_derived(name="k")
+    if conn.dialect.name == "postgresql":
+        param = sa.bindparam("keys", keys, type_=postgresql.ARRAY(sa.String()))
+        return sa.func.unnest(param).table_valued("key").render_derived(name="k")
+    text = sa.bindparam("keys", _json_keys(keys), type_=sa.String())
+    found = sa.func.json_each(text).table_valued("value").alias("j")
+    return sa.select(found.c.value.label("key")).subquery("k")
+
+
+_json_keys = json_text()
 
 
 async def _dnc_keys(session: AsyncSession, org_id: int, keys: list[str]) -> set[str]:
     conn = await session.connection()
-    if conn.dialect.name == "postgresql":
-        k = _unnest(keys)
-        listed = sa.exists().where(
-            col(DncEntry.org_id) == org_id, col(DncEntry.phone_key) == k.c.key
-        )
-        rows = (await conn.execute(sa.select(k.c.key).where(listed))).all()
-    else:
-        rows = await _in_lists(session, _DNC_IN, org_id, keys)
+    k = _key_table(conn, keys)
+    listed = sa.exists().where(col(DncEntry.org_id) == org_id, col(DncEntry.phone_key) == k.c.key)
+    rows = (await conn.execute(sa.select(k.c.key).where(listed))).all()
     return {r[0] for r in rows}
 
 
 async def _existing(session: AsyncSession, org_id: int, keys: list[str]) -> dict[str, int]:
     """The oldest live lead having each number (primary or alternate)."""
     conn = await session.connection()
-    if conn.dialect.name == "postgresql":
-        k = _unnest(keys)
-        oldest = (
-            sa.select(sa.func.min(col(LeadPhone.lead_id)))
-            .join(Lead, col(Lead.id) == col(LeadPhone.lead_id))
-            .where(
-                col(LeadPhone.org_id) == org_id,
-                col(LeadPhone.phone_key) == k.c.key,
-                col(Lead.merged_into_id).is_(None),
-            )
-            .scalar_subquery()
+    k = _key_table(conn, keys)
+    oldest = (
+        sa.select(sa.func.min(col(LeadPhone.lead_id)))
+        .join(Lead, col(Lead.id) == col(LeadPhone.lead_id))
+        .where(
+            col(LeadPhone.org_id) == org_id,
+            col(LeadPhone.phone_key) == k.c.key,
+            col(Lead.merged_into_id).is_(None),
         )
-        rows = (await conn.execute(sa.select(k.c.key, oldest))).all()
-    else:
-        rows = await _in_lists(session, _EXISTING_IN, org_id, keys)
+        .scalar_subquery()
+    )
+    rows = (await conn.execute(sa.select(k.c.key, oldest))).all()
     return {r[0]: int(r[1]) for r in rows if r[1] is not None}
 
 
