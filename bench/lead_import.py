@@ -42,7 +42,7 @@ from gateway.carriers.registry import CarrierRegistry
 from gateway.db import make_engine, make_sessionmaker
 from gateway.demo import DEMO_ORG, seed_demo
 from gateway.models import AssignmentRule, ImportRowIssue, Lead, LeadPhone, Organization
-from gateway.settings import Settings
+from gateway.settings import Settings, default_import_workers
 
 RESULTS = Path(__file__).parent / "results"
 WARM_KEY = "warm-up"  # keys of the warm-up parse, thrown away
@@ -270,7 +270,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench.lead_import", description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--workers", type=int, default=2, help="parsing processes (0: none)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=default_import_workers(),
+        help="parsing processes (0: none); default: the gateway's, one per CPU but one",
+    )
     parser.add_argument("--chunk", type=int, default=5000, help="rows per transaction")
     parser.add_argument("--seed", type=int, default=20261127)
     parser.add_argument(

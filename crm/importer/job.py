@@ -868,7 +868,7 @@ async def _run_chunks(ctx: ImportContext, job: ImportJob) -> None:
     # total goes with the first commit after the count is done.
     counting: asyncio.Future[int] | None = None
     # Parse ahead: the workers read the next chunks while this task writes the current one.
-    depth = max(2, (ctx.settings.import_workers or 1) + 1)
+    depth = (ctx.settings.import_workers or 1) + 2
     pending: deque[tuple[int, asyncio.Future[list[Parsed | Rejected]]]] = deque()
     index = 0
     exhausted = False

@@ -1,5 +1,7 @@
 """Settings: environment parsing and the refusal of placeholder secrets outside dev mode."""
 
+import os
+
 import pytest
 
 from gateway.settings import Settings
@@ -41,3 +43,15 @@ def test_production_accepts_real_secrets_and_reads_environment(
     assert settings.public_base_url == "https://calls.example.com"
     assert settings.default_region == "GB"
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
+
+
+@pytest.mark.parametrize(("cpus", "workers"), [({0}, 1), ({0, 1}, 1), (set(range(8)), 7)])
+def test_import_workers_leave_the_writing_process_a_cpu(
+    monkeypatch: pytest.MonkeyPatch, cpus: set[int], workers: int
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: cpus, raising=False)
+    monkeypatch.delenv("IMPORT_WORKERS", raising=False)
+    assert Settings(_env_file=None).import_workers == workers
+    # Set explicitly, it is kept (0: no parsing processes).
+    monkeypatch.setenv("IMPORT_WORKERS", "0")
+    assert Settings(_env_file=None).import_workers == 0
