@@ -274,7 +274,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--workers",
         type=int,
         default=default_import_workers(),
-        help="parsing processes (0: none); default: the gateway's, one per CPU but one",
+        help="parsing processes (0: none); default: the gateway's, one per CPU",
     )
     parser.add_argument("--chunk", type=int, default=5000, help="rows per transaction")
     parser.add_argument("--seed", type=int, default=20261127)

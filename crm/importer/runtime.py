@@ -1,9 +1,11 @@
 """Import jobs inside the app: background tasks, the parsing processes, progress pushes."""
 
 import asyncio
+import contextlib
 import gc
 import logging
 import multiprocessing
+import os
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -66,12 +68,24 @@ def make_pool(workers: int) -> Executor | None:
     """
     if workers <= 0:
         return None
-    # Each worker freezes what it inherited: the collector's full passes then walk only the
-    # worker's own chunk, not the app's heap (which stays shared with this process, as the
-    # passes would otherwise write to its pages).
     return ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("fork"), initializer=gc.freeze
+        max_workers=workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker
     )
+
+
+# How much the parsing processes yield the CPU to the gateway's own process (nice(2) steps).
+WORKER_NICENESS = 10
+
+
+def _worker() -> None:
+    """A parsing process's start: it freezes what it inherited (the collector's full passes
+    then walk only the worker's own chunk, not the app's heap, which stays shared with this
+    process as the passes would otherwise write to its pages), and it runs at a lower
+    priority than the gateway's process. That process writes the import (its critical path)
+    and answers calls and consoles: parsing takes the CPU time they leave."""
+    gc.freeze()
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICENESS)
 
 
 @dataclass

@@ -1,8 +1,10 @@
 """An import job's collector settings: set by the first running job, restored by the last."""
 
 import gc
+import os
 
 from crm.importer.job import BULK_GC_THRESHOLD, _collector_for_bulk
+from crm.importer.runtime import WORKER_NICENESS, make_pool, shutdown_pool
 
 
 def test_jobs_share_the_collector_settings_and_the_last_one_restores_them() -> None:
@@ -31,3 +33,16 @@ def test_a_failing_job_restores_the_settings() -> None:
     except RuntimeError:
         pass
     assert gc.get_threshold() == before
+
+
+def test_parsing_processes_yield_the_cpu_to_the_gateway() -> None:
+    pool = make_pool(1)
+    assert pool is not None
+    try:
+        worker_niceness = pool.submit(os.nice, 0).result(timeout=30)
+        frozen = pool.submit(gc.get_freeze_count).result(timeout=30)
+    finally:
+        shutdown_pool(pool)
+    assert worker_niceness == min(19, os.nice(0) + WORKER_NICENESS)
+    # And each one froze what it inherited from the gateway.
+    assert frozen > 0

@@ -45,8 +45,8 @@ def test_production_accepts_real_secrets_and_reads_environment(
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
 
 
-@pytest.mark.parametrize(("cpus", "workers"), [({0}, 1), ({0, 1}, 1), (set(range(8)), 7)])
-def test_import_workers_leave_the_writing_process_a_cpu(
+@pytest.mark.parametrize(("cpus", "workers"), [({0}, 1), ({0, 1}, 2), (set(range(8)), 8)])
+def test_import_workers_are_one_per_usable_cpu(
     monkeypatch: pytest.MonkeyPatch, cpus: set[int], workers: int
 ) -> None:
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: cpus, raising=False)
