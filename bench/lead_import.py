@@ -276,7 +276,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=default_import_workers(),
         help="parsing processes (0: none); default: the gateway's, one per CPU",
     )
-    parser.add_argument("--chunk", type=int, default=5000, help="rows per transaction")
+    parser.add_argument(
+        "--chunk",
+        type=int,
+        default=Settings.model_fields["import_chunk_rows"].default,
+        help="rows per transaction; default: the gateway's",
+    )
     parser.add_argument("--seed", type=int, default=20261127)
     parser.add_argument(
         "--assign",

@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     # Largest lead import file accepted (streamed to disk, never held in memory).
     import_max_bytes: int = Field(200 * 1024**2, alias="IMPORT_MAX_BYTES", ge=1024)
     # Rows per import transaction: the unit of progress, checkpoint and crash recovery.
-    import_chunk_rows: int = Field(5000, alias="IMPORT_CHUNK_ROWS", ge=1, le=20_000)
+    import_chunk_rows: int = Field(10_000, alias="IMPORT_CHUNK_ROWS", ge=1, le=20_000)
     # Processes that parse an import's phone numbers in parallel; 0: in this process.
     import_workers: int = Field(
         default_factory=lambda: default_import_workers(), alias="IMPORT_WORKERS", ge=0, le=32
