@@ -109,12 +109,12 @@ def count_data_records(path: Path, fmt: CsvFormat) -> int:
 def data_chunks(
     path: Path, fmt: CsvFormat, *, skip: int, size: int, first: int | None = None
 ) -> Generator[list[tuple[int, list[str] | None]], None, None]:
-    """Lists of (row number, record) after the header, `size` records each (the first list
-    `first` if given), the first `skip` data records left out (a resumed job). Row numbers
-    count every record from 1 (the header's is `header_records`), as a spreadsheet numbers its
-    rows when no cell spans lines."""
+    """Lists of (row number, record) after the header, `size` records each, the first `skip`
+    data records left out (a resumed job). With `first`, the lists start at that size and
+    double up to `size`. Row numbers count every record from 1 (the header's is
+    `header_records`), as a spreadsheet numbers its rows when no cell spans lines."""
     chunk: list[tuple[int, list[str] | None]] = []
-    limit = first or size
+    limit = min(first or size, size)
     for n, row in enumerate(records(path, fmt.encoding, fmt.delimiter), start=1):
         if n <= fmt.header_records + skip:
             continue
@@ -122,6 +122,6 @@ def data_chunks(
         if len(chunk) >= limit:
             yield chunk
             chunk = []
-            limit = size
+            limit = min(2 * limit, size)
     if chunk:
         yield chunk

@@ -64,7 +64,7 @@ ISSUE_MESSAGE_MAX = 500
 # Rows per call to a parsing process: small enough to spread a chunk over the processes and
 # start writing early, large enough that a call's overhead is nothing beside its work.
 PARSE_ROWS = 2000
-# Rows of a job's first chunk (at most): the job's process writes while the rest is parsed.
+# Rows of a job's first chunk (at most); the next ones double up to the chunk size.
 FIRST_CHUNK_ROWS = 1000
 # SQLite's page cache for the job's connections (KiB; the default is 2,000): each chunk
 # inserts the numbers' lookup keys at random places of their index, whose pages a small cache
@@ -860,7 +860,8 @@ async def _run_chunks(ctx: ImportContext, job: ImportJob) -> None:
         cfg = await _row_config(session, ctx.settings, job)
     seen = await _seen_before(ctx, cfg, path, fmt, job.processed_rows)
     size = ctx.settings.import_chunk_rows
-    # A small first chunk: the writing starts as soon as a few rows are parsed.
+    # Small chunks first, doubling: the writing starts as soon as a few rows are parsed, and
+    # each chunk is parsed while the one before it is written.
     chunks: Generator[list[tuple[int, list[str] | None]], None, None] = data_chunks(
         path, fmt, skip=job.processed_rows, size=size, first=min(size, FIRST_CHUNK_ROWS)
     )

@@ -63,11 +63,12 @@ def test_delimiters_nul_bytes_and_chunks_that_resume(tmp_path: Path) -> None:
     assert chunks[0][0] == (2, ["L0", "984512000"])
     resumed = list(data_chunks(path, fmt, skip=4, size=3))
     assert [r[0] for c in resumed for r in c] == [6, 7, 8]
-    # A smaller first chunk, then the usual size; the rows are the same.
-    small_first = list(data_chunks(path, fmt, skip=0, size=3, first=1))
-    assert [len(c) for c in small_first] == [1, 3, 3]
-    assert [r for c in small_first for r in c] == [r for c in chunks for r in c]
+    # Small chunks first, doubling up to the usual size; the rows are the same.
+    ramp = list(data_chunks(path, fmt, skip=0, size=3, first=1))
+    assert [len(c) for c in ramp] == [1, 2, 3, 1]
+    assert [r for c in ramp for r in c] == [r for c in chunks for r in c]
     assert [len(c) for c in data_chunks(path, fmt, skip=4, size=3, first=2)] == [2, 1]
+    assert [len(c) for c in data_chunks(path, fmt, skip=0, size=3, first=5)] == [3, 3, 1]
 
 
 def test_empty_files_have_no_header(tmp_path: Path) -> None:
