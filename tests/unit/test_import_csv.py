@@ -3,6 +3,8 @@
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from crm.importer.csvfile import NotACsv, count_data_records, data_chunks, sniff
 from crm.importer.mapping import resolve
@@ -162,3 +164,24 @@ def test_rows_are_normalized_or_rejected_with_a_reason() -> None:
     eve = rest[2]
     assert isinstance(eve, Parsed) and "email" not in eve.values
     assert eve.warnings == [("invalid_email", "email", "'nope' is not an e-mail address")]
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.text(alphabet='a,"\n\r\x00 ;', max_size=60))
+def test_the_count_is_the_records_the_chunks_give(tmp_path: Path, body: str) -> None:
+    # Stray and unclosed quotes, bare \r line ends, NUL bytes, blank lines: the total the job
+    # reports is the number of records it goes through.
+    path = write(tmp_path, ("Name,Phone\n" + body).encode())
+    fmt = sniff(path)
+    assert count_data_records(path, fmt) == len(rows_of(path, size=7))
+
+
+def test_the_count_takes_a_record_the_reader_rejects_as_one(tmp_path: Path) -> None:
+    # A quote never closed: the reader rejects what follows as one oversized field.
+    path = write(tmp_path, b'Name,Phone\nA,1\n"B,' + b"x" * 200_000 + b"\nC,3\n")
+    fmt = sniff(path)
+    chunks = rows_of(path)
+    assert None in [cells for _, cells in chunks]
+    assert count_data_records(path, fmt) == len(chunks)
