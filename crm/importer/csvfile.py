@@ -113,7 +113,7 @@ def count_data_records(path: Path, fmt: CsvFormat) -> int:
     counter = itertools.count()
     while True:
         try:
-            collections.deque(zip(reader, counter), maxlen=0)
+            collections.deque(zip(reader, counter, strict=False), maxlen=0)
         except csv.Error:
             next(counter)
             continue

@@ -36,6 +36,7 @@ from crm.importer.rows import (
     Parsed,
     Rejected,
     RowConfig,
+    from_worker,
     parse_chunk,
     parse_chunk_in_worker,
     phone_keys,
@@ -668,7 +669,7 @@ async def _parse(
             for i in range(0, len(rows), step)
         )
     )
-    return [p for part in parts for p in part]
+    return [p for part in parts for p in from_worker(part)]
 
 
 def _count(ctx: ImportContext, path: Path, fmt: CsvFormat) -> asyncio.Future[int]:
