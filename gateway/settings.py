@@ -20,7 +20,7 @@ class InsecureSettingsError(ValueError):
 def default_import_workers() -> int:
     """One per CPU this process may run on. They run at a lower priority than the gateway's
     process (`crm.importer.runtime`), which writes the import: on 2 CPUs, two such workers
-    imported 100,000 rows in 3.2 to 3.5 s, one in 3.3 to 3.7 s, and two at the gateway's own
+    imported 100,000 rows in 3.2 to 3.5 s, one in 3.3 to 3.9 s, and two at the gateway's own
     priority in 3.8 to 4.4 s."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
