@@ -16,6 +16,8 @@ MAX_CUSTOM_LEN = 1000
 MAX_TAGS = 50
 MAX_TAG_LEN = 64
 MAX_ALT_PHONES = 10
+# Fields whose cell is stored as it is (after the checks below).
+PLAIN_FIELDS = frozenset({"company", "email", "address", "status", "source"})
 # The JSON columns' text as SQLAlchemy's default serializer writes it (see `Parsed.stored`).
 _json = json_text()
 
@@ -67,6 +69,9 @@ STORED = (
 )
 
 
+_new = tuple.__new__
+
+
 class Rejected(NamedTuple):
     row: int
     code: str
@@ -113,14 +118,16 @@ def parse_row(
     """The row's lead values, or why it is rejected; None for a blank line."""
     if cells is None:
         return Rejected(row, "bad_row", None, "the row is not valid CSV (check its quotes)")
-    if len(cells) > cfg.width and any(c.strip() for c in cells[cfg.width :]):
+    # Joined, then stripped: every cell blank exactly when the whole is (one C call, not one
+    # per cell).
+    if len(cells) > cfg.width and "".join(cells[cfg.width :]).strip():
         return Rejected(
             row,
             "bad_row",
             None,
             f"the row has {len(cells)} cells but the header has {cfg.width} (a stray delimiter?)",
         )
-    if not any(c.strip() for c in cells):
+    if not "".join(cells).strip():
         return None
     phone_raw = ""
     names: list[str] = []
@@ -128,11 +135,14 @@ def parse_row(
     values: dict[str, Any] = {}
     custom: dict[str, str] = {}
     warnings: list[tuple[str, str, str]] = []
+    width = len(cells)
     for index, field in cfg.columns:
-        value = cells[index].strip() if index < len(cells) else ""
+        value = cells[index].strip() if index < width else ""
         if not value:
             continue
-        if field == "phone":
+        if field in PLAIN_FIELDS:
+            values[field] = value
+        elif field == "phone":
             phone_raw = value
         elif field == "name":
             names.append(value)
@@ -149,8 +159,6 @@ def parse_row(
             if len(value) > MAX_CUSTOM_LEN:
                 return Rejected(row, "bad_row", field, f"longer than {MAX_CUSTOM_LEN} characters")
             custom[field[7:]] = value
-        else:
-            values[field] = value
     if names:
         values["name"] = " ".join(names)
     if not phone_raw:
@@ -176,8 +184,11 @@ def parse_row(
     where = None
     if cfg.zones:
         located = _located(phone_raw, cfg, cache)
-        primary = located[:2] if located is not None else None
-        where = located[2] if located is not None else None
+        if located is None:
+            primary = None
+        else:
+            e164, key, where = located
+            primary = (e164, key)
     else:
         primary = _phone(phone_raw, cfg.region, cfg.secret, cache)
     if primary is None:
@@ -204,7 +215,8 @@ def parse_row(
         _json(values["tags"]) if values.get("tags") else "[]",
         _json(custom) if custom else "{}",
     )
-    return Parsed(row, primary[0], primary[1], alts, values, warnings, where, stored)
+    # The tuple made directly (a named tuple's own constructor is a Python call).
+    return _new(Parsed, (row, primary[0], primary[1], alts, values, warnings, where, stored))
 
 
 def parse_chunk(
