@@ -13,6 +13,7 @@ from gateway.phones import (
     InvalidPhoneNumber,
     format_e164,
     lookup_key,
+    number_type,
     parse_plain,
     parse_typed,
     parse_valid,
@@ -181,3 +182,25 @@ def test_a_region_s_international_prefix_without_zero_is_left_to_parse(
     # the prefix as part of a national number.
     assert _reference(text, region) == phonenumbers.parse("+442079460958")
     assert parse_plain(text, region) in (None, _reference(text, region))
+
+
+def test_number_type_answers_as_phonenumbers() -> None:
+    # Every region's example of every type, and numbers near them that are of no type or of
+    # another region sharing the calling code (+1, +44, +7, ...).
+    numbers = []
+    for region in REGIONS:
+        for kind in range(12):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            national = example.national_number
+            assert national is not None
+            for other in (national, national // 10, national * 10 + 1, national + 1, 99):
+                numbers.append(
+                    phonenumbers.PhoneNumber(
+                        country_code=example.country_code, national_number=other
+                    )
+                )
+    assert len({n.country_code for n in numbers}) > 200
+    for n in numbers:
+        assert number_type(n) == phonenumbers.number_type(n), n
