@@ -882,8 +882,9 @@ async def _run_chunks(ctx: ImportContext, job: ImportJob) -> None:
                     exhausted = True
                     break
                 pending.append((len(rows), asyncio.ensure_future(_parse(ctx, cfg, rows))))
-                if job.total_rows is None and counting is None:
-                    await asyncio.sleep(0)  # the first chunk's parsing is submitted first
+                if job.total_rows is None and counting is None and len(rows) >= size:
+                    # Behind the first, smaller chunks: they are what the writing waits for.
+                    await asyncio.sleep(0)
                     counting = _count(ctx, path, fmt)
             if counting is not None and (counting.done() or not pending):
                 job.total_rows = await counting
