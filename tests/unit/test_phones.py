@@ -2,15 +2,19 @@
 
 import hashlib
 import hmac
+import random
 
 import phonenumbers
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from phonenumbers import PhoneMetadata
+from phonenumbers.phonenumberutil import _number_type_helper
 
 from bench.lead_import import generate_rows
 from gateway.phones import (
     InvalidPhoneNumber,
+    _type_in,
     format_e164,
     lookup_key,
     number_type,
@@ -204,3 +208,29 @@ def test_number_type_answers_as_phonenumbers() -> None:
     assert len({n.country_code for n in numbers}) > 200
     for n in numbers:
         assert number_type(n) == phonenumbers.number_type(n), n
+
+
+def test_each_region_s_types_are_found_as_phonenumbers_finds_them() -> None:
+    # Every region's example of every type, with its last digits replaced at random (a few
+    # thousand numbers near each pattern, some of several types' patterns at once, some of
+    # a length a pattern allows but its type does not), against the library's own check.
+    r = random.Random(20261127)
+    tried = 0
+    for region in REGIONS:
+        metadata = PhoneMetadata.metadata_for_region(region, None)
+        assert metadata is not None
+        for kind in range(12):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            national = phonenumbers.national_significant_number(example)
+            for keep in range(len(national) + 1):
+                for extra in (-1, 0, 0, 1):
+                    tail = max(0, len(national) - keep + extra)
+                    digits = national[:keep] + "".join(r.choice("0123456789") for _ in range(tail))
+                    assert _type_in(digits, metadata) == _number_type_helper(digits, metadata), (
+                        region,
+                        digits,
+                    )
+                    tried += 1
+    assert tried > 20_000
