@@ -17,15 +17,19 @@ class InsecureSettingsError(ValueError):
     """Raised when production mode is asked to run with placeholder secrets."""
 
 
+MAX_IMPORT_WORKERS = 32
+
+
 def default_import_workers() -> int:
     """One per CPU this process may run on. They run at a lower priority than the gateway's
     process (`crm.importer.runtime`), which writes the import: on 2 CPUs, two such workers
     imported 100,000 rows in 3.2 to 3.5 s, one in 3.3 to 3.9 s, and two at the gateway's own
     priority in 3.8 to 4.4 s."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    return min(MAX_IMPORT_WORKERS, max(1, cpus))
 
 
 class Settings(BaseSettings):
@@ -109,7 +113,10 @@ class Settings(BaseSettings):
     import_chunk_rows: int = Field(10_000, alias="IMPORT_CHUNK_ROWS", ge=1, le=20_000)
     # Processes that parse an import's phone numbers in parallel; 0: in this process.
     import_workers: int = Field(
-        default_factory=lambda: default_import_workers(), alias="IMPORT_WORKERS", ge=0, le=32
+        default_factory=lambda: default_import_workers(),
+        alias="IMPORT_WORKERS",
+        ge=0,
+        le=MAX_IMPORT_WORKERS,
     )
 
     @model_validator(mode="after")

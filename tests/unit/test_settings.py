@@ -45,7 +45,9 @@ def test_production_accepts_real_secrets_and_reads_environment(
     assert settings.redis_url == "redis://127.0.0.1:6379/0"
 
 
-@pytest.mark.parametrize(("cpus", "workers"), [({0}, 1), ({0, 1}, 2), (set(range(8)), 8)])
+@pytest.mark.parametrize(
+    ("cpus", "workers"), [({0}, 1), ({0, 1}, 2), (set(range(8)), 8), (set(range(64)), 32)]
+)
 def test_import_workers_are_one_per_usable_cpu(
     monkeypatch: pytest.MonkeyPatch, cpus: set[int], workers: int
 ) -> None:
