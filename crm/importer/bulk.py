@@ -27,9 +27,15 @@ def json_binder(conn: AsyncConnection, column: sa.Column[Any]) -> Callable[[Any]
     """`binder` of a JSON column: `json_text` when the engine keeps SQLAlchemy's default
     serializer (`json.dumps`, whose text the column's processor stores as it is), else the
     column's own processor."""
-    if getattr(conn.dialect, "_json_serializer", None) is None:
+    if default_json(conn):
         return json_text()
     return binder(conn, column)
+
+
+def default_json(conn: AsyncConnection) -> bool:
+    """Whether the engine keeps SQLAlchemy's default JSON serializer (`json.dumps`), whose
+    text `json_text` writes."""
+    return getattr(conn.dialect, "_json_serializer", None) is None
 
 
 def json_text() -> Callable[[Any], str]:

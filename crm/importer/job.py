@@ -29,7 +29,14 @@ from crm.assignment.service import assign_new_leads, record_new_assignments
 from crm.dnc import add_unlisted
 from crm.followups import cancel_open_follow_ups
 from crm.history import change_status
-from crm.importer.bulk import allocate_ids, binder, insert_many, json_binder, json_text
+from crm.importer.bulk import (
+    allocate_ids,
+    binder,
+    default_json,
+    insert_many,
+    json_binder,
+    json_text,
+)
 from crm.importer.csvfile import CsvFormat, count_data_records, data_chunks
 from crm.importer.rows import (
     STORED,
@@ -337,7 +344,7 @@ async def _insert_new(conn: AsyncConnection, plan: _Plan, leads: list[NewLead]) 
     # Bound once per chunk, not per row: the values the dialect would store.
     stamp = binder(conn, LEAD.c.created_at)
     # The parsing processes wrote the JSON columns as SQLAlchemy's default serializer does.
-    plain_json = getattr(conn.dialect, "_json_serializer", None) is None
+    plain_json = default_json(conn)
     as_json = json_binder(conn, LEAD.c.tags)
     true, false = binder(conn, PHONE.c.is_primary)(True), binder(conn, PHONE.c.is_primary)(False)
     created = stamp(leads[0].created_at)

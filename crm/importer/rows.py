@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 from crm.assignment.territory import place_of
 from crm.importer.bulk import json_text
+from crm.importer.mapping import FIELDS
 from gateway.phones import InvalidPhoneNumber, format_e164, lookup_key, parse_typed, to_e164
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -16,8 +17,8 @@ MAX_CUSTOM_LEN = 1000
 MAX_TAGS = 50
 MAX_TAG_LEN = 64
 MAX_ALT_PHONES = 10
-# Fields whose cell is stored as it is (after the checks below).
-PLAIN_FIELDS = frozenset({"company", "email", "address", "status", "source"})
+# Fields whose cell is stored as it is (after the checks below): the others are read apart.
+PLAIN_FIELDS = FIELDS - {"phone", "name", "alt_phones", "tags"}
 # The JSON columns' text as SQLAlchemy's default serializer writes it (see `Parsed.stored`).
 _json = json_text()
 
