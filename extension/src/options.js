@@ -1,5 +1,5 @@
 // Options: the gateway's URL, the default country for numbers on pages, and the sign-in.
-import { el, settings } from "./pages.js";
+import { el, fill, settings } from "./pages.js";
 
 async function render() {
   const current = await settings();
@@ -11,7 +11,8 @@ async function render() {
   const token = el("input", { id: "token", type: "password", autocomplete: "off", placeholder: current.token ? "(stored)" : "" });
   const status = el("p", { id: "status", role: "status" });
   const error = el("p", { class: "error", role: "alert", id: "error" });
-  root.replaceChildren(
+  fill(
+    root,
     el("h1", {}, "Dialgate click-to-call"),
     el(
       "form",

@@ -26,6 +26,19 @@ export function el(tag, attrs = {}, ...children) {
     if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
     else node.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) node.append(c instanceof Node ? c : String(c));
+  node.append(...present(children));
   return node;
+}
+
+/** `node`'s children replaced; like `el`, a null, undefined or false child is left out (the
+ * DOM's own `replaceChildren` would show it as the text "null"). */
+export function fill(node, ...children) {
+  node.replaceChildren(...present(children));
+}
+
+function present(children) {
+  return children
+    .flat()
+    .filter((c) => c !== null && c !== undefined && c !== false)
+    .map((c) => (c instanceof Node ? c : String(c)));
 }

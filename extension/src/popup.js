@@ -2,7 +2,7 @@
 // became of the last selection saved as a lead.
 import { io } from "socket.io-client";
 import { callRank } from "../../web/src/shared/live.js";
-import { el, request, settings } from "./pages.js";
+import { el, fill, request, settings } from "./pages.js";
 
 const STATES = { queued: "Dialing", initiated: "Dialing", ringing: "Ringing", "in-progress": "In progress", completed: "Completed" };
 const OUTCOMES = { completed: "Completed", busy: "Busy", "no-answer": "No answer", failed: "Failed", canceled: "Canceled" };
@@ -37,7 +37,8 @@ function renderCall() {
   if (showing === shown) return;
   shown = showing;
   const form = call && call.status === "completed" ? dispositionForm(call) : null;
-  box.replaceChildren(
+  fill(
+    box,
     el("p", { class: "state", id: "call-state", "aria-live": "polite" }, stateText(call)),
     call ? el("p", { class: "muted" }, `Call #${call.call_id}${call.to_number ? ` to ${call.to_number}` : ""}`) : null,
     form,
@@ -79,7 +80,8 @@ function savedText(answer) {
 async function main() {
   const { gatewayUrl, token } = await settings();
   if (!gatewayUrl || !token) {
-    root.replaceChildren(
+    fill(
+    root,
       el("h1", {}, "Dialgate"),
       el("p", { id: "signed-out" }, "Not signed in."),
       el("button", { type: "button", onclick: () => chrome.runtime.openOptionsPage() }, "Open options"),
@@ -90,7 +92,7 @@ async function main() {
   try {
     me = await request("/api/auth/me");
   } catch (err) {
-    root.replaceChildren(el("h1", {}, "Dialgate"), el("p", { class: "error", id: "signed-out" }, `Not signed in: ${err.message}`));
+    fill(root, el("h1", {}, "Dialgate"), el("p", { class: "error", id: "signed-out" }, `Not signed in: ${err.message}`));
     return;
   }
   ({ dispositions } = await request("/api/settings/crm"));
@@ -98,7 +100,8 @@ async function main() {
   // A call's JSON carries `call_id` like the `call_updated` pushes do.
   if (lastCall) call = await request(`/api/calls/${lastCall.id}`).catch(() => lastCall);
   const { lastLead } = await chrome.storage.session.get("lastLead");
-  root.replaceChildren(
+  fill(
+    root,
     el("h1", {}, "Dialgate"),
     el("p", { id: "signed-in" }, `Signed in as ${me.name}`),
     el("section", { id: "call", "aria-label": "Live call" }),

@@ -94,5 +94,7 @@ async def test_extension_dials_numbers_found_on_a_page(
         # sandbox only after its own 15 s timeout, as carriers do.
         await expect(popup.locator("#call-state")).to_have_text("Completed", timeout=40_000)
         await expect(popup.get_by_label("Disposition")).to_be_visible()
+        # Parts the popup leaves out are not shown as the text "null".
+        assert "null" not in await popup.locator("#root").inner_text()
         await popup.set_viewport_size({"width": 340, "height": 420})
         await screenshot(popup, "extension-popup")
